@@ -1,0 +1,125 @@
+//! Turns an incoming HTTP request on `/b/{bin}/…` into a stored [`Capture`].
+//!
+//! The body limit is enforced while the body streams in: a request announcing more than the
+//! limit is refused before a byte of its body is read, and one that sends more is cut off at the
+//! limit. Nothing is stored unless the whole request was accepted, and the caller hears of
+//! success only once the capture is committed. Each committed capture is then announced on the
+//! live feed that the bin pages follow.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::Utc;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::{Body, Incoming};
+use hyper::{Request, Version};
+use tokio::sync::broadcast;
+
+use crate::model::{BinId, Capture, CaptureSummary, Header, RequestId};
+use crate::store::{Store, StoreError};
+
+/// Why a request could not be captured.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("no bin with id {0}")]
+    UnknownBin(BinId),
+    #[error("request body is larger than the limit of {0} bytes")]
+    TooLarge(u64),
+    #[error("could not read the request body: {0}")]
+    Body(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Committed captures, announced to whoever follows bins live.
+pub type Feed = broadcast::Sender<Arc<CaptureSummary>>;
+
+/// Stores requests for bins under the configured limits.
+#[derive(Clone)]
+pub struct Capturer {
+    store: Store,
+    max_body: u64,
+    max_requests: u64,
+    feed: Feed,
+}
+
+impl Capturer {
+    /// A capturer writing to `store`, announcing on `feed`.
+    pub fn new(store: Store, max_body: u64, max_requests: u64, feed: Feed) -> Capturer {
+        Capturer {
+            store,
+            max_body,
+            max_requests,
+            feed,
+        }
+    }
+
+    /// Reads the request (body within the limit), stores it and returns it once committed.
+    pub async fn capture(
+        &self,
+        bin: BinId,
+        req: Request<Incoming>,
+        remote: SocketAddr,
+    ) -> Result<Capture, CaptureError> {
+        if !self.store.bin_exists(bin.as_str()) {
+            return Err(CaptureError::UnknownBin(bin));
+        }
+        let (parts, body) = req.into_parts();
+        if body.size_hint().lower() > self.max_body {
+            return Err(CaptureError::TooLarge(self.max_body));
+        }
+        let body = Limited::new(body, self.max_body as usize)
+            .collect()
+            .await
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    CaptureError::TooLarge(self.max_body)
+                } else {
+                    CaptureError::Body(e.to_string())
+                }
+            })?
+            .to_bytes();
+        let capture = Capture {
+            id: RequestId::new(),
+            bin_id: bin.clone(),
+            received_at: Utc::now(),
+            method: parts.method.as_str().to_owned(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().unwrap_or("").to_owned(),
+            http_version: version_text(parts.version).to_owned(),
+            remote_addr: remote.to_string(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(name, value)| Header {
+                    name: name.as_str().to_owned(),
+                    value: value.as_bytes().to_vec(),
+                })
+                .collect(),
+            body_size: body.len() as u64,
+            body,
+        };
+        let capture = self
+            .store
+            .insert_capture(capture, self.max_requests)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => CaptureError::UnknownBin(bin),
+                e => CaptureError::Store(e),
+            })?;
+        // Nobody listening is fine: the feed is only for live pages.
+        let _ = self.feed.send(Arc::new(CaptureSummary::from(&capture)));
+        Ok(capture)
+    }
+}
+
+fn version_text(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/?",
+    }
+}

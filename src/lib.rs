@@ -1,0 +1,26 @@
+//! hookbin: catch, send and inspect webhooks on your own machine.
+//!
+//! # Layout
+//!
+//! ```text
+//! config   flags → validated Config
+//! server   accept loop, graceful shutdown            (wires everything below)
+//! web      route table, JSON API, pages, live events (HTTP in, HTTP out)
+//! capture  HTTP request → stored Capture, body limit, live feed
+//! inspect  stored bytes → readable views (JSON, form, multipart, text, hex)
+//! store    the only SQL: writer thread with group commit, read connections, migrations
+//! model    plain data and typed ids, depends on nothing
+//! ```
+//!
+//! Data flows one way: `web` → `capture` → `store`; `store` never sees HTTP types and `web`
+//! never writes SQL. Tests start the server in-process with [`server::serve`] on a listener
+//! bound to a free port.
+
+pub mod capture;
+pub mod config;
+pub mod inspect;
+pub mod model;
+pub mod server;
+pub mod store;
+pub mod time;
+pub mod web;

@@ -1,0 +1,114 @@
+//! The `Store` handle: the only place that talks SQL.
+//!
+//! One writer thread owns the write connection and commits many operations per transaction
+//! (group commit, see [`writer`]); each caller is acknowledged only after its COMMIT. Reads run on
+//! a small pool of their own connections on tokio's blocking threads, so no SQLite call ever runs
+//! on an async worker. The store never sees HTTP types: callers hand it plain `model` data.
+
+mod bins;
+mod headers;
+mod readers;
+mod requests;
+mod schema;
+mod writer;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+pub use requests::Page;
+pub use schema::SCHEMA_VERSION;
+
+/// What can go wrong in storage; the web layer maps each kind to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "database {path} has schema version {found}, newer than this hookbin supports ({supported}); upgrade hookbin or use another --db"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("commit failed: {0}")]
+    Commit(String),
+    #[error("the store is shut down")]
+    Closed,
+}
+
+/// A cheap-to-clone handle to the database: a queue to the writer thread plus read connections.
+#[derive(Clone)]
+pub struct Store {
+    writer: mpsc::Sender<writer::Job>,
+    readers: Arc<readers::Readers>,
+    /// Ids of existing bins, so a capture for an unknown bin is refused before its body is read.
+    bins: Arc<RwLock<HashSet<String>>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, migrates it, and starts the writer.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        schema::configure(&conn).map_err(open_err)?;
+        schema::migrate(&mut conn, path)?;
+        let known = bins::all_ids(&conn)?;
+        let readers = Arc::new(readers::Readers::new(path.to_owned()));
+        let writer = writer::spawn(conn);
+        Ok(Store {
+            writer,
+            readers,
+            bins: Arc::new(RwLock::new(known.into_iter().collect())),
+        })
+    }
+
+    /// Runs `f` inside the writer's current transaction (in a savepoint of its own) and resolves
+    /// once the transaction holding it has committed.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job = writer::job(f, tx);
+        self.writer
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a read connection on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || readers.with(f))
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+
+    /// True when a bin with this id exists (answered from memory, without a query).
+    pub fn bin_exists(&self, id: &str) -> bool {
+        self.bins.read().expect("bin set poisoned").contains(id)
+    }
+}

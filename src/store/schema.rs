@@ -1,0 +1,94 @@
+//! Connection settings and schema migrations, versioned with `PRAGMA user_version`.
+//!
+//! Migrations only ever append: version N is reached by running steps 1..=N in order, each in
+//! its own transaction. A database from a newer hookbin is refused rather than guessed at.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Each entry moves the schema up one version.
+const MIGRATIONS: &[&str] = &[
+    // 1: bins and the requests they captured.
+    "CREATE TABLE bins (
+        id            TEXT PRIMARY KEY,
+        name          TEXT,
+        created_at    TEXT NOT NULL,
+        request_count INTEGER NOT NULL DEFAULT 0
+     );
+     CREATE TABLE requests (
+        seq          INTEGER PRIMARY KEY,
+        id           TEXT NOT NULL UNIQUE,
+        bin_id       TEXT NOT NULL REFERENCES bins(id) ON DELETE CASCADE,
+        received_at  TEXT NOT NULL,
+        method       TEXT NOT NULL,
+        path         TEXT NOT NULL,
+        query        TEXT NOT NULL,
+        http_version TEXT NOT NULL,
+        remote_addr  TEXT NOT NULL,
+        headers      BLOB NOT NULL,
+        content_type TEXT,
+        body_size    INTEGER NOT NULL,
+        body         BLOB NOT NULL
+     );
+     CREATE INDEX requests_by_bin ON requests(bin_id, seq);",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Settings every connection needs: WAL so readers never block the writer, `synchronous=NORMAL`
+/// (a commit survives a process crash; the last commits may be lost on power loss), and a busy
+/// timeout so a reader opening during a checkpoint waits instead of failing.
+pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Brings the database up to [`SCHEMA_VERSION`].
+pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_a_fresh_database_and_refuses_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mut conn = Connection::open(&path).unwrap();
+        configure(&conn).unwrap();
+        migrate(&mut conn, &path).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        migrate(&mut conn, &path).unwrap();
+
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = migrate(&mut conn, &path).unwrap_err();
+        assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
+    }
+}

@@ -1,0 +1,107 @@
+//! The single writer thread and its group commit.
+//!
+//! Jobs arrive on a channel. The thread takes every job already waiting (up to a cap), runs them
+//! in one transaction, each in its own savepoint so one failing job cannot undo the others, then
+//! commits once and only then answers every caller. Under load this turns N fsync-bound commits
+//! into one, which is what lets captures run near the speed of the HTTP server itself.
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::StoreError;
+
+/// Most jobs committed together; bounds the latency a single large batch adds.
+const MAX_BATCH: usize = 512;
+/// Jobs that may wait for the writer before senders are slowed down.
+const QUEUE: usize = 8192;
+
+/// Called after the batch's COMMIT (or its failure) to answer the caller.
+type Done = Box<dyn FnOnce(Option<&str>) + Send>;
+/// A unit of work for the writer: runs against the open transaction (or is skipped, given
+/// `None`, when the transaction could not begin) and returns how to answer its caller.
+pub type Job = Box<dyn FnOnce(Option<&Connection>) -> Done + Send>;
+
+/// Wraps `f` so it runs in a savepoint and answers on `tx` once the outcome is durable.
+pub fn job<T, F>(f: F, tx: oneshot::Sender<Result<T, StoreError>>) -> Job
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    Box::new(move |conn: Option<&Connection>| -> Done {
+        let result = match conn {
+            Some(conn) => in_savepoint(conn, f),
+            // The batch failed to begin; the commit error below is what the caller sees.
+            None => Err(StoreError::Closed),
+        };
+        Box::new(move |commit_error: Option<&str>| {
+            let answer = match commit_error {
+                Some(e) => Err(StoreError::Commit(e.to_owned())),
+                None => result,
+            };
+            let _ = tx.send(answer);
+        })
+    })
+}
+
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch("SAVEPOINT job")?;
+    let result = f(conn);
+    let end = if result.is_ok() {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
+    conn.execute_batch(end)?;
+    result
+}
+
+/// Starts the writer thread; it stops once every sender is dropped and the queue is drained.
+pub fn spawn(conn: Connection) -> mpsc::Sender<Job> {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    std::thread::Builder::new()
+        .name("hookbin-writer".into())
+        .spawn(move || run(conn, rx))
+        .expect("spawn writer thread");
+    tx
+}
+
+fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut answers: Vec<Done> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcome = commit_batch(&conn, &mut batch, &mut answers);
+        let err = outcome.err().map(|e| {
+            tracing::error!(error = %e, "write batch failed");
+            e.to_string()
+        });
+        for done in answers.drain(..) {
+            done(err.as_deref());
+        }
+    }
+    tracing::debug!("writer stopped");
+}
+
+fn commit_batch(
+    conn: &Connection,
+    batch: &mut Vec<Job>,
+    answers: &mut Vec<Done>,
+) -> rusqlite::Result<()> {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        answers.extend(batch.drain(..).map(|job| job(None)));
+        return Err(e);
+    }
+    answers.extend(batch.drain(..).map(|job| job(Some(conn))));
+    conn.execute_batch("COMMIT").inspect_err(|_| {
+        let _ = conn.execute_batch("ROLLBACK");
+    })
+}

@@ -1,0 +1,237 @@
+//! The JSON API: bins and captured requests, exactly as PRODUCT.md's contract describes.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::response::{self, Body};
+use super::{App, WebError, paging, read_small_body};
+use crate::model::{Bin, BinId, Capture, RequestId};
+use crate::time;
+
+/// A bin as the API shows it.
+#[derive(Serialize)]
+pub struct BinOut {
+    pub id: String,
+    pub name: Option<String>,
+    pub url: String,
+    pub inspect_url: String,
+    pub created_at: String,
+    pub request_count: u64,
+}
+
+impl BinOut {
+    pub fn new(bin: &Bin, base: &str) -> BinOut {
+        BinOut {
+            id: bin.id.to_string(),
+            name: bin.name.clone(),
+            url: format!("{base}/b/{}", bin.id),
+            inspect_url: format!("{base}/bins/{}", bin.id),
+            created_at: time::format(bin.created_at),
+            request_count: bin.request_count,
+        }
+    }
+}
+
+/// A captured request as the API shows it: exact bytes in base64, text too when it is text.
+#[derive(Serialize)]
+pub struct RequestOut {
+    pub id: String,
+    pub bin_id: String,
+    pub received_at: String,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub http_version: String,
+    pub remote_addr: String,
+    /// `[name, value]` pairs; a value that is not UTF-8 appears here with replacement characters
+    /// and exactly in `headers_base64`.
+    pub headers: Vec<(String, String)>,
+    /// The same pairs with each value's exact bytes in base64.
+    pub headers_base64: Vec<(String, String)>,
+    pub content_type: Option<String>,
+    pub body_size: u64,
+    pub body_base64: String,
+    pub body_text: Option<String>,
+    pub inspect_url: String,
+}
+
+impl RequestOut {
+    fn new(c: &Capture, base: &str) -> RequestOut {
+        RequestOut {
+            id: c.id.to_string(),
+            bin_id: c.bin_id.to_string(),
+            received_at: time::format(c.received_at),
+            method: c.method.clone(),
+            path: c.path.clone(),
+            query: c.query.clone(),
+            http_version: c.http_version.clone(),
+            remote_addr: c.remote_addr.clone(),
+            headers: c
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.clone(),
+                        String::from_utf8_lossy(&h.value).into_owned(),
+                    )
+                })
+                .collect(),
+            headers_base64: c
+                .headers
+                .iter()
+                .map(|h| (h.name.clone(), BASE64.encode(&h.value)))
+                .collect(),
+            content_type: c.content_type().map(str::to_owned),
+            body_size: c.body_size,
+            body_base64: BASE64.encode(&c.body),
+            body_text: std::str::from_utf8(&c.body).ok().map(str::to_owned),
+            inspect_url: format!("{base}/requests/{}", c.id),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NewBin {
+    name: Option<String>,
+}
+
+pub async fn create_bin(app: &App, req: Request<Incoming>) -> Result<Response<Body>, WebError> {
+    let base = app.base_url(&req);
+    let body = read_small_body(req).await?;
+    let input: NewBin = if body.iter().all(u8::is_ascii_whitespace) {
+        NewBin::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            WebError::BadRequest(format!(
+                "body must be a JSON object like {{\"name\": \"ci-orders\"}}: {e}"
+            ))
+        })?
+    };
+    let name = input.name.map(|n| parse_name(&n)).transpose()?;
+    let bin = app.store.create_bin(name).await?;
+    Ok(response::json(
+        StatusCode::CREATED,
+        &BinOut::new(&bin, &base),
+    ))
+}
+
+/// Checks a requested bin name, which becomes the id in its URL.
+pub fn parse_name(name: &str) -> Result<BinId, WebError> {
+    BinId::parse(name.trim()).ok_or_else(|| {
+        WebError::BadRequest(format!(
+            "bin name '{name}' is not valid: use 1-64 letters, digits, '-' or '_'"
+        ))
+    })
+}
+
+pub async fn list_bins(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, WebError> {
+    let base = app.base_url(req);
+    let bins: Vec<BinOut> = app
+        .store
+        .list_bins()
+        .await?
+        .iter()
+        .map(|b| BinOut::new(b, &base))
+        .collect();
+    Ok(response::json(
+        StatusCode::OK,
+        &serde_json::json!({ "bins": bins }),
+    ))
+}
+
+pub async fn get_bin(
+    app: &App,
+    req: &Request<Incoming>,
+    id: BinId,
+) -> Result<Response<Body>, WebError> {
+    let bin = app.store.get_bin(&id).await?;
+    Ok(response::json(
+        StatusCode::OK,
+        &BinOut::new(&bin, &app.base_url(req)),
+    ))
+}
+
+pub async fn delete_bin(app: &App, id: BinId) -> Result<Response<Body>, WebError> {
+    app.store.delete_bin(&id).await?;
+    Ok(response::no_content())
+}
+
+pub async fn clear_bin(app: &App, id: BinId) -> Result<Response<Body>, WebError> {
+    let removed = app.store.clear_bin(&id).await?;
+    Ok(response::json(
+        StatusCode::OK,
+        &serde_json::json!({ "removed": removed }),
+    ))
+}
+
+pub async fn list_requests(
+    app: &App,
+    req: &Request<Incoming>,
+    bin: BinId,
+) -> Result<Response<Body>, WebError> {
+    let (limit, before) = paging(req, 50, 1000)?;
+    let page = app
+        .store
+        .list_requests(&bin, limit, before.as_ref(), None)
+        .await?;
+    let base = app.base_url(req);
+    let requests: Vec<RequestOut> = page
+        .requests
+        .iter()
+        .map(|c| RequestOut::new(c, &base))
+        .collect();
+    let next = page.next.map(|id| id.to_string());
+    Ok(response::json(
+        StatusCode::OK,
+        &serde_json::json!({ "requests": requests, "next": next }),
+    ))
+}
+
+pub async fn get_request(
+    app: &App,
+    req: &Request<Incoming>,
+    id: RequestId,
+) -> Result<Response<Body>, WebError> {
+    let capture = app.store.get_request(&id, None).await?;
+    Ok(response::json(
+        StatusCode::OK,
+        &RequestOut::new(&capture, &app.base_url(req)),
+    ))
+}
+
+pub async fn delete_request(app: &App, id: RequestId) -> Result<Response<Body>, WebError> {
+    app.store.delete_request(&id).await?;
+    Ok(response::no_content())
+}
+
+/// The exact body bytes with the original Content-Type, sandboxed so a browser runs nothing.
+pub async fn raw(
+    app: &App,
+    req: &Request<Incoming>,
+    id: RequestId,
+) -> Result<Response<Body>, WebError> {
+    let capture = app.store.get_request(&id, None).await?;
+    let content_type = capture
+        .content_type()
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    let download = super::query_pairs(req).iter().any(|(k, _)| k == "download");
+    let mut r = response::with_type(StatusCode::OK, &content_type, response::full(capture.body));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(response::RAW_CSP),
+    );
+    if download {
+        let disposition = format!("attachment; filename=\"{}.bin\"", capture.id);
+        if let Ok(v) = HeaderValue::from_str(&disposition) {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
+    Ok(r)
+}

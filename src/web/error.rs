@@ -1,0 +1,90 @@
+//! Every way a request can fail, and the one place that decides its HTTP status.
+//!
+//! API and capture routes answer `{"error": "..."}`; pages answer an HTML error page. Failures
+//! not caused by the client are logged and answered with a generic 500 that leaks nothing.
+
+use askama::Template;
+use hyper::{Response, StatusCode};
+
+use super::response::{self, Body};
+use crate::capture::CaptureError;
+use crate::store::StoreError;
+
+/// A failed request, by what the client should learn from it.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl WebError {
+    fn status(&self) -> StatusCode {
+        match self {
+            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::NotFound(_) => StatusCode::NOT_FOUND,
+            WebError::Conflict(_) => StatusCode::CONFLICT,
+            WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The response for this error: JSON for API clients, a page for browsers.
+    pub fn respond(self, api: bool) -> Response<Body> {
+        if let WebError::Internal(detail) = &self {
+            tracing::error!(%detail, "request failed");
+        }
+        let status = self.status();
+        let message = self.to_string();
+        if api {
+            return response::json(status, &serde_json::json!({ "error": message }));
+        }
+        let page = ErrorPage {
+            status: status.as_u16(),
+            reason: status.canonical_reason().unwrap_or("Error"),
+            message: &message,
+        };
+        match page.render() {
+            Ok(html) => response::html(status, html),
+            Err(_) => {
+                response::with_type(status, "text/plain; charset=utf-8", response::full(message))
+            }
+        }
+    }
+}
+
+impl From<StoreError> for WebError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => WebError::NotFound(format!("{what} not found")),
+            StoreError::Conflict(msg) => WebError::Conflict(msg),
+            e => WebError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<CaptureError> for WebError {
+    fn from(e: CaptureError) -> Self {
+        match e {
+            CaptureError::UnknownBin(_) => WebError::NotFound(e.to_string()),
+            CaptureError::TooLarge(_) => WebError::TooLarge(e.to_string()),
+            CaptureError::Body(_) => WebError::BadRequest(e.to_string()),
+            CaptureError::Store(e) => e.into(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    reason: &'a str,
+    message: &'a str,
+}

@@ -1,0 +1,181 @@
+//! The HTTP face of hookbin: one route table dispatching to the capture endpoint, the JSON API,
+//! the HTML pages, the live event stream and the static assets.
+//!
+//! Handlers translate between HTTP and plain data; they never write SQL (that is `store`'s job)
+//! and never decide statuses ad hoc (that is [`error::WebError`]'s job).
+
+mod api;
+mod assets;
+mod error;
+mod pages;
+mod response;
+mod sse;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::HOST;
+use hyper::{Method, Request, Response, StatusCode};
+use tokio::sync::watch;
+
+use crate::capture::{Capturer, Feed};
+use crate::config::Config;
+use crate::model::{BinId, RequestId};
+use crate::store::Store;
+
+pub use error::WebError;
+pub use response::Body;
+
+/// Largest body accepted by the API and the forms (captures have their own, larger limit).
+const FORM_LIMIT: usize = 64 * 1024;
+
+/// Everything a handler may need, shared by all connections.
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub capturer: Capturer,
+    pub feed: Feed,
+    /// The address the server is bound to, for bin URLs when a request names no Host.
+    pub local_addr: SocketAddr,
+    /// Flips to true when the server begins to shut down, ending live streams.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl App {
+    /// The base (`http://host:port`) for absolute URLs in answers to `req`.
+    fn base_url<B>(&self, req: &Request<B>) -> String {
+        if let Some(url) = &self.config.public_url {
+            return url.clone();
+        }
+        let host = req
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| h.parse::<hyper::http::uri::Authority>().is_ok())
+            .map(str::to_owned)
+            .or_else(|| req.uri().authority().map(|a| a.to_string()))
+            .unwrap_or_else(|| self.local_addr.to_string());
+        format!("http://{host}")
+    }
+}
+
+/// Answers one request; never fails (errors become error responses).
+pub async fn handle(app: Arc<App>, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
+    let path = req.uri().path().to_owned();
+    let api = path.starts_with("/api/") || path.starts_with("/b/");
+    let mut resp = match route(&app, req, remote, &path).await {
+        Ok(r) => r,
+        Err(e) => e.respond(api),
+    };
+    response::secure(&mut resp);
+    resp
+}
+
+async fn route(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+    path: &str,
+) -> Result<Response<Body>, WebError> {
+    let segs: Vec<&str> = path.split('/').skip(1).collect();
+    let method = req.method().clone();
+    let get = method == Method::GET || method == Method::HEAD;
+    match (segs.as_slice(), &method) {
+        (["b", bin, ..], _) => {
+            let bin = bin_id(bin)?;
+            let capture = app.capturer.capture(bin, req, remote).await?;
+            let answer = serde_json::json!({ "ok": true, "request_id": capture.id.as_str() });
+            Ok(response::json(StatusCode::OK, &answer))
+        }
+        ([""], _) if get => pages::home(app, &req).await,
+        (["bins"], &Method::POST) => pages::create_bin(app, req).await,
+        (["bins", bin], _) if get => pages::bin(app, &req, bin_id(bin)?).await,
+        (["bins", bin, "events"], _) if get => sse::stream(app, bin_id(bin)?),
+        (["bins", bin, "clear"], &Method::POST) => pages::clear_bin(app, bin_id(bin)?).await,
+        (["bins", bin, "delete"], &Method::POST) => pages::delete_bin(app, bin_id(bin)?).await,
+        (["requests", id], _) if get => pages::request(app, &req, request_id(id)?).await,
+        (["requests", id, "delete"], &Method::POST) => {
+            pages::delete_request(app, request_id(id)?).await
+        }
+        (["assets", name], _) if get => assets::serve(name),
+        (["api", "bins"], &Method::POST) => api::create_bin(app, req).await,
+        (["api", "bins"], _) if get => api::list_bins(app, &req).await,
+        (["api", "bins", bin], _) if get => api::get_bin(app, &req, bin_id(bin)?).await,
+        (["api", "bins", bin], &Method::DELETE) => api::delete_bin(app, bin_id(bin)?).await,
+        (["api", "bins", bin, "requests"], _) if get => {
+            api::list_requests(app, &req, bin_id(bin)?).await
+        }
+        (["api", "bins", bin, "requests"], &Method::DELETE) => {
+            api::clear_bin(app, bin_id(bin)?).await
+        }
+        (["api", "requests", id], _) if get => api::get_request(app, &req, request_id(id)?).await,
+        (["api", "requests", id], &Method::DELETE) => {
+            api::delete_request(app, request_id(id)?).await
+        }
+        (["api", "requests", id, "raw"], _) if get => api::raw(app, &req, request_id(id)?).await,
+        _ => Err(WebError::NotFound(format!("no route for {method} {path}"))),
+    }
+}
+
+fn bin_id(s: &str) -> Result<BinId, WebError> {
+    BinId::parse(s).ok_or_else(|| WebError::NotFound(format!("no bin with id {s}")))
+}
+
+fn request_id(s: &str) -> Result<RequestId, WebError> {
+    RequestId::parse(s).ok_or_else(|| WebError::NotFound(format!("no request with id {s}")))
+}
+
+/// Reads a small request body (form or JSON), refusing anything over [`FORM_LIMIT`].
+async fn read_small_body(req: Request<Incoming>) -> Result<Bytes, WebError> {
+    Limited::new(req.into_body(), FORM_LIMIT)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                WebError::TooLarge(format!("request body over {FORM_LIMIT} bytes"))
+            } else {
+                WebError::BadRequest(format!("could not read the request body: {e}"))
+            }
+        })
+}
+
+/// The decoded `key=value` pairs of the request's query string.
+fn query_pairs<B>(req: &Request<B>) -> Vec<(String, String)> {
+    crate::inspect::pairs(req.uri().query().unwrap_or("").as_bytes())
+}
+
+/// Parses the `limit` and `before` paging parameters shared by the page and the API.
+fn paging<B>(
+    req: &Request<B>,
+    default: usize,
+    max: usize,
+) -> Result<(usize, Option<RequestId>), WebError> {
+    let mut limit = default;
+    let mut before = None;
+    for (k, v) in query_pairs(req) {
+        match k.as_str() {
+            "limit" => {
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=max).contains(n))
+                    .ok_or_else(|| {
+                        WebError::BadRequest(format!(
+                            "limit must be a number from 1 to {max}, not '{v}'"
+                        ))
+                    })?
+            }
+            "before" if !v.is_empty() => {
+                before = Some(RequestId::parse(&v).ok_or_else(|| {
+                    WebError::BadRequest(format!("before must be a request id, not '{v}'"))
+                })?)
+            }
+            _ => {}
+        }
+    }
+    Ok((limit, before))
+}

@@ -1,0 +1,272 @@
+//! The HTML pages: one askama template struct per page, built from store data.
+//!
+//! Templates escape every value they print; these structs only hold plain strings and views, so
+//! captured content can never turn into markup or script.
+
+use askama::Template;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+
+use super::response::{self, Body};
+use super::{App, WebError, paging, read_small_body};
+use crate::inspect::{self, BodyView};
+use crate::model::{Bin, BinId, Capture, RequestId};
+use crate::time;
+
+/// Requests listed per bin page.
+const PAGE_SIZE: usize = 50;
+
+fn render(status: StatusCode, page: &impl Template) -> Result<Response<Body>, WebError> {
+    page.render()
+        .map(|html| response::html(status, html))
+        .map_err(|e| WebError::Internal(format!("template: {e}")))
+}
+
+/// A bin as listed on the home page and headed on its own page.
+pub struct BinView {
+    pub id: String,
+    pub url: String,
+    pub request_count: u64,
+    pub created_at: String,
+}
+
+impl BinView {
+    fn new(bin: &Bin, base: &str) -> BinView {
+        BinView {
+            id: bin.id.to_string(),
+            url: format!("{base}/b/{}", bin.id),
+            request_count: bin.request_count,
+            created_at: time::format(bin.created_at),
+        }
+    }
+}
+
+/// One line of a bin's request list.
+pub struct RequestRow {
+    pub id: String,
+    pub method: String,
+    pub method_class: String,
+    pub target: String,
+    pub received_at: String,
+    pub content_type: String,
+    pub size: String,
+}
+
+impl RequestRow {
+    fn new(c: &Capture) -> RequestRow {
+        RequestRow {
+            id: c.id.to_string(),
+            method: c.method.clone(),
+            method_class: method_class(&c.method),
+            target: target(c),
+            received_at: time::format(c.received_at),
+            content_type: c.content_type().unwrap_or("").to_owned(),
+            size: human_size(c.body_size),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    bins: Vec<BinView>,
+    error: Option<String>,
+    name: String,
+}
+
+pub async fn home(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, WebError> {
+    home_with(app, &app.base_url(req), None, String::new()).await
+}
+
+async fn home_with(
+    app: &App,
+    base: &str,
+    error: Option<String>,
+    name: String,
+) -> Result<Response<Body>, WebError> {
+    let bins = app
+        .store
+        .list_bins()
+        .await?
+        .iter()
+        .map(|b| BinView::new(b, base))
+        .collect();
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    render(status, &HomePage { bins, error, name })
+}
+
+/// The **New bin** form: an optional name, then straight to the new bin's page.
+pub async fn create_bin(app: &App, req: Request<Incoming>) -> Result<Response<Body>, WebError> {
+    let base = app.base_url(&req);
+    let form = inspect::pairs(&read_small_body(req).await?);
+    let name = form
+        .iter()
+        .find(|(k, _)| k == "name")
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default();
+    let parsed = match name.as_str() {
+        "" => None,
+        n => match super::api::parse_name(n) {
+            Ok(id) => Some(id),
+            Err(e) => return home_with(app, &base, Some(e.to_string()), name).await,
+        },
+    };
+    match app.store.create_bin(parsed).await {
+        Ok(bin) => Ok(response::see_other(&format!("/bins/{}", bin.id))),
+        Err(crate::store::StoreError::Conflict(msg)) => {
+            home_with(app, &base, Some(msg), name).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "bin.html")]
+struct BinPage {
+    bin: BinView,
+    requests: Vec<RequestRow>,
+    next: Option<String>,
+    first_page: bool,
+    curl: String,
+}
+
+pub async fn bin(
+    app: &App,
+    req: &Request<Incoming>,
+    id: BinId,
+) -> Result<Response<Body>, WebError> {
+    let (limit, before) = paging(req, PAGE_SIZE, 500)?;
+    let bin = app.store.get_bin(&id).await?;
+    let page = app
+        .store
+        .list_requests(&id, limit, before.as_ref(), Some(0))
+        .await?;
+    let view = BinView::new(&bin, &app.base_url(req));
+    let curl = format!(
+        "curl -X POST '{}/hello?source=curl' -H 'Content-Type: application/json' -d '{{\"hello\": \"hookbin\"}}'",
+        view.url
+    );
+    render(
+        StatusCode::OK,
+        &BinPage {
+            bin: view,
+            requests: page.requests.iter().map(RequestRow::new).collect(),
+            next: page.next.map(|n| n.to_string()),
+            first_page: before.is_none(),
+            curl,
+        },
+    )
+}
+
+pub async fn clear_bin(app: &App, id: BinId) -> Result<Response<Body>, WebError> {
+    app.store.clear_bin(&id).await?;
+    Ok(response::see_other(&format!("/bins/{id}")))
+}
+
+pub async fn delete_bin(app: &App, id: BinId) -> Result<Response<Body>, WebError> {
+    app.store.delete_bin(&id).await?;
+    Ok(response::see_other("/"))
+}
+
+#[derive(Template)]
+#[template(path = "request.html")]
+struct RequestPage {
+    row: RequestRow,
+    bin_id: String,
+    url: String,
+    http_version: String,
+    remote_addr: String,
+    query: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+    body: BodyView,
+    body_size: u64,
+    truncated: bool,
+    shown: String,
+}
+
+pub async fn request(
+    app: &App,
+    req: &Request<Incoming>,
+    id: RequestId,
+) -> Result<Response<Body>, WebError> {
+    let c = app
+        .store
+        .get_request(&id, Some(inspect::INLINE_LIMIT))
+        .await?;
+    let complete = c.body.len() as u64 == c.body_size;
+    let page = RequestPage {
+        url: format!("{}{}", app.base_url(req), target(&c)),
+        bin_id: c.bin_id.to_string(),
+        http_version: c.http_version.clone(),
+        remote_addr: c.remote_addr.clone(),
+        query: inspect::pairs(c.query.as_bytes()),
+        headers: c
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.clone(),
+                    String::from_utf8_lossy(&h.value).into_owned(),
+                )
+            })
+            .collect(),
+        body: inspect::view(c.content_type(), &c.body, complete),
+        body_size: c.body_size,
+        truncated: !complete,
+        shown: human_size(c.body.len() as u64),
+        row: RequestRow::new(&c),
+    };
+    render(StatusCode::OK, &page)
+}
+
+pub async fn delete_request(app: &App, id: RequestId) -> Result<Response<Body>, WebError> {
+    let bin = app.store.delete_request(&id).await?;
+    Ok(response::see_other(&format!("/bins/{bin}")))
+}
+
+/// Path plus `?query` as the request named it.
+fn target(c: &Capture) -> String {
+    if c.query.is_empty() {
+        c.path.clone()
+    } else {
+        format!("{}?{}", c.path, c.query)
+    }
+}
+
+/// A CSS class for the method's colour; unknown methods share one.
+fn method_class(method: &str) -> String {
+    match method {
+        "GET" | "POST" | "PUT" | "PATCH" | "DELETE" => format!("m-{}", method.to_ascii_lowercase()),
+        _ => "m-other".to_owned(),
+    }
+}
+
+/// Bytes in the largest binary unit that keeps the number readable.
+pub fn human_size(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_naturally() {
+        assert_eq!(super::human_size(0), "0 B");
+        assert_eq!(super::human_size(1023), "1023 B");
+        assert_eq!(super::human_size(1536), "1.5 KiB");
+        assert_eq!(super::human_size(10 * 1024 * 1024), "10.0 MiB");
+    }
+}
