@@ -1,5 +1,6 @@
 //! The `hookbin` binary: parse flags, open the database, bind, print the URL, serve.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -41,8 +42,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         format!("http://{addr}/")
     };
-    println!("hookbin is running at {shown}");
-    println!("database: {}", config.db.display());
+    // A closed stdout must not stop the server, so write errors are ignored.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "hookbin is running at {shown}");
+    let _ = writeln!(out, "database: {}", config.db.display());
+    let _ = out.flush();
     hookbin::server::serve(listener, store, config, shutdown_signal()).await?;
     Ok(())
 }

@@ -17,6 +17,7 @@ pub struct Page {
 /// The columns every read selects; `{body}` is the whole body or a leading slice of it.
 fn select(body_limit: Option<usize>) -> String {
     let body = match body_limit {
+        Some(0) => "X''".to_owned(),
         Some(n) => format!("substr(body, 1, {n})"),
         None => "body".to_owned(),
     };
@@ -41,7 +42,11 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Capture> {
         remote_addr: row.get(7)?,
         headers: headers::decode(&headers).unwrap_or_default(),
         body_size: row.get::<_, i64>(9)? as u64,
-        body: row.get::<_, Vec<u8>>(10)?.into(),
+        // substr() of an empty blob is NULL.
+        body: row
+            .get::<_, Option<Vec<u8>>>(10)?
+            .unwrap_or_default()
+            .into(),
     })
 }
 

@@ -1,1 +1,9 @@
+//! hookbin's integration tests: each module is a part of the spec, run against the real server
+//! in-process (or the real binary) on a free loopback port with a temporary database.
 
+mod api;
+mod binary;
+mod capture;
+mod live;
+mod pages;
+mod support;

@@ -1,0 +1,192 @@
+//! The JSON API for bins and captured requests, and its errors.
+
+use std::collections::HashSet;
+
+use hyper::StatusCode;
+use serde_json::json;
+
+use crate::support::{Req, TestServer};
+
+#[tokio::test]
+async fn bins_are_created_listed_fetched_and_deleted() {
+    let s = TestServer::start().await;
+    let r = s.send(Req::new("POST", "/api/bins")).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let bin = r.json();
+    let id = bin["id"].as_str().unwrap();
+    assert_eq!(bin["url"], s.url(&format!("/b/{id}")));
+    assert_eq!(bin["inspect_url"], s.url(&format!("/bins/{id}")));
+    assert_eq!(bin["request_count"], 0);
+    assert!(hookbin::time::parse(bin["created_at"].as_str().unwrap()).is_some());
+    assert!(bin["created_at"].as_str().unwrap().ends_with('Z'));
+
+    let named = s.post_json("/api/bins", json!({"name": "ci-orders"})).await;
+    assert_eq!(named.status, StatusCode::CREATED);
+    assert_eq!(named.json()["url"], s.url("/b/ci-orders"));
+
+    let list = s.get("/api/bins").await.json();
+    let ids: HashSet<&str> = list["bins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, HashSet::from([id, "ci-orders"]));
+    assert_eq!(s.get(&format!("/api/bins/{id}")).await.json()["id"], id);
+
+    s.capture("ci-orders", Req::new("POST", "").body("x")).await;
+    assert_eq!(
+        s.delete("/api/bins/ci-orders").await.status,
+        StatusCode::NO_CONTENT
+    );
+    s.get("/api/bins/ci-orders")
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+    s.send(Req::new("POST", "/b/ci-orders"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+    s.delete("/api/bins/ci-orders")
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors() {
+    let s = TestServer::start().await;
+    let msg = s
+        .send(Req::new("POST", "/api/bins").body("{not json"))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+    assert!(msg.contains("JSON"), "{msg}");
+    s.post_json("/api/bins", json!({"name": "has space"}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+    s.post_json("/api/bins", json!({"name": ""}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+    s.post_json("/api/bins", json!({"nmae": "typo"}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+    s.post_json("/api/bins", json!([1]))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+    s.post_json("/api/bins", json!({"name": "taken"})).await;
+    let msg = s
+        .post_json("/api/bins", json!({"name": "taken"}))
+        .await
+        .assert_error(StatusCode::CONFLICT);
+    assert!(msg.contains("taken"), "{msg}");
+
+    let bin = s.new_bin().await;
+    for q in ["limit=0", "limit=abc", "limit=1001", "before=not-an-id"] {
+        s.get(&format!("/api/bins/{bin}/requests?{q}"))
+            .await
+            .assert_error(StatusCode::BAD_REQUEST);
+    }
+    let unknown = uuid::Uuid::now_v7();
+    s.get(&format!("/api/bins/{bin}/requests?before={unknown}"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+    s.get("/api/bins/nope/requests")
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+    s.get(&format!("/api/requests/{unknown}"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+    s.get("/api/requests/garbage")
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+    s.delete(&format!("/api/requests/{unknown}"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+    s.get("/api/nothing-here")
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+    // A huge API body is refused, not buffered.
+    s.send(Req::new("POST", "/api/bins").body(vec![b' '; 200_000]))
+        .await
+        .assert_error(StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn pagination_walks_hundreds_of_requests_newest_first() {
+    let s = TestServer::start_with(|c| c.max_requests = 0).await;
+    let bin = s.new_bin().await;
+    let mut sent = Vec::new();
+    for i in 0..320 {
+        sent.push(s.capture(&bin, Req::new("POST", &format!("/{i}"))).await);
+    }
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    let mut url = format!("/api/bins/{bin}/requests?limit=50");
+    loop {
+        let page = s.get(&url).await.json();
+        pages += 1;
+        for r in page["requests"].as_array().unwrap() {
+            seen.push(r["id"].as_str().unwrap().to_owned());
+        }
+        match page["next"].as_str() {
+            Some(next) => url = format!("/api/bins/{bin}/requests?limit=50&before={next}"),
+            None => break,
+        }
+    }
+    sent.reverse();
+    assert_eq!(seen, sent);
+    assert_eq!(pages, 7);
+    let default = s.get(&format!("/api/bins/{bin}/requests")).await.json();
+    assert_eq!(default["requests"].as_array().unwrap().len(), 50);
+    assert_eq!(default["requests"][0]["path"], format!("/b/{bin}/319"));
+}
+
+#[tokio::test]
+async fn requests_can_be_deleted_and_bins_cleared() {
+    let s = TestServer::start().await;
+    let bin = s.new_bin().await;
+    let a = s.capture(&bin, Req::new("POST", "")).await;
+    s.capture(&bin, Req::new("POST", "")).await;
+    s.capture(&bin, Req::new("POST", "")).await;
+    assert_eq!(
+        s.delete(&format!("/api/requests/{a}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    s.get(&format!("/api/requests/{a}"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.get(&format!("/api/bins/{bin}")).await.json()["request_count"],
+        2
+    );
+    let r = s.delete(&format!("/api/bins/{bin}/requests")).await;
+    assert_eq!(r.json()["removed"], 2);
+    assert_eq!(
+        s.get(&format!("/api/bins/{bin}")).await.json()["request_count"],
+        0
+    );
+    assert!(
+        s.get(&format!("/api/bins/{bin}/requests")).await.json()["requests"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn raw_bodies_are_sandboxed_and_downloadable() {
+    let s = TestServer::start().await;
+    let bin = s.new_bin().await;
+    let id = s
+        .capture(
+            &bin,
+            Req::new("POST", "")
+                .header("content-type", "text/html")
+                .body("<script>alert(1)</script>"),
+        )
+        .await;
+    let raw = s.get(&format!("/api/requests/{id}/raw")).await;
+    assert_eq!(raw.header("content-type"), "text/html");
+    assert!(raw.header("content-security-policy").starts_with("sandbox"));
+    assert_eq!(raw.header("x-content-type-options"), "nosniff");
+    let dl = s.get(&format!("/api/requests/{id}/raw?download=1")).await;
+    assert!(dl.header("content-disposition").starts_with("attachment"));
+    assert_eq!(dl.text(), "<script>alert(1)</script>");
+}

@@ -1,0 +1,297 @@
+//! Test harness: a real hookbin server in-process on a free loopback port over a temporary
+//! SQLite file, a small real HTTP client, HTML parsing helpers and `eventually`.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hookbin::config::Config;
+use hookbin::store::Store;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::Frame;
+use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+/// A running server; shut down (gracefully) when dropped. The temp dir goes with it.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub db: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// A server with the default config.
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server whose config `tune` may change first.
+    pub async fn start_with(tune: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("hookbin.db");
+        Self::start_on(dir, db, tune).await
+    }
+
+    async fn start_on(
+        dir: tempfile::TempDir,
+        db: PathBuf,
+        tune: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let mut config = Config::new(&db);
+        tune(&mut config);
+        let store = Store::open(&db).expect("open store");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let done = tokio::spawn(async move {
+            hookbin::server::serve(listener, store, config, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("serve");
+        });
+        TestServer {
+            addr,
+            db,
+            stop: Some(stop),
+            done: Some(done),
+            _dir: dir,
+        }
+    }
+
+    /// Stops this server and starts a new one on the same database file.
+    pub async fn restart(mut self) -> TestServer {
+        self.shutdown().await;
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap());
+        Self::start_on(dir, self.db.clone(), |_| {}).await
+    }
+
+    /// Stops the server and waits until it has finished.
+    pub async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(done) = self.done.take() {
+            done.await.expect("server task");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends a request and reads the whole answer.
+    pub async fn send(&self, req: Req) -> Resp {
+        send(self.addr, req).await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(Req::new("GET", path)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(Req::new("DELETE", path)).await
+    }
+
+    pub async fn post_json(&self, path: &str, json: serde_json::Value) -> Resp {
+        self.send(
+            Req::new("POST", path)
+                .header("content-type", "application/json")
+                .body(json.to_string()),
+        )
+        .await
+    }
+
+    /// Creates a bin through the API and returns its id.
+    pub async fn new_bin(&self) -> String {
+        let r = self.post_json("/api/bins", serde_json::json!({})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        r.json()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends `req` to bin `bin` (its path is appended to `/b/{bin}`) and returns the request id.
+    pub async fn capture(&self, bin: &str, req: Req) -> String {
+        let req = Req {
+            path: format!("/b/{bin}{}", req.path),
+            ..req
+        };
+        let r = self.send(req).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let v = r.json();
+        assert_eq!(v["ok"], true);
+        v["request_id"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A request to send: method (any token), path with query, raw header bytes, body.
+pub struct Req {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: BodyKind,
+}
+
+pub enum BodyKind {
+    Full(Bytes),
+    /// Sent as separate chunks with no Content-Length, i.e. chunked transfer encoding.
+    Chunks(Vec<Bytes>),
+}
+
+impl Req {
+    pub fn new(method: &str, path: &str) -> Req {
+        Req {
+            method: method.into(),
+            path: path.into(),
+            headers: Vec::new(),
+            body: BodyKind::Full(Bytes::new()),
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Req {
+        self.headers.push((name.into(), value.as_ref().to_vec()));
+        self
+    }
+
+    pub fn body(mut self, body: impl Into<Bytes>) -> Req {
+        self.body = BodyKind::Full(body.into());
+        self
+    }
+
+    pub fn chunks(mut self, chunks: Vec<Bytes>) -> Req {
+        self.body = BodyKind::Chunks(chunks);
+        self
+    }
+}
+
+/// A whole answer.
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or_else(|| panic!("no {name} header"))
+    }
+
+    pub fn html(&self) -> scraper::Html {
+        scraper::Html::parse_document(&self.text())
+    }
+
+    /// Asserts an error answer: this status and a JSON `{"error": "..."}` saying something.
+    pub fn assert_error(&self, status: StatusCode) -> String {
+        assert_eq!(self.status, status, "{}", self.text());
+        let msg = self.json()["error"]
+            .as_str()
+            .expect("error field")
+            .to_owned();
+        assert!(!msg.is_empty());
+        msg
+    }
+}
+
+type TestBody = BoxBody<Bytes, std::convert::Infallible>;
+
+/// Opens a connection and sends one HTTP/1.1 request with hyper's client.
+pub async fn open(addr: SocketAddr, req: Req) -> hyper::Response<hyper::body::Incoming> {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake::<_, TestBody>(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+    tokio::spawn(conn);
+    let mut builder = Request::builder()
+        .method(Method::from_bytes(req.method.as_bytes()).unwrap())
+        .uri(&req.path)
+        .header("host", addr.to_string());
+    for (name, value) in &req.headers {
+        builder = builder.header(
+            name.as_str(),
+            hyper::header::HeaderValue::from_bytes(value).unwrap(),
+        );
+    }
+    let body: TestBody = match req.body {
+        BodyKind::Full(b) => Full::new(b).boxed(),
+        BodyKind::Chunks(chunks) => {
+            let frames = chunks.into_iter().map(|c| Ok(Frame::data(c)));
+            StreamBody::new(tokio_stream::iter(frames)).boxed()
+        }
+    };
+    sender
+        .send_request(builder.body(body).unwrap())
+        .await
+        .expect("request")
+}
+
+pub async fn send(addr: SocketAddr, req: Req) -> Resp {
+    let resp = open(addr, req).await;
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    Resp {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// Retries `check` until it returns `Some`, failing after `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Texts of the elements matching a CSS selector.
+pub fn texts(doc: &scraper::Html, selector: &str) -> Vec<String> {
+    let sel = scraper::Selector::parse(selector).unwrap();
+    doc.select(&sel)
+        .map(|e| e.text().collect::<String>())
+        .collect()
+}
+
+/// Number of elements matching a CSS selector.
+pub fn count(doc: &scraper::Html, selector: &str) -> usize {
+    let sel = scraper::Selector::parse(selector).unwrap();
+    doc.select(&sel).count()
+}
