@@ -186,6 +186,8 @@ struct RequestPage {
     body_size: u64,
     truncated: bool,
     shown: String,
+    /// Set when a hex dump shows only the first [`inspect::HEX_LIMIT`] bytes.
+    hex_cut: Option<String>,
 }
 
 pub async fn request(
@@ -218,6 +220,8 @@ pub async fn request(
         body_size: c.body_size,
         truncated: !complete,
         shown: human_size(c.body.len() as u64),
+        hex_cut: (c.body_size > inspect::HEX_LIMIT as u64)
+            .then(|| human_size(inspect::HEX_LIMIT as u64)),
         row: RequestRow::new(&c),
     };
     render(StatusCode::OK, &page)
