@@ -3,19 +3,29 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 
+use crate::catalog::{Catalog, CatalogError};
+use crate::cli::Command;
+use crate::sender::retry::{self, RetrySchedule};
+
 /// Catch, send and inspect webhooks on your own machine.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "hookbin", version, about)]
+#[command(name = "hookbin", version, about, args_conflicts_with_subcommands = false)]
 pub struct Args {
+    /// What to do; without a command, hookbin runs the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address to listen on; port 0 picks a free port (the printed URL shows the real one).
     #[arg(long, env = "HOOKBIN_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
     /// SQLite database file, created on first run.
-    #[arg(long, env = "HOOKBIN_DB", default_value = "hookbin.db")]
+    #[arg(long, global = true, env = "HOOKBIN_DB", default_value = "hookbin.db")]
     pub db: PathBuf,
 
     /// Largest request body a bin stores, in bytes (suffixes K, M, G / KiB, MiB, GiB allowed);
@@ -31,6 +41,23 @@ pub struct Args {
     /// of the request that asks.
     #[arg(long, env = "HOOKBIN_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
+
+    /// Delays between delivery attempts, e.g. `5s,30s,2m,10m,1h`; entries + 1 is the most
+    /// attempts a delivery gets (an empty list: never retry).
+    #[arg(long, global = true, env = "HOOKBIN_RETRY_SCHEDULE", default_value = retry::DEFAULT, value_parser = RetrySchedule::parse)]
+    pub retry_schedule: RetrySchedule,
+
+    /// Time a delivery gets to connect and be answered in full (e.g. 30s, 500ms).
+    #[arg(long, global = true, env = "HOOKBIN_TIMEOUT", default_value = "30s", value_parser = retry::parse_duration)]
+    pub timeout: Duration,
+
+    /// Deliveries sent at once to any one host, so a slow receiver cannot starve the others.
+    #[arg(long, env = "HOOKBIN_ENDPOINT_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub endpoint_concurrency: u16,
+
+    /// Extra event catalog files (JSON, same format as the built-in one); repeatable.
+    #[arg(long = "events", global = true, env = "HOOKBIN_EVENTS", value_delimiter = ',', value_name = "FILE")]
+    pub events: Vec<PathBuf>,
 }
 
 /// What the server needs to run, already validated.
@@ -40,6 +67,10 @@ pub struct Config {
     pub max_body: u64,
     pub max_requests: u64,
     pub public_url: Option<String>,
+    pub catalog: Arc<Catalog>,
+    pub retry: RetrySchedule,
+    pub timeout: Duration,
+    pub endpoint_concurrency: usize,
 }
 
 impl Config {
@@ -50,18 +81,25 @@ impl Config {
             max_body: 10 * 1024 * 1024,
             max_requests: 10_000,
             public_url: None,
+            catalog: Arc::new(Catalog::built_in()),
+            retry: RetrySchedule::parse(retry::DEFAULT).expect("default schedule parses"),
+            timeout: Duration::from_secs(30),
+            endpoint_concurrency: 8,
         }
     }
-}
 
-impl From<&Args> for Config {
-    fn from(a: &Args) -> Config {
-        Config {
+    /// The config the flags describe; fails if an extra event catalog cannot be loaded.
+    pub fn from_args(a: &Args) -> Result<Config, CatalogError> {
+        Ok(Config {
             db: a.db.clone(),
             max_body: a.max_body,
             max_requests: a.max_requests,
             public_url: a.public_url.clone(),
-        }
+            catalog: Arc::new(Catalog::load(&a.events)?),
+            retry: a.retry_schedule.clone(),
+            timeout: a.timeout,
+            endpoint_concurrency: a.endpoint_concurrency as usize,
+        })
     }
 }
 
@@ -114,7 +152,10 @@ mod tests {
     fn flags_fall_back_to_defaults() {
         let a = Args::try_parse_from(["hookbin"]).unwrap();
         assert_eq!(a.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(Config::from(&a).max_body, Config::new("x").max_body);
+        let c = Config::from_args(&a).unwrap();
+        assert_eq!(c.max_body, Config::new("x").max_body);
+        assert_eq!(c.retry.max_attempts(), 8);
+        assert!(Args::try_parse_from(["hookbin", "--retry-schedule", "5"]).is_err());
         assert!(Args::try_parse_from(["hookbin", "--public-url", "ftp://x"]).is_err());
     }
 }

@@ -17,9 +17,12 @@
 //! bound to a free port.
 
 pub mod capture;
+pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod inspect;
 pub mod model;
+pub mod sender;
 pub mod server;
 pub mod store;
 pub mod time;

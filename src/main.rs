@@ -28,7 +28,7 @@ fn main() -> ExitCode {
 
 #[tokio::main]
 async fn run(args: Args) -> anyhow::Result<()> {
-    let config = Config::from(&args);
+    let config = Config::from_args(&args)?;
     let store = Store::open(&config.db)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -14,11 +14,14 @@ use tokio::sync::{broadcast, watch};
 
 use crate::capture::Capturer;
 use crate::config::Config;
+use crate::sender::{Sender, worker};
 use crate::store::Store;
 use crate::web::{self, App};
 
 /// How long open connections get to finish once shutdown begins.
 const DRAIN: Duration = Duration::from_secs(5);
+/// How long past its timeout a claimed delivery stays leased before another claim may take it.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
 /// Serves hookbin on `listener` until `shutdown` resolves, then drains open connections.
 pub async fn serve(
@@ -29,6 +32,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (feed, _) = broadcast::channel(1024);
     let (stop_tx, stop_rx) = watch::channel(false);
+    let sender = Sender::new(store.clone(), config.catalog.clone(), config.retry.clone(), config.timeout);
+    let lease = config.timeout + LEASE_MARGIN;
+    let worker = worker::spawn(sender.clone(), config.endpoint_concurrency, lease, stop_rx.clone());
     let app = Arc::new(App {
         capturer: Capturer::new(
             store.clone(),
@@ -36,6 +42,7 @@ pub async fn serve(
             config.max_requests,
             feed.clone(),
         ),
+        sender,
         store,
         config,
         feed,
@@ -80,6 +87,7 @@ pub async fn serve(
     }
     let _ = stop_tx.send(true);
     drop(listener);
+    let _ = worker.await;
     if tokio::time::timeout(DRAIN, graceful.shutdown())
         .await
         .is_err()

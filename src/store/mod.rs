@@ -6,10 +6,12 @@
 //! on an async worker. The store never sees HTTP types: callers hand it plain `model` data.
 
 mod bins;
+mod deliveries;
 mod headers;
 mod readers;
 mod requests;
 mod schema;
+mod webhooks;
 mod writer;
 
 use std::collections::HashSet;
@@ -19,7 +21,9 @@ use std::sync::{Arc, RwLock};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+pub use deliveries::{Admit, Next};
 pub use requests::Page;
+pub use webhooks::{WebhookFields, WebhookPatch};
 pub use schema::SCHEMA_VERSION;
 
 /// What can go wrong in storage; the web layer maps each kind to one HTTP status.

@@ -34,6 +34,47 @@ const MIGRATIONS: &[&str] = &[
         body         BLOB NOT NULL
      );
      CREATE INDEX requests_by_bin ON requests(bin_id, seq);",
+    // 2: webhooks, the outbox of deliveries, and every attempt made.
+    "CREATE TABLE webhooks (
+        id         TEXT PRIMARY KEY,
+        name       TEXT NOT NULL,
+        url        TEXT NOT NULL,
+        event      TEXT NOT NULL,
+        active     INTEGER NOT NULL,
+        secret     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+     );
+     CREATE INDEX webhooks_by_event ON webhooks(event);
+     CREATE TABLE deliveries (
+        seq             INTEGER PRIMARY KEY,
+        id              TEXT NOT NULL UNIQUE,
+        webhook_id      TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        event           TEXT NOT NULL,
+        event_id        TEXT,
+        is_test         INTEGER NOT NULL,
+        payload         BLOB NOT NULL,
+        state           TEXT NOT NULL,
+        attempt_count   INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms INTEGER,
+        created_at      TEXT NOT NULL,
+        redelivery_of   TEXT
+     );
+     CREATE INDEX deliveries_due ON deliveries(next_attempt_ms) WHERE state = 'pending';
+     CREATE INDEX deliveries_by_webhook ON deliveries(webhook_id, seq);
+     CREATE TABLE attempts (
+        id                 INTEGER PRIMARY KEY,
+        delivery_id        TEXT NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
+        at                 TEXT NOT NULL,
+        status             INTEGER,
+        duration_ms        INTEGER NOT NULL,
+        error              TEXT,
+        request_headers    TEXT NOT NULL,
+        response_headers   TEXT NOT NULL,
+        response_body      BLOB NOT NULL,
+        response_truncated INTEGER NOT NULL
+     );
+     CREATE INDEX attempts_by_delivery ON attempts(delivery_id, id);",
 ];
 
 /// The schema version this build writes.

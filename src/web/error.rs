@@ -8,6 +8,7 @@ use hyper::{Response, StatusCode};
 
 use super::response::{self, Body};
 use crate::capture::CaptureError;
+use crate::sender::SendError;
 use crate::store::StoreError;
 
 /// A failed request, by what the client should learn from it.
@@ -66,6 +67,16 @@ impl From<StoreError> for WebError {
             StoreError::NotFound(what) => WebError::NotFound(format!("{what} not found")),
             StoreError::Conflict(msg) => WebError::Conflict(msg),
             e => WebError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<SendError> for WebError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Invalid(msg) => WebError::BadRequest(msg),
+            SendError::UnknownEvent(_) => WebError::NotFound(e.to_string()),
+            SendError::Store(e) => e.into(),
         }
     }
 }

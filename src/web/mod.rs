@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use crate::capture::{Capturer, Feed};
 use crate::config::Config;
 use crate::model::{BinId, RequestId};
+use crate::sender::Sender;
 use crate::store::Store;
 
 pub use error::WebError;
@@ -37,6 +38,7 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     pub capturer: Capturer,
+    pub sender: Sender,
     pub feed: Feed,
     /// The address the server is bound to, for bin URLs when a request names no Host.
     pub local_addr: SocketAddr,
@@ -116,6 +118,18 @@ async fn route(
             api::delete_request(app, request_id(id)?).await
         }
         (["api", "requests", id, "raw"], _) if get => api::raw(app, &req, request_id(id)?).await,
+        (["api", "events"], _) if get => api::list_events(app).await,
+        (["api", "events", slug], &Method::POST) => api::fire_event(app, req, slug).await,
+        (["api", "webhooks"], &Method::POST) => api::create_webhook(app, req).await,
+        (["api", "webhooks"], _) if get => api::list_webhooks(app).await,
+        (["api", "webhooks", id], _) if get => api::get_webhook(app, id).await,
+        (["api", "webhooks", id], &Method::PATCH) => api::patch_webhook(app, req, id).await,
+        (["api", "webhooks", id], &Method::DELETE) => api::delete_webhook(app, id).await,
+        (["api", "webhooks", id, "test"], &Method::POST) => api::test_webhook(app, id).await,
+        (["api", "webhooks", id, "rotate-secret"], &Method::POST) => api::rotate_secret(app, id).await,
+        (["api", "webhooks", id, "deliveries"], _) if get => api::list_deliveries(app, &req, id).await,
+        (["api", "deliveries", id], _) if get => api::get_delivery(app, id).await,
+        (["api", "deliveries", id, "redeliver"], &Method::POST) => api::redeliver(app, id).await,
         _ => Err(WebError::NotFound(format!("no route for {method} {path}"))),
     }
 }

@@ -1,4 +1,4 @@
-//! The JSON API: bins and captured requests, exactly as PRODUCT.md's contract describes.
+//! The API for bins and captured requests.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -7,8 +7,8 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::response::{self, Body};
-use super::{App, WebError, paging, read_small_body};
+use crate::web::response::{self, Body};
+use crate::web::{App, WebError, paging, read_small_body};
 use crate::model::{Bin, BinId, Capture, RequestId};
 use crate::time;
 
@@ -220,7 +220,7 @@ pub async fn raw(
         .content_type()
         .unwrap_or("application/octet-stream")
         .to_owned();
-    let download = super::query_pairs(req).iter().any(|(k, _)| k == "download");
+    let download = crate::web::query_pairs(req).iter().any(|(k, _)| k == "download");
     let mut r = response::with_type(StatusCode::OK, &content_type, response::full(capture.body));
     let h = r.headers_mut();
     h.insert(

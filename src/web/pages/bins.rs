@@ -1,26 +1,18 @@
-//! The HTML pages: one askama template struct per page, built from store data.
-//!
-//! Templates escape every value they print; these structs only hold plain strings and views, so
-//! captured content can never turn into markup or script.
+//! Pages for bins and captured requests.
 
 use askama::Template;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
-use super::response::{self, Body};
-use super::{App, WebError, paging, read_small_body};
+use super::{human_size, render};
+use crate::web::response::{self, Body};
+use crate::web::{App, WebError, paging, read_small_body};
 use crate::inspect::{self, BodyView};
 use crate::model::{Bin, BinId, Capture, RequestId};
 use crate::time;
 
 /// Requests listed per bin page.
 const PAGE_SIZE: usize = 50;
-
-fn render(status: StatusCode, page: &impl Template) -> Result<Response<Body>, WebError> {
-    page.render()
-        .map(|html| response::html(status, html))
-        .map_err(|e| WebError::Internal(format!("template: {e}")))
-}
 
 /// A bin as listed on the home page and headed on its own page.
 pub struct BinView {
@@ -110,7 +102,7 @@ pub async fn create_bin(app: &App, req: Request<Incoming>) -> Result<Response<Bo
         .unwrap_or_default();
     let parsed = match name.as_str() {
         "" => None,
-        n => match super::api::parse_name(n) {
+        n => match crate::web::api::parse_name(n) {
             Ok(id) => Some(id),
             Err(e) => return home_with(app, &base, Some(e.to_string()), name).await,
         },
@@ -246,31 +238,5 @@ fn method_class(method: &str) -> String {
     match method {
         "GET" | "POST" | "PUT" | "PATCH" | "DELETE" => format!("m-{}", method.to_ascii_lowercase()),
         _ => "m-other".to_owned(),
-    }
-}
-
-/// Bytes in the largest binary unit that keeps the number readable.
-pub fn human_size(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sizes_read_naturally() {
-        assert_eq!(super::human_size(0), "0 B");
-        assert_eq!(super::human_size(1023), "1023 B");
-        assert_eq!(super::human_size(1536), "1.5 KiB");
-        assert_eq!(super::human_size(10 * 1024 * 1024), "10.0 MiB");
     }
 }

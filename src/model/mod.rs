@@ -4,6 +4,10 @@
 
 use std::fmt;
 
+mod webhook;
+
+pub use webhook::*;
+
 use chrono::{DateTime, Utc};
 
 /// Longest id a bin may have; long enough for descriptive CI names, short enough for a URL.

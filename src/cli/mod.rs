@@ -1,0 +1,3 @@
+//! placeholder
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {}

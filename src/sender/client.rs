@@ -1,0 +1,146 @@
+//! The outgoing HTTP client: HTTP and HTTPS (rustls with the Mozilla roots compiled in), a
+//! connect and a total timeout, no redirects followed, response bodies read up to a cap.
+//! Every outcome, an answer or a failure, becomes an [`Attempt`] described in plain words.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use chrono::Utc;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::model::Attempt;
+
+/// How much of a receiver's answer is kept in the log.
+pub const RESPONSE_CAP: usize = 64 * 1024;
+
+/// A pooled client shared by every send.
+#[derive(Clone)]
+pub struct Client {
+    inner: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl Client {
+    /// A client giving each request `timeout` to connect and to answer in full.
+    pub fn new(timeout: Duration) -> Client {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(timeout));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let inner = HyperClient::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(64)
+            .build(https);
+        Client { inner, timeout }
+    }
+
+    /// POSTs `body` to `url` with `headers` and reports what happened.
+    pub async fn post(&self, url: &str, headers: Vec<(String, String)>, body: Bytes) -> Attempt {
+        let at = Utc::now();
+        let started = Instant::now();
+        let mut attempt = Attempt {
+            at,
+            request_headers: headers,
+            ..Attempt::default()
+        };
+        let result = tokio::time::timeout(self.timeout, self.exchange(url, &mut attempt, body)).await;
+        attempt.duration_ms = started.elapsed().as_millis() as u64;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => attempt.error = Some(message),
+            Err(_) => {
+                let what = if attempt.status.is_some() { "the rest of the answer" } else { "an answer" };
+                attempt.error = Some(format!("gave up waiting for {what} after {} s", self.timeout.as_secs_f64()));
+            }
+        }
+        if attempt.error.is_none() && !attempt.ok() {
+            let status = attempt.status.unwrap_or_default();
+            attempt.error = Some(format!("the receiver answered {status}, not a 2xx status"));
+        }
+        attempt
+    }
+
+    async fn exchange(&self, url: &str, attempt: &mut Attempt, body: Bytes) -> Result<(), String> {
+        let uri = check_url(url)?;
+        let mut req = Request::builder().method(Method::POST).uri(uri);
+        for (name, value) in &attempt.request_headers {
+            req = req.header(name.as_str(), value.as_str());
+        }
+        let req = req.body(Full::new(body)).map_err(|e| format!("cannot build the request: {e}"))?;
+        let resp = self.inner.request(req).await.map_err(|e| {
+            let cause = root_cause(&e);
+            if e.is_connect() {
+                format!("could not connect to {url}: {cause}")
+            } else {
+                format!("the request failed: {cause}")
+            }
+        })?;
+        attempt.status = Some(resp.status().as_u16());
+        attempt.response_headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        let mut body = resp.into_body();
+        let mut kept = BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| format!("the answer broke off: {}", root_cause(&e)))?;
+            if let Ok(data) = frame.into_data() {
+                let room = RESPONSE_CAP - kept.len();
+                if data.len() > room {
+                    kept.extend_from_slice(&data[..room]);
+                    attempt.response_truncated = true;
+                    break;
+                }
+                kept.extend_from_slice(&data);
+            }
+        }
+        attempt.response_body = kept.freeze();
+        Ok(())
+    }
+}
+
+/// Accepts only absolute `http://` or `https://` URLs with a host.
+pub fn check_url(url: &str) -> Result<Uri, String> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|_| format!("'{url}' is not a valid URL"))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(h)) if !h.is_empty() => Ok(uri),
+        _ => Err(format!("'{url}' must be an absolute http:// or https:// URL")),
+    }
+}
+
+/// The innermost error message, which is the one that says what really happened.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_url;
+
+    #[test]
+    fn only_absolute_http_urls_are_accepted() {
+        assert!(check_url("http://127.0.0.1:8080/b/x").is_ok());
+        assert!(check_url("https://hooks.example.com/path?q=1").is_ok());
+        assert!(check_url("ftp://example.com").is_err());
+        assert!(check_url("/relative").is_err());
+        assert!(check_url("not a url").is_err());
+        assert!(check_url("http://").is_err());
+    }
+}

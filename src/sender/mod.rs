@@ -1,0 +1,289 @@
+//! Sending webhooks: test sends, fired events through the durable outbox, redelivery.
+//!
+//! [`Sender`] is the handle the web layer and the CLI use; [`worker`] drains the outbox in the
+//! background; [`client`] makes the HTTP requests; [`signing`] and [`retry`] are pure.
+//! Every delivery is a POST of a flat JSON object, signed per Standard Webhooks, with the event
+//! slug in `webhook-event`; the bytes sent are the bytes stored, so the log shows exactly what
+//! went out.
+
+pub mod client;
+pub mod retry;
+pub mod signing;
+pub mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::Utc;
+use serde_json::{Map, Value};
+use tokio::sync::Notify;
+
+use crate::catalog::Catalog;
+use crate::model::{Attempt, Delivery, DueDelivery, Webhook};
+use crate::store::{Next, Store, StoreError, WebhookFields, WebhookPatch};
+use client::Client;
+use retry::RetrySchedule;
+
+/// The User-Agent of every delivery.
+pub const USER_AGENT: &str = concat!("hookbin/", env!("CARGO_PKG_VERSION"));
+
+/// Why a send could not be made or recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no event '{0}' in the catalog")]
+    UnknownEvent(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a webhook form or API call asks for, before validation.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookInput {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub event: Option<String>,
+    pub active: Option<bool>,
+}
+
+/// The confirmation shown after **Send Test Event**.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TestResult {
+    pub ok: bool,
+    pub status: Option<u16>,
+    pub duration_ms: u64,
+    pub response_body: String,
+    pub response_truncated: bool,
+    pub response_headers: Vec<(String, String)>,
+    pub error: Option<String>,
+    pub delivery_id: String,
+}
+
+/// What firing an event created.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Fired {
+    pub event_id: String,
+    pub deliveries: Vec<FiredDelivery>,
+}
+
+/// One delivery created by firing an event.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FiredDelivery {
+    pub id: String,
+    pub webhook_id: String,
+}
+
+/// The sending side of hookbin; cheap to clone.
+#[derive(Clone)]
+pub struct Sender {
+    store: Store,
+    client: Client,
+    catalog: Arc<Catalog>,
+    schedule: RetrySchedule,
+    wake: Arc<Notify>,
+}
+
+impl Sender {
+    /// A sender over `store` with the given catalog, retry schedule and request timeout.
+    pub fn new(store: Store, catalog: Arc<Catalog>, schedule: RetrySchedule, timeout: Duration) -> Sender {
+        Sender {
+            store,
+            client: Client::new(timeout),
+            catalog,
+            schedule,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The event catalog webhooks choose from.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The store this sender records into.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Checks a new webhook and stores it with a fresh secret.
+    pub async fn create_webhook(&self, input: WebhookInput) -> Result<Webhook, SendError> {
+        let fields = WebhookFields {
+            name: self.check_name(input.name.as_deref().unwrap_or(""))?,
+            url: check_url(input.url.as_deref().unwrap_or(""))?,
+            event: self.check_event(input.event.as_deref().unwrap_or(""))?,
+            active: input.active.unwrap_or(true),
+        };
+        Ok(self.store.create_webhook(fields, signing::new_secret()).await?)
+    }
+
+    /// Checks and applies a partial update; fields not given stay as they are.
+    pub async fn update_webhook(&self, id: &str, input: WebhookInput) -> Result<Webhook, SendError> {
+        let patch = WebhookPatch {
+            name: input.name.as_deref().map(|n| self.check_name(n)).transpose()?,
+            url: input.url.as_deref().map(check_url).transpose()?,
+            event: input.event.as_deref().map(|e| self.check_event(e)).transpose()?,
+            active: input.active,
+        };
+        let hook = self.store.update_webhook(id, patch).await?;
+        self.wake.notify_one();
+        Ok(hook)
+    }
+
+    /// Gives the webhook a new secret.
+    pub async fn rotate_secret(&self, id: &str) -> Result<Webhook, SendError> {
+        Ok(self.store.rotate_secret(id, signing::new_secret()).await?)
+    }
+
+    fn check_name(&self, name: &str) -> Result<String, SendError> {
+        let name = name.trim();
+        match name.chars().count() {
+            0 => Err(SendError::Invalid("the name must not be empty".into())),
+            1..=200 => Ok(name.to_owned()),
+            _ => Err(SendError::Invalid("the name must be at most 200 characters".into())),
+        }
+    }
+
+    fn check_event(&self, slug: &str) -> Result<String, SendError> {
+        match self.catalog.get(slug.trim()) {
+            Some(e) => Ok(e.slug.clone()),
+            None if slug.trim().is_empty() => Err(SendError::Invalid("choose an event".into())),
+            None => Err(SendError::Invalid(format!("'{slug}' is not an event in the catalog"))),
+        }
+    }
+
+    /// Sends the webhook's event sample right now, records it as a test delivery, and reports.
+    pub async fn send_test(&self, webhook_id: &str) -> Result<TestResult, SendError> {
+        let hook = self.store.get_webhook(webhook_id).await?;
+        let event = self
+            .catalog
+            .get(&hook.event)
+            .ok_or_else(|| SendError::UnknownEvent(hook.event.clone()))?;
+        let payload = compact(&event.sample_payload);
+        let id = self.store.create_test_delivery(&hook.id, &hook.event, payload.clone()).await?;
+        let due = DueDelivery {
+            id: id.clone(),
+            webhook_id: hook.id,
+            url: hook.url,
+            secret: hook.secret,
+            event: hook.event,
+            payload,
+            attempts_made: 0,
+        };
+        let attempt = self.attempt(&due).await;
+        let next = if attempt.ok() { Next::Succeeded } else { Next::Failed };
+        let result = TestResult {
+            ok: attempt.ok(),
+            status: attempt.status,
+            duration_ms: attempt.duration_ms,
+            response_body: String::from_utf8_lossy(&attempt.response_body).into_owned(),
+            response_truncated: attempt.response_truncated,
+            response_headers: attempt.response_headers.clone(),
+            error: attempt.error.clone(),
+            delivery_id: id.clone(),
+        };
+        self.store.record_attempt(&id, attempt, next).await?;
+        Ok(result)
+    }
+
+    /// Fires an event: one outbox delivery per active webhook on it, committed before this
+    /// returns; the worker sends them. An empty payload means the event's sample.
+    pub async fn fire(&self, slug: &str, payload: Map<String, Value>) -> Result<Fired, SendError> {
+        let event = self
+            .catalog
+            .get(slug)
+            .ok_or_else(|| SendError::UnknownEvent(slug.to_owned()))?;
+        let payload = if payload.is_empty() { &event.sample_payload } else { &payload };
+        let (event_id, pairs) = self.store.enqueue_event(slug, compact(payload)).await?;
+        self.wake.notify_one();
+        Ok(Fired {
+            event_id,
+            deliveries: pairs
+                .into_iter()
+                .map(|(id, webhook_id)| FiredDelivery { id, webhook_id })
+                .collect(),
+        })
+    }
+
+    /// Queues a fresh delivery of a past delivery's payload.
+    pub async fn redeliver(&self, id: &str) -> Result<Delivery, SendError> {
+        let d = self.store.redeliver(id).await?;
+        self.wake.notify_one();
+        Ok(d)
+    }
+
+    /// Makes one signed attempt at a delivery.
+    pub async fn attempt(&self, d: &DueDelivery) -> Attempt {
+        let headers = match signing::secret_key(&d.secret) {
+            Some(key) => signed_headers(&key, &d.id, &d.event, &d.payload),
+            None => {
+                return Attempt {
+                    at: Utc::now(),
+                    error: Some("the webhook's secret is not a valid whsec_ secret; rotate it".into()),
+                    ..Attempt::default()
+                };
+            }
+        };
+        self.client.post(&d.url, headers, d.payload.clone()).await
+    }
+
+    /// Where a delivery goes after `attempt`: done on a 2xx, else retried on schedule (honouring
+    /// a longer Retry-After), else failed.
+    pub fn next_after(&self, d: &DueDelivery, attempt: &Attempt) -> Next {
+        if attempt.ok() {
+            return Next::Succeeded;
+        }
+        let retry_after = attempt
+            .response_headers
+            .iter()
+            .find(|(k, _)| k == "retry-after")
+            .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        match self.schedule.next_delay(d.attempts_made + 1, jitter(), retry_after) {
+            Some(delay) => Next::RetryAt(Utc::now() + delay),
+            None => Next::Failed,
+        }
+    }
+
+    /// Wakes the worker, e.g. after something was queued.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// The payload as compact JSON, keys in their given order.
+pub fn compact(payload: &Map<String, Value>) -> Bytes {
+    Bytes::from(serde_json::to_vec(payload).expect("JSON values serialize"))
+}
+
+/// The headers of a delivery, signed with `key`.
+pub fn signed_headers(key: &[u8], msg_id: &str, event: &str, body: &[u8]) -> Vec<(String, String)> {
+    let ts = Utc::now().timestamp();
+    vec![
+        ("content-type".into(), "application/json".into()),
+        ("user-agent".into(), USER_AGENT.into()),
+        ("webhook-id".into(), msg_id.into()),
+        ("webhook-timestamp".into(), ts.to_string()),
+        ("webhook-signature".into(), signing::sign(key, msg_id, ts, body)),
+        ("webhook-event".into(), event.into()),
+    ]
+}
+
+fn check_url(url: &str) -> Result<String, SendError> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Err(SendError::Invalid("the URL must not be empty".into()));
+    }
+    client::check_url(url).map_err(SendError::Invalid)?;
+    Ok(url.to_owned())
+}
+
+/// A number in [0, 1) for retry jitter.
+fn jitter() -> f64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        return 0.5;
+    }
+    (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+}

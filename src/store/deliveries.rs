@@ -1,0 +1,313 @@
+//! The outbox: deliveries written in the same transaction as the event that caused them,
+//! claimed by the worker with a lease, and every attempt recorded.
+//!
+//! A claim moves `next_attempt_ms` a lease into the future instead of marking the delivery as
+//! taken, so a process that dies mid-send leaves nothing stuck: the lease runs out and the
+//! delivery is due again (at-least-once).
+
+use bytes::Bytes;
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{Store, StoreError};
+use crate::model::{
+    Attempt, DELIVERY_PREFIX, Delivery, DeliveryState, DueDelivery, EVENT_PREFIX, new_id,
+};
+use crate::time;
+
+/// What happens to a delivery after an attempt.
+#[derive(Clone, Copy, Debug)]
+pub enum Next {
+    Succeeded,
+    Failed,
+    RetryAt(DateTime<Utc>),
+}
+
+/// Decides, per candidate, whether the worker can take it now (e.g. its endpoint has room).
+pub type Admit = Box<dyn FnMut(&DueDelivery) -> bool + Send>;
+
+const SELECT: &str = "SELECT id, webhook_id, event, event_id, is_test, payload, state, next_attempt_ms,
+        created_at, redelivery_of FROM deliveries";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
+    let created: String = row.get(8)?;
+    Ok(Delivery {
+        id: row.get(0)?,
+        webhook_id: row.get(1)?,
+        event: row.get(2)?,
+        event_id: row.get(3)?,
+        is_test: row.get(4)?,
+        payload: Bytes::from(row.get::<_, Vec<u8>>(5)?),
+        state: DeliveryState::parse(&row.get::<_, String>(6)?),
+        next_attempt_at: row.get::<_, Option<i64>>(7)?.and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+        created_at: time::parse(&created).unwrap_or_default(),
+        redelivery_of: row.get(9)?,
+        attempts: Vec::new(),
+    })
+}
+
+fn attempts(conn: &Connection, delivery: &str) -> Result<Vec<Attempt>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT at, status, duration_ms, error, request_headers, response_headers, response_body,
+                response_truncated FROM attempts WHERE delivery_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([delivery], |r| {
+        let at: String = r.get(0)?;
+        let req: String = r.get(4)?;
+        let resp: String = r.get(5)?;
+        Ok(Attempt {
+            at: time::parse(&at).unwrap_or_default(),
+            status: r.get::<_, Option<i64>>(1)?.map(|s| s as u16),
+            duration_ms: r.get::<_, i64>(2)? as u64,
+            error: r.get(3)?,
+            request_headers: serde_json::from_str(&req).unwrap_or_default(),
+            response_headers: serde_json::from_str(&resp).unwrap_or_default(),
+            response_body: Bytes::from(r.get::<_, Vec<u8>>(6)?),
+            response_truncated: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn get(conn: &Connection, id: &str) -> Result<Delivery, StoreError> {
+    let mut d = conn
+        .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("delivery {id}")))?;
+    d.attempts = attempts(conn, id)?;
+    Ok(d)
+}
+
+struct NewDelivery<'a> {
+    webhook_id: &'a str,
+    event: &'a str,
+    event_id: Option<&'a str>,
+    is_test: bool,
+    payload: &'a [u8],
+    due_ms: Option<i64>,
+    redelivery_of: Option<&'a str>,
+}
+
+fn insert(conn: &Connection, d: NewDelivery<'_>) -> Result<String, StoreError> {
+    let id = new_id(DELIVERY_PREFIX);
+    conn.prepare_cached(
+        "INSERT INTO deliveries (id, webhook_id, event, event_id, is_test, payload, state,
+             next_attempt_ms, created_at, redelivery_of)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        id,
+        d.webhook_id,
+        d.event,
+        d.event_id,
+        d.is_test,
+        d.payload,
+        d.due_ms,
+        time::format(Utc::now()),
+        d.redelivery_of
+    ])?;
+    Ok(id)
+}
+
+impl Store {
+    /// Records a fired event: one pending delivery per active webhook on `event`, all in one
+    /// transaction. Returns the event id and `(delivery id, webhook id)` pairs.
+    pub async fn enqueue_event(
+        &self,
+        event: &str,
+        payload: Bytes,
+    ) -> Result<(String, Vec<(String, String)>), StoreError> {
+        let event = event.to_owned();
+        self.write(move |conn| {
+            let event_id = new_id(EVENT_PREFIX);
+            let hooks: Vec<String> = conn
+                .prepare_cached("SELECT id FROM webhooks WHERE event = ?1 AND active = 1 ORDER BY created_at, id")?
+                .query_map([&event], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let now = Utc::now().timestamp_millis();
+            let mut out = Vec::with_capacity(hooks.len());
+            for hook in hooks {
+                let id = insert(
+                    conn,
+                    NewDelivery {
+                        webhook_id: &hook,
+                        event: &event,
+                        event_id: Some(&event_id),
+                        is_test: false,
+                        payload: &payload,
+                        due_ms: Some(now),
+                        redelivery_of: None,
+                    },
+                )?;
+                out.push((id, hook));
+            }
+            Ok((event_id, out))
+        })
+        .await
+    }
+
+    /// Records a test send that the caller makes right away (the worker never picks it up).
+    pub async fn create_test_delivery(
+        &self,
+        webhook_id: &str,
+        event: &str,
+        payload: Bytes,
+    ) -> Result<String, StoreError> {
+        let (webhook_id, event) = (webhook_id.to_owned(), event.to_owned());
+        self.write(move |conn| {
+            super::webhooks::get(conn, &webhook_id)?;
+            insert(
+                conn,
+                NewDelivery {
+                    webhook_id: &webhook_id,
+                    event: &event,
+                    event_id: None,
+                    is_test: true,
+                    payload: &payload,
+                    due_ms: None,
+                    redelivery_of: None,
+                },
+            )
+        })
+        .await
+    }
+
+    /// A new delivery of the same payload to the same webhook, due now.
+    pub async fn redeliver(&self, id: &str) -> Result<Delivery, StoreError> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            let old = get(conn, &id)?;
+            let new = insert(
+                conn,
+                NewDelivery {
+                    webhook_id: &old.webhook_id,
+                    event: &old.event,
+                    event_id: old.event_id.as_deref(),
+                    is_test: false,
+                    payload: &old.payload,
+                    due_ms: Some(Utc::now().timestamp_millis()),
+                    redelivery_of: Some(&old.id),
+                },
+            )?;
+            get(conn, &new)
+        })
+        .await
+    }
+
+    /// Takes up to `limit` due deliveries of active webhooks that `admit` accepts, leasing each
+    /// for `lease_ms` so no other worker sends it meanwhile.
+    pub async fn claim_due(&self, limit: usize, lease_ms: i64, mut admit: Admit) -> Result<Vec<DueDelivery>, StoreError> {
+        self.write(move |conn| {
+            let now = Utc::now().timestamp_millis();
+            let mut stmt = conn.prepare_cached(
+                "SELECT d.id, d.webhook_id, w.url, w.secret, d.event, d.payload, d.attempt_count
+                 FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
+                 WHERE d.state = 'pending' AND d.next_attempt_ms <= ?1 AND w.active = 1
+                 ORDER BY d.next_attempt_ms LIMIT ?2",
+            )?;
+            let candidates: Vec<DueDelivery> = stmt
+                .query_map(params![now, (limit * 4) as i64], |r| {
+                    Ok(DueDelivery {
+                        id: r.get(0)?,
+                        webhook_id: r.get(1)?,
+                        url: r.get(2)?,
+                        secret: r.get(3)?,
+                        event: r.get(4)?,
+                        payload: Bytes::from(r.get::<_, Vec<u8>>(5)?),
+                        attempts_made: r.get::<_, i64>(6)? as u32,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            let mut lease = conn.prepare_cached("UPDATE deliveries SET next_attempt_ms = ?2 WHERE id = ?1")?;
+            let mut claimed = Vec::new();
+            for d in candidates {
+                if claimed.len() == limit {
+                    break;
+                }
+                if admit(&d) {
+                    lease.execute(params![d.id, now + lease_ms])?;
+                    claimed.push(d);
+                }
+            }
+            Ok(claimed)
+        })
+        .await
+    }
+
+    /// When the next pending delivery of an active webhook falls due, if any.
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.read(|conn| {
+            let ms: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT min(d.next_attempt_ms) FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
+                     WHERE d.state = 'pending' AND w.active = 1",
+                )?
+                .query_row([], |r| r.get(0))?;
+            Ok(ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single()))
+        })
+        .await
+    }
+
+    /// Stores an attempt and moves the delivery on (done, failed, or due again later).
+    pub async fn record_attempt(&self, id: &str, attempt: Attempt, next: Next) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO attempts (delivery_id, at, status, duration_ms, error, request_headers,
+                     response_headers, response_body, response_truncated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                id,
+                time::format(attempt.at),
+                attempt.status,
+                attempt.duration_ms as i64,
+                attempt.error,
+                serde_json::to_string(&attempt.request_headers).expect("strings serialize"),
+                serde_json::to_string(&attempt.response_headers).expect("strings serialize"),
+                &attempt.response_body[..],
+                attempt.response_truncated,
+            ])?;
+            let (state, next_ms) = match next {
+                Next::Succeeded => (DeliveryState::Succeeded, None),
+                Next::Failed => (DeliveryState::Failed, None),
+                Next::RetryAt(t) => (DeliveryState::Pending, Some(t.timestamp_millis())),
+            };
+            let n = conn
+                .prepare_cached(
+                    "UPDATE deliveries SET state = ?2, next_attempt_ms = ?3, attempt_count = attempt_count + 1
+                     WHERE id = ?1",
+                )?
+                .execute(params![id, state.as_str(), next_ms])?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("delivery {id}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// One delivery with its attempts.
+    pub async fn get_delivery(&self, id: &str) -> Result<Delivery, StoreError> {
+        let id = id.to_owned();
+        self.read(move |conn| get(conn, &id)).await
+    }
+
+    /// A webhook's most recent deliveries, newest first, each with its attempts.
+    pub async fn list_deliveries(&self, webhook_id: &str, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        let webhook_id = webhook_id.to_owned();
+        self.read(move |conn| {
+            super::webhooks::get(conn, &webhook_id)?;
+            let mut list: Vec<Delivery> = conn
+                .prepare_cached(&format!("{SELECT} WHERE webhook_id = ?1 ORDER BY seq DESC LIMIT ?2"))?
+                .query_map(params![webhook_id, limit as i64], from_row)?
+                .collect::<Result<_, _>>()?;
+            for d in &mut list {
+                d.attempts = attempts(conn, &d.id)?;
+            }
+            Ok(list)
+        })
+        .await
+    }
+}

@@ -1,0 +1,144 @@
+//! Webhooks: create, list, read, update, rotate the secret, delete.
+
+use chrono::Utc;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{Store, StoreError};
+use crate::model::{DeliveryStats, WEBHOOK_PREFIX, Webhook, new_id};
+use crate::time;
+
+const SELECT: &str = "SELECT w.id, w.name, w.url, w.event, w.active, w.secret, w.created_at, w.updated_at,
+        (SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id),
+        (SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'succeeded'),
+        (SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'failed')
+     FROM webhooks w";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Webhook> {
+    let created: String = row.get(6)?;
+    let updated: String = row.get(7)?;
+    let total = row.get::<_, i64>(8)? as u64;
+    let succeeded = row.get::<_, i64>(9)? as u64;
+    let failed = row.get::<_, i64>(10)? as u64;
+    Ok(Webhook {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        url: row.get(2)?,
+        event: row.get(3)?,
+        active: row.get(4)?,
+        secret: row.get(5)?,
+        created_at: time::parse(&created).unwrap_or_default(),
+        updated_at: time::parse(&updated).unwrap_or_default(),
+        stats: DeliveryStats {
+            total,
+            succeeded,
+            failed,
+            pending: total - succeeded - failed,
+        },
+    })
+}
+
+pub(super) fn get(conn: &Connection, id: &str) -> Result<Webhook, StoreError> {
+    conn.prepare_cached(&format!("{SELECT} WHERE w.id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("webhook {id}")))
+}
+
+/// The fields of a webhook a user sets; validated by the caller.
+#[derive(Clone, Debug)]
+pub struct WebhookFields {
+    pub name: String,
+    pub url: String,
+    pub event: String,
+    pub active: bool,
+}
+
+/// A partial update; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookPatch {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub event: Option<String>,
+    pub active: Option<bool>,
+}
+
+impl Store {
+    /// Creates a webhook with the given secret.
+    pub async fn create_webhook(&self, f: WebhookFields, secret: String) -> Result<Webhook, StoreError> {
+        let id = new_id(WEBHOOK_PREFIX);
+        self.write(move |conn| {
+            let now = time::format(Utc::now());
+            conn.prepare_cached(
+                "INSERT INTO webhooks (id, name, url, event, active, secret, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+            )?
+            .execute(params![id, f.name, f.url, f.event, f.active, secret, now])?;
+            get(conn, &id)
+        })
+        .await
+    }
+
+    /// Every webhook, newest first.
+    pub async fn list_webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY w.created_at DESC, w.id DESC"))?;
+            let hooks = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
+            Ok(hooks)
+        })
+        .await
+    }
+
+    /// One webhook by id.
+    pub async fn get_webhook(&self, id: &str) -> Result<Webhook, StoreError> {
+        let id = id.to_owned();
+        self.read(move |conn| get(conn, &id)).await
+    }
+
+    /// Changes the fields given in `patch`.
+    pub async fn update_webhook(&self, id: &str, patch: WebhookPatch) -> Result<Webhook, StoreError> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            let w = get(conn, &id)?;
+            conn.prepare_cached(
+                "UPDATE webhooks SET name = ?2, url = ?3, event = ?4, active = ?5, updated_at = ?6 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                patch.name.unwrap_or(w.name),
+                patch.url.unwrap_or(w.url),
+                patch.event.unwrap_or(w.event),
+                patch.active.unwrap_or(w.active),
+                time::format(Utc::now()),
+            ])?;
+            get(conn, &id)
+        })
+        .await
+    }
+
+    /// Replaces the webhook's secret; deliveries sent from now on are signed with the new one.
+    pub async fn rotate_secret(&self, id: &str, secret: String) -> Result<Webhook, StoreError> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            let n = conn
+                .prepare_cached("UPDATE webhooks SET secret = ?2, updated_at = ?3 WHERE id = ?1")?
+                .execute(params![id, secret, time::format(Utc::now())])?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("webhook {id}")));
+            }
+            get(conn, &id)
+        })
+        .await
+    }
+
+    /// Deletes a webhook with its deliveries and their attempts.
+    pub async fn delete_webhook(&self, id: &str) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            match conn.prepare_cached("DELETE FROM webhooks WHERE id = ?1")?.execute([&id])? {
+                0 => Err(StoreError::NotFound(format!("webhook {id}"))),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+}

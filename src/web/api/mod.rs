@@ -1,0 +1,21 @@
+//! The JSON API, exactly as PRODUCT.md's contract describes: bins and captures in [`bins`],
+//! events, webhooks and deliveries in [`webhooks`].
+
+mod bins;
+mod webhooks;
+
+pub use bins::*;
+pub use webhooks::*;
+
+use hyper::body::Incoming;
+use hyper::Request;
+use serde::de::DeserializeOwned;
+
+use super::{WebError, read_small_body};
+
+/// Reads a JSON body into `T`, or says clearly what is wrong with it.
+async fn json_body<T: DeserializeOwned>(req: Request<Incoming>, example: &str) -> Result<T, WebError> {
+    let body = read_small_body(req).await?;
+    serde_json::from_slice(&body)
+        .map_err(|e| WebError::BadRequest(format!("body must be a JSON object like {example}: {e}")))
+}

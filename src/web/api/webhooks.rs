@@ -1,0 +1,214 @@
+//! The API for the event catalog, webhooks, test sends, fired events and deliveries.
+
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::json_body;
+use crate::model::{Attempt, Delivery, Webhook};
+use crate::sender::WebhookInput;
+use crate::time;
+use crate::web::response::{self, Body};
+use crate::web::{App, WebError, query_pairs, read_small_body};
+
+/// A webhook as the API shows it.
+#[derive(Serialize)]
+pub struct WebhookOut {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    pub event: String,
+    pub active: bool,
+    pub secret: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub deliveries: Value,
+}
+
+impl From<&Webhook> for WebhookOut {
+    fn from(w: &Webhook) -> Self {
+        WebhookOut {
+            id: w.id.clone(),
+            name: w.name.clone(),
+            url: w.url.clone(),
+            event: w.event.clone(),
+            active: w.active,
+            secret: w.secret.clone(),
+            created_at: time::format(w.created_at),
+            updated_at: time::format(w.updated_at),
+            deliveries: json!({
+                "total": w.stats.total,
+                "succeeded": w.stats.succeeded,
+                "failed": w.stats.failed,
+                "pending": w.stats.pending,
+            }),
+        }
+    }
+}
+
+/// One attempt as the API shows it.
+#[derive(Serialize)]
+pub struct AttemptOut {
+    pub at: String,
+    pub status: Option<u16>,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+    pub response_body: String,
+    pub response_truncated: bool,
+    pub response_headers: Vec<(String, String)>,
+    pub request_headers: Vec<(String, String)>,
+}
+
+impl From<&Attempt> for AttemptOut {
+    fn from(a: &Attempt) -> Self {
+        AttemptOut {
+            at: time::format(a.at),
+            status: a.status,
+            duration_ms: a.duration_ms,
+            error: a.error.clone(),
+            response_body: String::from_utf8_lossy(&a.response_body).into_owned(),
+            response_truncated: a.response_truncated,
+            response_headers: a.response_headers.clone(),
+            request_headers: a.request_headers.clone(),
+        }
+    }
+}
+
+/// A delivery as the API shows it; `payload` is the JSON that was (or will be) sent.
+#[derive(Serialize)]
+pub struct DeliveryOut {
+    pub id: String,
+    pub webhook_id: String,
+    pub event: String,
+    pub event_id: Option<String>,
+    pub test: bool,
+    pub redelivery_of: Option<String>,
+    pub state: &'static str,
+    pub created_at: String,
+    pub next_attempt_at: Option<String>,
+    pub payload: Value,
+    pub attempts: Vec<AttemptOut>,
+}
+
+impl From<&Delivery> for DeliveryOut {
+    fn from(d: &Delivery) -> Self {
+        DeliveryOut {
+            id: d.id.clone(),
+            webhook_id: d.webhook_id.clone(),
+            event: d.event.clone(),
+            event_id: d.event_id.clone(),
+            test: d.is_test,
+            redelivery_of: d.redelivery_of.clone(),
+            state: d.state.as_str(),
+            created_at: time::format(d.created_at),
+            next_attempt_at: d.next_attempt_at.map(time::format),
+            payload: serde_json::from_slice(&d.payload).unwrap_or(Value::Null),
+            attempts: d.attempts.iter().map(AttemptOut::from).collect(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct WebhookIn {
+    name: Option<String>,
+    url: Option<String>,
+    event: Option<String>,
+    active: Option<bool>,
+}
+
+impl From<WebhookIn> for WebhookInput {
+    fn from(w: WebhookIn) -> Self {
+        WebhookInput {
+            name: w.name,
+            url: w.url,
+            event: w.event,
+            active: w.active,
+        }
+    }
+}
+
+const WEBHOOK_EXAMPLE: &str =
+    r#"{"name": "Orders", "url": "https://example.com/hook", "event": "payment_received"}"#;
+
+pub async fn list_events(app: &App) -> Result<Response<Body>, WebError> {
+    let events = app.sender.catalog().events();
+    Ok(response::json(StatusCode::OK, &json!({ "events": events })))
+}
+
+pub async fn fire_event(app: &App, req: Request<Incoming>, slug: &str) -> Result<Response<Body>, WebError> {
+    if app.sender.catalog().get(slug).is_none() {
+        return Err(WebError::NotFound(format!("no event '{slug}' in the catalog")));
+    }
+    let body = read_small_body(req).await?;
+    let payload: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(Value::Object(map)) => map,
+            Ok(_) => return Err(WebError::BadRequest("the payload must be a JSON object ({} sends the event's sample)".into())),
+            Err(e) => return Err(WebError::BadRequest(format!("the payload is not valid JSON: {e}"))),
+        }
+    };
+    let fired = app.sender.fire(slug, payload).await?;
+    Ok(response::json(StatusCode::ACCEPTED, &fired))
+}
+
+pub async fn create_webhook(app: &App, req: Request<Incoming>) -> Result<Response<Body>, WebError> {
+    let input: WebhookIn = json_body(req, WEBHOOK_EXAMPLE).await?;
+    let hook = app.sender.create_webhook(input.into()).await?;
+    Ok(response::json(StatusCode::CREATED, &WebhookOut::from(&hook)))
+}
+
+pub async fn list_webhooks(app: &App) -> Result<Response<Body>, WebError> {
+    let hooks: Vec<WebhookOut> = app.store.list_webhooks().await?.iter().map(WebhookOut::from).collect();
+    Ok(response::json(StatusCode::OK, &json!({ "webhooks": hooks })))
+}
+
+pub async fn get_webhook(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+    let hook = app.store.get_webhook(id).await?;
+    Ok(response::json(StatusCode::OK, &WebhookOut::from(&hook)))
+}
+
+pub async fn patch_webhook(app: &App, req: Request<Incoming>, id: &str) -> Result<Response<Body>, WebError> {
+    let input: WebhookIn = json_body(req, r#"{"active": false}"#).await?;
+    let hook = app.sender.update_webhook(id, input.into()).await?;
+    Ok(response::json(StatusCode::OK, &WebhookOut::from(&hook)))
+}
+
+pub async fn delete_webhook(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+    app.store.delete_webhook(id).await?;
+    Ok(response::no_content())
+}
+
+pub async fn rotate_secret(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+    let hook = app.sender.rotate_secret(id).await?;
+    Ok(response::json(StatusCode::OK, &WebhookOut::from(&hook)))
+}
+
+pub async fn test_webhook(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+    let result = app.sender.send_test(id).await?;
+    Ok(response::json(StatusCode::OK, &result))
+}
+
+pub async fn list_deliveries<B>(app: &App, req: &Request<B>, webhook: &str) -> Result<Response<Body>, WebError> {
+    let limit = match query_pairs(req).into_iter().find(|(k, _)| k == "limit") {
+        None => 50,
+        Some((_, v)) => v.parse().ok().filter(|n| (1..=500).contains(n)).ok_or_else(|| {
+            WebError::BadRequest(format!("limit must be a number from 1 to 500, not '{v}'"))
+        })?,
+    };
+    let list: Vec<DeliveryOut> = app.store.list_deliveries(webhook, limit).await?.iter().map(DeliveryOut::from).collect();
+    Ok(response::json(StatusCode::OK, &json!({ "deliveries": list })))
+}
+
+pub async fn get_delivery(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+    let d = app.store.get_delivery(id).await?;
+    Ok(response::json(StatusCode::OK, &DeliveryOut::from(&d)))
+}
+
+pub async fn redeliver(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+    let d = app.sender.redeliver(id).await?;
+    Ok(response::json(StatusCode::ACCEPTED, &DeliveryOut::from(&d)))
+}
