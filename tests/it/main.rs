@@ -6,4 +6,5 @@ mod binary;
 mod capture;
 mod live;
 mod pages;
+mod send;
 mod support;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -68,10 +70,15 @@ impl TestServer {
     }
 
     /// Stops this server and starts a new one on the same database file.
-    pub async fn restart(mut self) -> TestServer {
+    pub async fn restart(self) -> TestServer {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Stops this server and starts a new one on the same database, with `tune` applied.
+    pub async fn restart_with(mut self, tune: impl FnOnce(&mut Config)) -> TestServer {
         self.shutdown().await;
         let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap());
-        Self::start_on(dir, self.db.clone(), |_| {}).await
+        Self::start_on(dir, self.db.clone(), tune).await
     }
 
     /// Stops the server and waits until it has finished.
@@ -115,6 +122,27 @@ impl TestServer {
         let r = self.post_json("/api/bins", serde_json::json!({})).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
         r.json()["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn patch_json(&self, path: &str, json: serde_json::Value) -> Resp {
+        self.send(Req::new("PATCH", path).header("content-type", "application/json").body(json.to_string()))
+            .await
+    }
+
+    /// Creates a webhook through the API and returns it.
+    pub async fn new_webhook(&self, name: &str, url: &str, event: &str) -> serde_json::Value {
+        let r = self.post_json("/api/webhooks", serde_json::json!({"name": name, "url": url, "event": event})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        r.json()
+    }
+
+    /// Waits until the delivery has left `pending`, and returns it.
+    pub async fn settled(&self, delivery: &str) -> serde_json::Value {
+        eventually(20, "the delivery to settle", || async {
+            let d = self.get(&format!("/api/deliveries/{delivery}")).await.json();
+            (d["state"] != "pending").then_some(d)
+        })
+        .await
     }
 
     /// Sends `req` to bin `bin` (its path is appended to `/b/{bin}`) and returns the request id.

@@ -1,0 +1,104 @@
+//! A fake webhook receiver: a real hyper server on a free loopback port that records every
+//! request and answers with scripted statuses (200 once the script runs out) after a delay.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper::{Response, StatusCode};
+use hyper_util::rt::TokioIo;
+
+/// One request the receiver got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+struct State {
+    got: Vec<Received>,
+    script: VecDeque<u16>,
+    delay: Duration,
+}
+
+/// The receiver; it stops with the test's runtime.
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state: Arc<Mutex<State>> = Arc::default();
+        let shared = state.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let state = state.clone();
+                        async move {
+                            let method = req.method().to_string();
+                            let path = req.uri().to_string();
+                            let headers = req
+                                .headers()
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                                .collect();
+                            let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+                            let (status, delay) = {
+                                let mut s = state.lock().unwrap();
+                                s.got.push(Received { method, path, headers, body });
+                                (s.script.pop_front().unwrap_or(200), s.delay)
+                            };
+                            tokio::time::sleep(delay).await;
+                            let mut resp = Response::new(Full::new(Bytes::from(format!("answer {status}"))));
+                            *resp.status_mut() = StatusCode::from_u16(status).unwrap();
+                            resp.headers_mut().insert("x-receiver", "fake".parse().unwrap());
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                });
+            }
+        });
+        Receiver { addr, state }
+    }
+
+    /// The URL to configure a webhook with.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Answers the next requests with these statuses, in order.
+    pub fn script(&self, statuses: &[u16]) {
+        self.state.lock().unwrap().script.extend(statuses);
+    }
+
+    /// Waits this long before each answer.
+    pub fn delay(&self, d: Duration) {
+        self.state.lock().unwrap().delay = d;
+    }
+
+    /// Everything received so far.
+    pub fn got(&self) -> Vec<Received> {
+        self.state.lock().unwrap().got.clone()
+    }
+}
