@@ -92,3 +92,13 @@ function followBin(table) {
 
 const live = document.querySelector("table[data-live]");
 if (live) followBin(live);
+
+// The webhook form shows the payload of the event being chosen.
+const eventSelect = document.getElementById("wh-event");
+if (eventSelect) {
+  eventSelect.addEventListener("change", () => {
+    for (const p of document.querySelectorAll(".preview[data-event]")) {
+      p.hidden = p.getAttribute("data-event") !== eventSelect.value;
+    }
+  });
+}

@@ -82,6 +82,11 @@ pub fn view(content_type: Option<&str>, body: &[u8], complete: bool) -> BodyView
     }
 }
 
+/// Re-indents valid JSON text without changing any token; `None` if it is not JSON.
+pub fn pretty_json(src: &str) -> Option<String> {
+    json::pretty(src)
+}
+
 /// Decodes `a=1&b=x+y` style pairs (query strings and form bodies), in order.
 pub fn pairs(raw: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(raw)

@@ -103,6 +103,17 @@ async fn route(
             pages::delete_request(app, request_id(id)?).await
         }
         (["assets", name], _) if get => assets::serve(name),
+        (["events"], _) if get => pages::events(app).await,
+        (["webhooks"], _) if get => pages::webhooks(app).await,
+        (["webhooks"], &Method::POST) => pages::create_webhook(app, req).await,
+        (["webhooks", "new"], _) if get => pages::new_webhook(app).await,
+        (["webhooks", id], _) if get => pages::webhook(app, id).await,
+        (["webhooks", id, "test"], &Method::POST) => pages::test_webhook(app, id).await,
+        (["webhooks", id, "active"], &Method::POST) => pages::set_active(app, req, id).await,
+        (["webhooks", id, "rotate"], &Method::POST) => pages::rotate_secret(app, id).await,
+        (["webhooks", id, "delete"], &Method::POST) => pages::delete_webhook(app, id).await,
+        (["deliveries", id], _) if get => pages::delivery(app, id).await,
+        (["deliveries", id, "redeliver"], &Method::POST) => pages::redeliver(app, id).await,
         (["api", "bins"], &Method::POST) => api::create_bin(app, req).await,
         (["api", "bins"], _) if get => api::list_bins(app, &req).await,
         (["api", "bins", bin], _) if get => api::get_bin(app, &req, bin_id(bin)?).await,

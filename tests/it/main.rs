@@ -7,4 +7,5 @@ mod capture;
 mod live;
 mod pages;
 mod send;
+mod send_pages;
 mod support;

@@ -9,6 +9,7 @@ use crate::web::response::{self, Body};
 use crate::web::{App, WebError, paging, read_small_body};
 use crate::inspect::{self, BodyView};
 use crate::model::{Bin, BinId, Capture, RequestId};
+use crate::sender::signing::{self, Verdict};
 use crate::time;
 
 /// Requests listed per bin page.
@@ -180,6 +181,66 @@ struct RequestPage {
     shown: String,
     /// Set when a hex dump shows only the first [`inspect::HEX_LIMIT`] bytes.
     hex_cut: Option<String>,
+    signature: Option<SignatureView>,
+}
+
+/// The verdict on a captured request's Standard Webhooks signature.
+pub struct SignatureView {
+    pub valid: bool,
+    pub headline: String,
+    pub detail: String,
+}
+
+impl SignatureView {
+    fn new(v: Verdict) -> SignatureView {
+        match v {
+            Verdict::Valid { webhook, skew_secs } => SignatureView {
+                valid: true,
+                headline: "Signature valid".into(),
+                detail: format!(
+                    "Signed with the secret of webhook \u{201c}{webhook}\u{201d}. {}",
+                    if skew_secs.abs() <= 300 {
+                        "The timestamp is within 5 minutes of arrival.".to_owned()
+                    } else {
+                        format!("But the timestamp is {skew_secs} s from arrival: a receiver would reject it as a replay.")
+                    }
+                ),
+            },
+            Verdict::NoMatch => SignatureView {
+                valid: false,
+                headline: "Signature not valid".into(),
+                detail: "It matches the secret of no webhook in this hookbin: the body or headers changed, or it was signed with another secret.".into(),
+            },
+            Verdict::Malformed(why) => SignatureView {
+                valid: false,
+                headline: "Signature headers malformed".into(),
+                detail: why,
+            },
+        }
+    }
+}
+
+/// Checks the capture's Standard Webhooks headers against every webhook secret.
+async fn signature(app: &App, c: &Capture, complete: bool) -> Result<Option<SignatureView>, WebError> {
+    if c.header("webhook-signature").is_none() {
+        return Ok(None);
+    }
+    let secrets: Vec<(String, String)> =
+        app.store.list_webhooks().await?.into_iter().map(|w| (w.name, w.secret)).collect();
+    let full;
+    let body = if complete {
+        &c.body
+    } else {
+        full = app.store.get_request(&c.id, None).await?.body;
+        &full
+    };
+    let verdict = signing::check(
+        |name| c.header(name).map(str::to_owned),
+        body,
+        c.received_at.timestamp(),
+        &secrets,
+    );
+    Ok(verdict.map(SignatureView::new))
 }
 
 pub async fn request(
@@ -192,7 +253,9 @@ pub async fn request(
         .get_request(&id, Some(inspect::INLINE_LIMIT))
         .await?;
     let complete = c.body.len() as u64 == c.body_size;
+    let signature = signature(app, &c, complete).await?;
     let page = RequestPage {
+        signature,
         url: format!("{}{}", app.base_url(req), target(&c)),
         bin_id: c.bin_id.to_string(),
         http_version: c.http_version.clone(),

@@ -1,1 +1,348 @@
+//! Pages for the sending side: the event catalog, webhooks (list, form, detail with **Send
+//! Test Event** and the delivery log) and one delivery with all its attempts.
 
+use askama::Template;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+
+use super::{human_size, render};
+use crate::catalog::EventType;
+use crate::inspect;
+use crate::model::{Attempt, Delivery, DeliveryState, Webhook};
+use crate::sender::{SendError, TestResult, WebhookInput};
+use crate::time;
+use crate::web::response::{self, Body};
+use crate::web::{App, WebError, read_small_body};
+
+/// Most response bytes shown inline on a page (the API has all that was kept).
+const SHOWN_RESPONSE: usize = 8 * 1024;
+
+/// An event type with its sample payload ready to show.
+pub struct EventView {
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub payload: String,
+}
+
+impl EventView {
+    fn new(e: &EventType) -> EventView {
+        let compact = serde_json::to_string(&e.sample_payload).expect("JSON serializes");
+        EventView {
+            slug: e.slug.clone(),
+            name: e.name.clone(),
+            description: e.description.clone(),
+            payload: inspect::pretty_json(&compact).unwrap_or(compact),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "events.html")]
+struct EventsPage {
+    events: Vec<EventView>,
+}
+
+pub async fn events(app: &App) -> Result<Response<Body>, WebError> {
+    let events = app.sender.catalog().events().iter().map(EventView::new).collect();
+    render(StatusCode::OK, &EventsPage { events })
+}
+
+/// A webhook as shown in lists and on its page.
+pub struct WebhookView {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    pub event: String,
+    pub event_name: String,
+    pub active: bool,
+    pub secret: String,
+    pub created_at: String,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub pending: u64,
+}
+
+impl WebhookView {
+    fn new(app: &App, w: &Webhook) -> WebhookView {
+        WebhookView {
+            id: w.id.clone(),
+            name: w.name.clone(),
+            url: w.url.clone(),
+            event: w.event.clone(),
+            event_name: app.sender.catalog().get(&w.event).map_or_else(|| w.event.clone(), |e| e.name.clone()),
+            active: w.active,
+            secret: w.secret.clone(),
+            created_at: time::format(w.created_at),
+            succeeded: w.stats.succeeded,
+            failed: w.stats.failed,
+            pending: w.stats.pending,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "webhooks.html")]
+struct WebhooksPage {
+    hooks: Vec<WebhookView>,
+}
+
+pub async fn webhooks(app: &App) -> Result<Response<Body>, WebError> {
+    let hooks = app.store.list_webhooks().await?.iter().map(|w| WebhookView::new(app, w)).collect();
+    render(StatusCode::OK, &WebhooksPage { hooks })
+}
+
+#[derive(Template)]
+#[template(path = "webhook_form.html")]
+struct WebhookFormPage {
+    name: String,
+    url: String,
+    event: String,
+    events: Vec<EventView>,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+impl WebhookFormPage {
+    fn new(app: &App, name: String, url: String, event: String) -> WebhookFormPage {
+        WebhookFormPage {
+            name,
+            url,
+            event,
+            events: app.sender.catalog().events().iter().map(EventView::new).collect(),
+            error: None,
+            notice: None,
+        }
+    }
+}
+
+pub async fn new_webhook(app: &App) -> Result<Response<Body>, WebError> {
+    let page = WebhookFormPage::new(app, String::new(), String::new(), "payment_received".into());
+    render(StatusCode::OK, &page)
+}
+
+/// The **Add New Webhook** form. Its second button creates a fresh local bin and fills the URL
+/// in, so the whole loop works inside hookbin, with or without JavaScript.
+pub async fn create_webhook(app: &App, req: Request<Incoming>) -> Result<Response<Body>, WebError> {
+    let base = app.base_url(&req);
+    let form = inspect::pairs(&read_small_body(req).await?);
+    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let mut page = WebhookFormPage::new(app, field("name"), field("url"), field("event"));
+    if field("action") == "new-bin" {
+        let bin = app.store.create_bin(None).await?;
+        page.url = format!("{base}/b/{}", bin.id);
+        page.notice = Some(format!("Created bin {} and filled in its URL.", bin.id));
+        return render(StatusCode::OK, &page);
+    }
+    let input = WebhookInput {
+        name: Some(page.name.clone()),
+        url: Some(page.url.clone()),
+        event: Some(page.event.clone()),
+        active: Some(true),
+    };
+    match app.sender.create_webhook(input).await {
+        Ok(hook) => Ok(response::see_other(&format!("/webhooks/{}", hook.id))),
+        Err(SendError::Invalid(msg)) => {
+            page.error = Some(msg);
+            render(StatusCode::BAD_REQUEST, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The confirmation of a test send, ready to show.
+pub struct TestView {
+    pub ok: bool,
+    pub status: String,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+    pub response_headers: Vec<(String, String)>,
+    pub response_body: String,
+    pub cut: bool,
+    pub delivery_id: String,
+}
+
+impl From<TestResult> for TestView {
+    fn from(r: TestResult) -> Self {
+        let (body, cut) = clip(&r.response_body);
+        TestView {
+            ok: r.ok,
+            status: r.status.map_or_else(|| "no answer".into(), |s| s.to_string()),
+            duration_ms: r.duration_ms,
+            error: r.error,
+            response_headers: r.response_headers,
+            response_body: body,
+            cut: cut || r.response_truncated,
+            delivery_id: r.delivery_id,
+        }
+    }
+}
+
+/// One line of a delivery log.
+pub struct DeliveryRow {
+    pub id: String,
+    pub event: String,
+    pub test: bool,
+    pub state: &'static str,
+    pub attempts: usize,
+    pub last_status: String,
+    pub created_at: String,
+    pub next_attempt_at: String,
+}
+
+impl DeliveryRow {
+    fn new(d: &Delivery) -> DeliveryRow {
+        DeliveryRow {
+            id: d.id.clone(),
+            event: d.event.clone(),
+            test: d.is_test,
+            state: d.state.as_str(),
+            attempts: d.attempts.len(),
+            last_status: d.attempts.last().map_or_else(String::new, status_text),
+            created_at: time::format(d.created_at),
+            next_attempt_at: match (d.state, d.next_attempt_at) {
+                (DeliveryState::Pending, Some(t)) => time::format(t),
+                _ => String::new(),
+            },
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "webhook.html")]
+struct WebhookPage {
+    hook: WebhookView,
+    payload: String,
+    test: Option<TestView>,
+    deliveries: Vec<DeliveryRow>,
+}
+
+pub async fn webhook(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+    webhook_with(app, id, None, StatusCode::OK).await
+}
+
+async fn webhook_with(app: &App, id: &str, test: Option<TestView>, status: StatusCode) -> Result<Response<Body>, WebError> {
+    let hook = app.store.get_webhook(id).await?;
+    let deliveries = app.store.list_deliveries(id, 50).await?.iter().map(DeliveryRow::new).collect();
+    let payload = app.sender.catalog().get(&hook.event).map(|e| EventView::new(e).payload).unwrap_or_default();
+    let page = WebhookPage {
+        hook: WebhookView::new(app, &hook),
+        payload,
+        test,
+        deliveries,
+    };
+    render(status, &page)
+}
+
+/// **Send Test Event**: sends now and shows the confirmation on the webhook's page.
+pub async fn test_webhook(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+    let result = app.sender.send_test(id).await?;
+    webhook_with(app, id, Some(result.into()), StatusCode::OK).await
+}
+
+/// The Active toggle.
+pub async fn set_active(app: &App, req: Request<Incoming>, id: &str) -> Result<Response<Body>, WebError> {
+    let form = inspect::pairs(&read_small_body(req).await?);
+    let active = form.iter().any(|(k, v)| k == "active" && v == "true");
+    let input = WebhookInput {
+        active: Some(active),
+        ..WebhookInput::default()
+    };
+    app.sender.update_webhook(id, input).await?;
+    Ok(response::see_other(&format!("/webhooks/{id}")))
+}
+
+pub async fn rotate_secret(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+    app.sender.rotate_secret(id).await?;
+    Ok(response::see_other(&format!("/webhooks/{id}")))
+}
+
+pub async fn delete_webhook(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+    app.store.delete_webhook(id).await?;
+    Ok(response::see_other("/webhooks"))
+}
+
+/// One attempt, ready to show.
+pub struct AttemptView {
+    pub number: usize,
+    pub at: String,
+    pub ok: bool,
+    pub status: String,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+    pub request_headers: Vec<(String, String)>,
+    pub response_headers: Vec<(String, String)>,
+    pub response_body: String,
+    pub cut: bool,
+}
+
+impl AttemptView {
+    fn new(number: usize, a: &Attempt) -> AttemptView {
+        let (body, cut) = clip(&String::from_utf8_lossy(&a.response_body));
+        AttemptView {
+            number,
+            at: time::format(a.at),
+            ok: a.ok(),
+            status: status_text(a),
+            duration_ms: a.duration_ms,
+            error: a.error.clone(),
+            request_headers: a.request_headers.clone(),
+            response_headers: a.response_headers.clone(),
+            response_body: body,
+            cut: cut || a.response_truncated,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "delivery.html")]
+struct DeliveryPage {
+    row: DeliveryRow,
+    webhook_id: String,
+    webhook_name: String,
+    url: String,
+    event_id: String,
+    redelivery_of: Option<String>,
+    payload: String,
+    size: String,
+    attempts: Vec<AttemptView>,
+}
+
+pub async fn delivery(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+    let d = app.store.get_delivery(id).await?;
+    let hook = app.store.get_webhook(&d.webhook_id).await?;
+    let text = String::from_utf8_lossy(&d.payload).into_owned();
+    let page = DeliveryPage {
+        row: DeliveryRow::new(&d),
+        webhook_id: hook.id,
+        webhook_name: hook.name,
+        url: hook.url,
+        event_id: d.event_id.clone().unwrap_or_default(),
+        redelivery_of: d.redelivery_of.clone(),
+        payload: inspect::pretty_json(&text).unwrap_or(text),
+        size: human_size(d.payload.len() as u64),
+        attempts: d.attempts.iter().enumerate().map(|(i, a)| AttemptView::new(i + 1, a)).collect(),
+    };
+    render(StatusCode::OK, &page)
+}
+
+pub async fn redeliver(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+    let d = app.sender.redeliver(id).await?;
+    Ok(response::see_other(&format!("/deliveries/{}", d.id)))
+}
+
+fn status_text(a: &Attempt) -> String {
+    a.status.map_or_else(|| "no answer".into(), |s| s.to_string())
+}
+
+/// At most [`SHOWN_RESPONSE`] bytes of `s` (on a character boundary), and whether it was cut.
+fn clip(s: &str) -> (String, bool) {
+    if s.len() <= SHOWN_RESPONSE {
+        return (s.to_owned(), false);
+    }
+    let mut end = SHOWN_RESPONSE;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    (s[..end].to_owned(), true)
+}
