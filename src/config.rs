@@ -14,7 +14,12 @@ use crate::sender::retry::{self, RetrySchedule};
 
 /// Catch, send and inspect webhooks on your own machine.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "hookbin", version, about, args_conflicts_with_subcommands = false)]
+#[command(
+    name = "hookbin",
+    version,
+    about,
+    args_conflicts_with_subcommands = false
+)]
 pub struct Args {
     /// What to do; without a command, hookbin runs the server.
     #[command(subcommand)]
@@ -56,7 +61,13 @@ pub struct Args {
     pub endpoint_concurrency: u16,
 
     /// Extra event catalog files (JSON, same format as the built-in one); repeatable.
-    #[arg(long = "events", global = true, env = "HOOKBIN_EVENTS", value_delimiter = ',', value_name = "FILE")]
+    #[arg(
+        long = "events",
+        global = true,
+        env = "HOOKBIN_EVENTS",
+        value_delimiter = ',',
+        value_name = "FILE"
+    )]
     pub events: Vec<PathBuf>,
 }
 

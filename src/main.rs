@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         .init();
     let args = Args::parse();
     match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("hookbin: {e:#}");
             ExitCode::FAILURE
@@ -27,8 +27,16 @@ fn main() -> ExitCode {
 }
 
 #[tokio::main]
-async fn run(args: Args) -> anyhow::Result<()> {
+async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = Config::from_args(&args)?;
+    if let Some(cmd) = args.command.clone() {
+        let ok = hookbin::cli::run(cmd, config).await?;
+        return Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     let store = Store::open(&config.db)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -48,7 +56,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let _ = writeln!(out, "database: {}", config.db.display());
     let _ = out.flush();
     hookbin::server::serve(listener, store, config, shutdown_signal()).await?;
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn shutdown_signal() {

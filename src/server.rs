@@ -14,14 +14,12 @@ use tokio::sync::{broadcast, watch};
 
 use crate::capture::Capturer;
 use crate::config::Config;
-use crate::sender::{Sender, worker};
+use crate::sender::{LEASE_MARGIN, Sender, worker};
 use crate::store::Store;
 use crate::web::{self, App};
 
 /// How long open connections get to finish once shutdown begins.
 const DRAIN: Duration = Duration::from_secs(5);
-/// How long past its timeout a claimed delivery stays leased before another claim may take it.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
 /// Serves hookbin on `listener` until `shutdown` resolves, then drains open connections.
 pub async fn serve(
@@ -32,9 +30,19 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (feed, _) = broadcast::channel(1024);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let sender = Sender::new(store.clone(), config.catalog.clone(), config.retry.clone(), config.timeout);
+    let sender = Sender::new(
+        store.clone(),
+        config.catalog.clone(),
+        config.retry.clone(),
+        config.timeout,
+    );
     let lease = config.timeout + LEASE_MARGIN;
-    let worker = worker::spawn(sender.clone(), config.endpoint_concurrency, lease, stop_rx.clone());
+    let worker = worker::spawn(
+        sender.clone(),
+        config.endpoint_concurrency,
+        lease,
+        stop_rx.clone(),
+    );
     let app = Arc::new(App {
         capturer: Capturer::new(
             store.clone(),

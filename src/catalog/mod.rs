@@ -87,10 +87,13 @@ impl Catalog {
         for event in file.events {
             let slug_ok = !event.slug.is_empty()
                 && event.slug.len() <= 100
-                && event
-                    .slug
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-' || b == b'.');
+                && event.slug.bytes().all(|b| {
+                    b.is_ascii_lowercase()
+                        || b.is_ascii_digit()
+                        || b == b'_'
+                        || b == b'-'
+                        || b == b'.'
+                });
             if !slug_ok {
                 return Err(invalid(format!(
                     "event slug '{}' must be 1-100 of a-z, 0-9, '_', '-', '.'",
@@ -101,7 +104,10 @@ impl Catalog {
                 return Err(invalid(format!("event '{}' has no name", event.slug)));
             }
             if self.by_slug.contains_key(&event.slug) {
-                return Err(invalid(format!("event '{}' is already defined", event.slug)));
+                return Err(invalid(format!(
+                    "event '{}' is already defined",
+                    event.slug
+                )));
             }
             self.by_slug.insert(event.slug.clone(), self.events.len());
             self.events.push(event);
@@ -155,7 +161,11 @@ mod tests {
         assert!(err.contains("already defined"), "{err}");
 
         let not_object = dir.path().join("bad.json");
-        std::fs::write(&not_object, r#"{"events":[{"slug":"a","name":"A","description":"","sample_payload":[1]}]}"#).unwrap();
+        std::fs::write(
+            &not_object,
+            r#"{"events":[{"slug":"a","name":"A","description":"","sample_payload":[1]}]}"#,
+        )
+        .unwrap();
         assert!(Catalog::load(&[&not_object]).is_err());
         assert!(Catalog::load(&[dir.path().join("missing.json")]).is_err());
     }

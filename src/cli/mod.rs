@@ -1,3 +1,214 @@
-//! placeholder
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum Command {}
+//! The command-line side of the binary: list events, manage webhooks, send a test, fire an
+//! event. Commands work directly on the same SQLite database as the server (WAL lets both run
+//! at once); a running server's worker picks up any retries they leave queued.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Subcommand;
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use crate::model::{DueDelivery, Webhook};
+use crate::sender::{LEASE_MARGIN, SendError, Sender, WebhookInput};
+use crate::store::{Next, Store, StoreError};
+
+/// A command other than serving.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// List the events webhooks can subscribe to.
+    Events,
+    /// Add, list, remove or test webhooks.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+    /// Fire an event: queue one delivery per active webhook on it, then make the first attempts.
+    Fire {
+        /// The event's slug (see `hookbin events`).
+        slug: String,
+        /// A file holding the JSON object to send, or `-` for stdin; without it, the sample.
+        #[arg(long, value_name = "FILE")]
+        payload: Option<PathBuf>,
+    },
+}
+
+/// `hookbin webhooks …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum WebhooksCommand {
+    /// List webhooks.
+    List,
+    /// Add a webhook and print it with its secret.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        event: String,
+        /// Create it switched off (it receives no real events).
+        #[arg(long)]
+        inactive: bool,
+    },
+    /// Remove a webhook and its delivery log.
+    Remove { id: String },
+    /// Send the webhook's test event now and print the result.
+    Test { id: String },
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Send(#[from] SendError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Input(String),
+}
+
+/// Runs `cmd`; `Ok(false)` means it ran but what it did failed (e.g. the receiver said 500).
+pub async fn run(cmd: Command, config: Config) -> Result<bool, CliError> {
+    let store = Store::open(&config.db)?;
+    let sender = Sender::new(
+        store.clone(),
+        config.catalog.clone(),
+        config.retry.clone(),
+        config.timeout,
+    );
+    match cmd {
+        Command::Events => {
+            for e in sender.catalog().events() {
+                println!("{:<28} {}", e.slug, e.name);
+            }
+            Ok(true)
+        }
+        Command::Webhooks(WebhooksCommand::List) => {
+            for w in store.list_webhooks().await? {
+                print_webhook(&w);
+            }
+            Ok(true)
+        }
+        Command::Webhooks(WebhooksCommand::Add {
+            name,
+            url,
+            event,
+            inactive,
+        }) => {
+            let input = WebhookInput {
+                name: Some(name),
+                url: Some(url),
+                event: Some(event),
+                active: Some(!inactive),
+            };
+            let w = sender.create_webhook(input).await?;
+            print_webhook(&w);
+            println!("  secret  {}", w.secret);
+            Ok(true)
+        }
+        Command::Webhooks(WebhooksCommand::Remove { id }) => {
+            store.delete_webhook(&id).await?;
+            println!("removed {id}");
+            Ok(true)
+        }
+        Command::Webhooks(WebhooksCommand::Test { id }) => {
+            let r = sender.send_test(&id).await?;
+            let status = r
+                .status
+                .map_or_else(|| "no answer".to_owned(), |s| s.to_string());
+            println!(
+                "{} {status} in {} ms (delivery {})",
+                if r.ok { "ok" } else { "FAILED" },
+                r.duration_ms,
+                r.delivery_id
+            );
+            if let Some(e) = &r.error {
+                println!("  {e}");
+            }
+            if !r.response_body.is_empty() {
+                println!("{}", r.response_body);
+            }
+            Ok(r.ok)
+        }
+        Command::Fire { slug, payload } => fire(&sender, &slug, payload, config.timeout).await,
+    }
+}
+
+fn print_webhook(w: &Webhook) {
+    let state = if w.active { "active" } else { "inactive" };
+    println!("{}  {}  [{}] {} -> {}", w.id, w.name, state, w.event, w.url);
+}
+
+fn read_payload(path: Option<PathBuf>) -> Result<Map<String, Value>, CliError> {
+    let Some(path) = path else {
+        return Ok(Map::new());
+    };
+    let mut text = String::new();
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::read_to_string(&path).map(|t| text = t)
+    };
+    read.map_err(|e| CliError::Input(format!("cannot read payload {}: {e}", path.display())))?;
+    match serde_json::from_str(&text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(CliError::Input("the payload must be a JSON object".into())),
+        Err(e) => Err(CliError::Input(format!(
+            "the payload is not valid JSON: {e}"
+        ))),
+    }
+}
+
+async fn fire(
+    sender: &Sender,
+    slug: &str,
+    payload: Option<PathBuf>,
+    timeout: Duration,
+) -> Result<bool, CliError> {
+    let payload = read_payload(payload)?;
+    let fired = sender.fire(slug, payload).await?;
+    println!(
+        "event {} queued for {} webhook(s)",
+        fired.event_id,
+        fired.deliveries.len()
+    );
+    let ids: Arc<Vec<String>> = Arc::new(fired.deliveries.iter().map(|d| d.id.clone()).collect());
+    let wanted = ids.clone();
+    let admit = Box::new(move |d: &DueDelivery| wanted.contains(&d.id));
+    let lease = (timeout + LEASE_MARGIN).as_millis() as i64;
+    let claimed = sender
+        .store()
+        .claim_due(ids.len().max(1), lease, admit)
+        .await?;
+    let mut all_ok = true;
+    for d in &claimed {
+        let attempt = sender.attempt(d).await;
+        let next = sender.next_after(d, &attempt);
+        let status = attempt
+            .status
+            .map_or_else(|| "no answer".to_owned(), |s| s.to_string());
+        match next {
+            Next::Succeeded => println!("{}  ok {status} in {} ms", d.id, attempt.duration_ms),
+            Next::Failed => println!(
+                "{}  FAILED {status}: {}",
+                d.id,
+                attempt.error.clone().unwrap_or_default()
+            ),
+            Next::RetryAt(t) => println!(
+                "{}  {status}: {}; retry due {} (sent by a hookbin server on this database)",
+                d.id,
+                attempt.error.clone().unwrap_or_default(),
+                crate::time::format(t)
+            ),
+        }
+        all_ok &= attempt.ok();
+        sender.store().record_attempt(&d.id, attempt, next).await?;
+    }
+    for id in ids
+        .iter()
+        .filter(|id| !claimed.iter().any(|d| &d.id == *id))
+    {
+        println!("{id}  queued (a running hookbin server is sending it)");
+    }
+    Ok(all_ok)
+}

@@ -53,14 +53,22 @@ impl Client {
             request_headers: headers,
             ..Attempt::default()
         };
-        let result = tokio::time::timeout(self.timeout, self.exchange(url, &mut attempt, body)).await;
+        let result =
+            tokio::time::timeout(self.timeout, self.exchange(url, &mut attempt, body)).await;
         attempt.duration_ms = started.elapsed().as_millis() as u64;
         match result {
             Ok(Ok(())) => {}
             Ok(Err(message)) => attempt.error = Some(message),
             Err(_) => {
-                let what = if attempt.status.is_some() { "the rest of the answer" } else { "an answer" };
-                attempt.error = Some(format!("gave up waiting for {what} after {} s", self.timeout.as_secs_f64()));
+                let what = if attempt.status.is_some() {
+                    "the rest of the answer"
+                } else {
+                    "an answer"
+                };
+                attempt.error = Some(format!(
+                    "gave up waiting for {what} after {} s",
+                    self.timeout.as_secs_f64()
+                ));
             }
         }
         if attempt.error.is_none() && !attempt.ok() {
@@ -76,7 +84,9 @@ impl Client {
         for (name, value) in &attempt.request_headers {
             req = req.header(name.as_str(), value.as_str());
         }
-        let req = req.body(Full::new(body)).map_err(|e| format!("cannot build the request: {e}"))?;
+        let req = req
+            .body(Full::new(body))
+            .map_err(|e| format!("cannot build the request: {e}"))?;
         let resp = self.inner.request(req).await.map_err(|e| {
             let cause = root_cause(&e);
             if e.is_connect() {
@@ -89,7 +99,12 @@ impl Client {
         attempt.response_headers = resp
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let mut body = resp.into_body();
         let mut kept = BytesMut::new();
@@ -117,7 +132,9 @@ pub fn check_url(url: &str) -> Result<Uri, String> {
         .map_err(|_| format!("'{url}' is not a valid URL"))?;
     match (uri.scheme_str(), uri.host()) {
         (Some("http" | "https"), Some(h)) if !h.is_empty() => Ok(uri),
-        _ => Err(format!("'{url}' must be an absolute http:// or https:// URL")),
+        _ => Err(format!(
+            "'{url}' must be an absolute http:// or https:// URL"
+        )),
     }
 }
 

@@ -28,6 +28,9 @@ use retry::RetrySchedule;
 /// The User-Agent of every delivery.
 pub const USER_AGENT: &str = concat!("hookbin/", env!("CARGO_PKG_VERSION"));
 
+/// How long past its timeout a claimed delivery stays leased before another claim may take it.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
 /// Why a send could not be made or recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -87,7 +90,12 @@ pub struct Sender {
 
 impl Sender {
     /// A sender over `store` with the given catalog, retry schedule and request timeout.
-    pub fn new(store: Store, catalog: Arc<Catalog>, schedule: RetrySchedule, timeout: Duration) -> Sender {
+    pub fn new(
+        store: Store,
+        catalog: Arc<Catalog>,
+        schedule: RetrySchedule,
+        timeout: Duration,
+    ) -> Sender {
         Sender {
             store,
             client: Client::new(timeout),
@@ -115,15 +123,30 @@ impl Sender {
             event: self.check_event(input.event.as_deref().unwrap_or(""))?,
             active: input.active.unwrap_or(true),
         };
-        Ok(self.store.create_webhook(fields, signing::new_secret()).await?)
+        Ok(self
+            .store
+            .create_webhook(fields, signing::new_secret())
+            .await?)
     }
 
     /// Checks and applies a partial update; fields not given stay as they are.
-    pub async fn update_webhook(&self, id: &str, input: WebhookInput) -> Result<Webhook, SendError> {
+    pub async fn update_webhook(
+        &self,
+        id: &str,
+        input: WebhookInput,
+    ) -> Result<Webhook, SendError> {
         let patch = WebhookPatch {
-            name: input.name.as_deref().map(|n| self.check_name(n)).transpose()?,
+            name: input
+                .name
+                .as_deref()
+                .map(|n| self.check_name(n))
+                .transpose()?,
             url: input.url.as_deref().map(check_url).transpose()?,
-            event: input.event.as_deref().map(|e| self.check_event(e)).transpose()?,
+            event: input
+                .event
+                .as_deref()
+                .map(|e| self.check_event(e))
+                .transpose()?,
             active: input.active,
         };
         let hook = self.store.update_webhook(id, patch).await?;
@@ -141,7 +164,9 @@ impl Sender {
         match name.chars().count() {
             0 => Err(SendError::Invalid("the name must not be empty".into())),
             1..=200 => Ok(name.to_owned()),
-            _ => Err(SendError::Invalid("the name must be at most 200 characters".into())),
+            _ => Err(SendError::Invalid(
+                "the name must be at most 200 characters".into(),
+            )),
         }
     }
 
@@ -149,7 +174,9 @@ impl Sender {
         match self.catalog.get(slug.trim()) {
             Some(e) => Ok(e.slug.clone()),
             None if slug.trim().is_empty() => Err(SendError::Invalid("choose an event".into())),
-            None => Err(SendError::Invalid(format!("'{slug}' is not an event in the catalog"))),
+            None => Err(SendError::Invalid(format!(
+                "'{slug}' is not an event in the catalog"
+            ))),
         }
     }
 
@@ -161,7 +188,10 @@ impl Sender {
             .get(&hook.event)
             .ok_or_else(|| SendError::UnknownEvent(hook.event.clone()))?;
         let payload = compact(&event.sample_payload);
-        let id = self.store.create_test_delivery(&hook.id, &hook.event, payload.clone()).await?;
+        let id = self
+            .store
+            .create_test_delivery(&hook.id, &hook.event, payload.clone())
+            .await?;
         let due = DueDelivery {
             id: id.clone(),
             webhook_id: hook.id,
@@ -172,7 +202,11 @@ impl Sender {
             attempts_made: 0,
         };
         let attempt = self.attempt(&due).await;
-        let next = if attempt.ok() { Next::Succeeded } else { Next::Failed };
+        let next = if attempt.ok() {
+            Next::Succeeded
+        } else {
+            Next::Failed
+        };
         let result = TestResult {
             ok: attempt.ok(),
             status: attempt.status,
@@ -194,7 +228,11 @@ impl Sender {
             .catalog
             .get(slug)
             .ok_or_else(|| SendError::UnknownEvent(slug.to_owned()))?;
-        let payload = if payload.is_empty() { &event.sample_payload } else { &payload };
+        let payload = if payload.is_empty() {
+            &event.sample_payload
+        } else {
+            &payload
+        };
         let (event_id, pairs) = self.store.enqueue_event(slug, compact(payload)).await?;
         self.wake.notify_one();
         Ok(Fired {
@@ -220,7 +258,9 @@ impl Sender {
             None => {
                 return Attempt {
                     at: Utc::now(),
-                    error: Some("the webhook's secret is not a valid whsec_ secret; rotate it".into()),
+                    error: Some(
+                        "the webhook's secret is not a valid whsec_ secret; rotate it".into(),
+                    ),
                     ..Attempt::default()
                 };
             }
@@ -240,7 +280,10 @@ impl Sender {
             .find(|(k, _)| k == "retry-after")
             .and_then(|(_, v)| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        match self.schedule.next_delay(d.attempts_made + 1, jitter(), retry_after) {
+        match self
+            .schedule
+            .next_delay(d.attempts_made + 1, jitter(), retry_after)
+        {
             Some(delay) => Next::RetryAt(Utc::now() + delay),
             None => Next::Failed,
         }
@@ -265,7 +308,10 @@ pub fn signed_headers(key: &[u8], msg_id: &str, event: &str, body: &[u8]) -> Vec
         ("user-agent".into(), USER_AGENT.into()),
         ("webhook-id".into(), msg_id.into()),
         ("webhook-timestamp".into(), ts.to_string()),
-        ("webhook-signature".into(), signing::sign(key, msg_id, ts, body)),
+        (
+            "webhook-signature".into(),
+            signing::sign(key, msg_id, ts, body),
+        ),
         ("webhook-event".into(), event.into()),
     ]
 }

@@ -17,7 +17,10 @@ impl RetrySchedule {
         if s.trim().is_empty() {
             return Ok(RetrySchedule(Vec::new()));
         }
-        s.split(',').map(|d| parse_duration(d.trim())).collect::<Result<_, _>>().map(RetrySchedule)
+        s.split(',')
+            .map(|d| parse_duration(d.trim()))
+            .collect::<Result<_, _>>()
+            .map(RetrySchedule)
     }
 
     /// Most attempts a delivery gets, the first included.
@@ -28,7 +31,12 @@ impl RetrySchedule {
     /// The wait before the next attempt after `attempts_made` attempts, or `None` when they are
     /// used up. `jitter` in [0, 1) stretches the delay by up to 10%; `retry_after` (a receiver's
     /// Retry-After) is honoured when longer, up to a day.
-    pub fn next_delay(&self, attempts_made: u32, jitter: f64, retry_after: Option<Duration>) -> Option<Duration> {
+    pub fn next_delay(
+        &self,
+        attempts_made: u32,
+        jitter: f64,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
         let base = *self.0.get(attempts_made.checked_sub(1)? as usize)?;
         let delay = base.mul_f64(1.0 + 0.1 * jitter.clamp(0.0, 1.0));
         let cap = Duration::from_secs(24 * 3600);
@@ -43,9 +51,9 @@ impl RetrySchedule {
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration: use a number with ms, s, m, h or d, like 30s"))?;
+    let n: u64 = digits.parse().map_err(|_| {
+        format!("'{s}' is not a duration: use a number with ms, s, m, h or d, like 30s")
+    })?;
     let secs = match unit {
         "ms" => return Ok(Duration::from_millis(n)),
         "s" => n,
@@ -75,11 +83,23 @@ mod tests {
     #[test]
     fn jitter_stretches_at_most_ten_percent_and_retry_after_wins_when_longer() {
         let s = RetrySchedule::parse("10s").unwrap();
-        assert_eq!(s.next_delay(1, 0.5, None), Some(Duration::from_millis(10_500)));
+        assert_eq!(
+            s.next_delay(1, 0.5, None),
+            Some(Duration::from_millis(10_500))
+        );
         assert_eq!(s.next_delay(1, 7.0, None), Some(Duration::from_secs(11)));
-        assert_eq!(s.next_delay(1, 0.0, Some(Duration::from_secs(60))), Some(Duration::from_secs(60)));
-        assert_eq!(s.next_delay(1, 0.0, Some(Duration::from_secs(1))), Some(Duration::from_secs(10)));
-        assert_eq!(s.next_delay(1, 0.0, Some(Duration::from_secs(10 * 86400))), Some(Duration::from_secs(86400)));
+        assert_eq!(
+            s.next_delay(1, 0.0, Some(Duration::from_secs(60))),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            s.next_delay(1, 0.0, Some(Duration::from_secs(1))),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            s.next_delay(1, 0.0, Some(Duration::from_secs(10 * 86400))),
+            Some(Duration::from_secs(86400))
+        );
     }
 
     #[test]

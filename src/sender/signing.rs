@@ -81,10 +81,14 @@ pub fn check(
         ));
     };
     let Ok(ts) = ts.trim().parse::<i64>() else {
-        return Some(Verdict::Malformed(format!("webhook-timestamp '{ts}' is not a number of seconds")));
+        return Some(Verdict::Malformed(format!(
+            "webhook-timestamp '{ts}' is not a number of seconds"
+        )));
     };
     if !sig.split(' ').any(|s| s.starts_with("v1,")) {
-        return Some(Verdict::Malformed("webhook-signature has no v1, signature".into()));
+        return Some(Verdict::Malformed(
+            "webhook-signature has no v1, signature".into(),
+        ));
     }
     let found = secrets.iter().find(|(_, secret)| {
         secret_key(secret).is_some_and(|key| verify(&key, &id, ts, body, &sig))
@@ -109,9 +113,27 @@ mod tests {
         let body = br#"{"test": 2432232314}"#;
         let sig = sign(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-        assert!(verify(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, &format!("v1,bogus= {sig}")));
-        assert!(!verify(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265331, body, &sig));
-        assert!(!verify(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b"{}", &sig));
+        assert!(verify(
+            &key,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            body,
+            &format!("v1,bogus= {sig}")
+        ));
+        assert!(!verify(
+            &key,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265331,
+            body,
+            &sig
+        ));
+        assert!(!verify(
+            &key,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            b"{}",
+            &sig
+        ));
     }
 
     #[test]
@@ -128,13 +150,25 @@ mod tests {
                 _ => None,
             }
         };
-        let secrets = vec![("other".to_owned(), new_secret()), ("mine".to_owned(), secret)];
+        let secrets = vec![
+            ("other".to_owned(), new_secret()),
+            ("mine".to_owned(), secret),
+        ];
         assert_eq!(
             check(headers(sig.clone(), "1000"), body, 1003, &secrets),
-            Some(Verdict::Valid { webhook: "mine".into(), skew_secs: 3 })
+            Some(Verdict::Valid {
+                webhook: "mine".into(),
+                skew_secs: 3
+            })
         );
-        assert_eq!(check(headers(sig.clone(), "1000"), b"{}", 1000, &secrets), Some(Verdict::NoMatch));
-        assert!(matches!(check(headers(sig, "soon"), body, 1000, &secrets), Some(Verdict::Malformed(_))));
+        assert_eq!(
+            check(headers(sig.clone(), "1000"), b"{}", 1000, &secrets),
+            Some(Verdict::NoMatch)
+        );
+        assert!(matches!(
+            check(headers(sig, "soon"), body, 1000, &secrets),
+            Some(Verdict::Malformed(_))
+        ));
         assert_eq!(check(|_: &str| None, body, 0, &secrets), None);
     }
 

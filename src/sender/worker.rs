@@ -20,7 +20,12 @@ const MAX_IN_FLIGHT: usize = 256;
 const POLL: Duration = Duration::from_secs(1);
 
 /// Starts the worker; it stops when `shutdown` turns true (leases let unfinished sends resume).
-pub fn spawn(sender: Sender, per_endpoint: usize, lease: Duration, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+pub fn spawn(
+    sender: Sender,
+    per_endpoint: usize,
+    lease: Duration,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     tokio::spawn(run(sender, per_endpoint.max(1), lease, shutdown))
 }
 
@@ -32,7 +37,12 @@ fn endpoint(url: &str) -> String {
         .unwrap_or_else(|| url.to_owned())
 }
 
-async fn run(sender: Sender, per_endpoint: usize, lease: Duration, mut shutdown: watch::Receiver<bool>) {
+async fn run(
+    sender: Sender,
+    per_endpoint: usize,
+    lease: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let busy: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let lease_ms = lease.as_millis() as i64;
@@ -60,7 +70,11 @@ async fn run(sender: Sender, per_endpoint: usize, lease: Duration, mut shutdown:
         let full_batch = !claimed.is_empty() && claimed.len() == room.min(128);
         for d in claimed {
             let key = endpoint(&d.url);
-            *busy.lock().expect("busy map").entry(key.clone()).or_default() += 1;
+            *busy
+                .lock()
+                .expect("busy map")
+                .entry(key.clone())
+                .or_default() += 1;
             let permit = slots.clone().acquire_owned().await.expect("semaphore open");
             let (sender, busy) = (sender.clone(), busy.clone());
             tokio::spawn(async move {

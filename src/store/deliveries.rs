@@ -26,7 +26,8 @@ pub enum Next {
 /// Decides, per candidate, whether the worker can take it now (e.g. its endpoint has room).
 pub type Admit = Box<dyn FnMut(&DueDelivery) -> bool + Send>;
 
-const SELECT: &str = "SELECT id, webhook_id, event, event_id, is_test, payload, state, next_attempt_ms,
+const SELECT: &str =
+    "SELECT id, webhook_id, event, event_id, is_test, payload, state, next_attempt_ms,
         created_at, redelivery_of FROM deliveries";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
@@ -39,7 +40,9 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
         is_test: row.get(4)?,
         payload: Bytes::from(row.get::<_, Vec<u8>>(5)?),
         state: DeliveryState::parse(&row.get::<_, String>(6)?),
-        next_attempt_at: row.get::<_, Option<i64>>(7)?.and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+        next_attempt_at: row
+            .get::<_, Option<i64>>(7)?
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
         created_at: time::parse(&created).unwrap_or_default(),
         redelivery_of: row.get(9)?,
         attempts: Vec::new(),
@@ -197,7 +200,12 @@ impl Store {
 
     /// Takes up to `limit` due deliveries of active webhooks that `admit` accepts, leasing each
     /// for `lease_ms` so no other worker sends it meanwhile.
-    pub async fn claim_due(&self, limit: usize, lease_ms: i64, mut admit: Admit) -> Result<Vec<DueDelivery>, StoreError> {
+    pub async fn claim_due(
+        &self,
+        limit: usize,
+        lease_ms: i64,
+        mut admit: Admit,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
         self.write(move |conn| {
             let now = Utc::now().timestamp_millis();
             let mut stmt = conn.prepare_cached(
@@ -219,7 +227,8 @@ impl Store {
                     })
                 })?
                 .collect::<Result<_, _>>()?;
-            let mut lease = conn.prepare_cached("UPDATE deliveries SET next_attempt_ms = ?2 WHERE id = ?1")?;
+            let mut lease =
+                conn.prepare_cached("UPDATE deliveries SET next_attempt_ms = ?2 WHERE id = ?1")?;
             let mut claimed = Vec::new();
             for d in candidates {
                 if claimed.len() == limit {
@@ -250,7 +259,12 @@ impl Store {
     }
 
     /// Stores an attempt and moves the delivery on (done, failed, or due again later).
-    pub async fn record_attempt(&self, id: &str, attempt: Attempt, next: Next) -> Result<(), StoreError> {
+    pub async fn record_attempt(
+        &self,
+        id: &str,
+        attempt: Attempt,
+        next: Next,
+    ) -> Result<(), StoreError> {
         let id = id.to_owned();
         self.write(move |conn| {
             conn.prepare_cached(
@@ -295,12 +309,18 @@ impl Store {
     }
 
     /// A webhook's most recent deliveries, newest first, each with its attempts.
-    pub async fn list_deliveries(&self, webhook_id: &str, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+    pub async fn list_deliveries(
+        &self,
+        webhook_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
         let webhook_id = webhook_id.to_owned();
         self.read(move |conn| {
             super::webhooks::get(conn, &webhook_id)?;
             let mut list: Vec<Delivery> = conn
-                .prepare_cached(&format!("{SELECT} WHERE webhook_id = ?1 ORDER BY seq DESC LIMIT ?2"))?
+                .prepare_cached(&format!(
+                    "{SELECT} WHERE webhook_id = ?1 ORDER BY seq DESC LIMIT ?2"
+                ))?
                 .query_map(params![webhook_id, limit as i64], from_row)?
                 .collect::<Result<_, _>>()?;
             for d in &mut list {

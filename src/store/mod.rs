@@ -23,8 +23,8 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use deliveries::{Admit, Next};
 pub use requests::Page;
-pub use webhooks::{WebhookFields, WebhookPatch};
 pub use schema::SCHEMA_VERSION;
+pub use webhooks::{WebhookFields, WebhookPatch};
 
 /// What can go wrong in storage; the web layer maps each kind to one HTTP status.
 #[derive(Debug, thiserror::Error)]

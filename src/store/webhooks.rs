@@ -7,7 +7,8 @@ use super::{Store, StoreError};
 use crate::model::{DeliveryStats, WEBHOOK_PREFIX, Webhook, new_id};
 use crate::time;
 
-const SELECT: &str = "SELECT w.id, w.name, w.url, w.event, w.active, w.secret, w.created_at, w.updated_at,
+const SELECT: &str =
+    "SELECT w.id, w.name, w.url, w.event, w.active, w.secret, w.created_at, w.updated_at,
         (SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id),
         (SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'succeeded'),
         (SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'failed')
@@ -64,7 +65,11 @@ pub struct WebhookPatch {
 
 impl Store {
     /// Creates a webhook with the given secret.
-    pub async fn create_webhook(&self, f: WebhookFields, secret: String) -> Result<Webhook, StoreError> {
+    pub async fn create_webhook(
+        &self,
+        f: WebhookFields,
+        secret: String,
+    ) -> Result<Webhook, StoreError> {
         let id = new_id(WEBHOOK_PREFIX);
         self.write(move |conn| {
             let now = time::format(Utc::now());
@@ -81,7 +86,8 @@ impl Store {
     /// Every webhook, newest first.
     pub async fn list_webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY w.created_at DESC, w.id DESC"))?;
+            let mut stmt =
+                conn.prepare_cached(&format!("{SELECT} ORDER BY w.created_at DESC, w.id DESC"))?;
             let hooks = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
             Ok(hooks)
         })
@@ -95,7 +101,11 @@ impl Store {
     }
 
     /// Changes the fields given in `patch`.
-    pub async fn update_webhook(&self, id: &str, patch: WebhookPatch) -> Result<Webhook, StoreError> {
+    pub async fn update_webhook(
+        &self,
+        id: &str,
+        patch: WebhookPatch,
+    ) -> Result<Webhook, StoreError> {
         let id = id.to_owned();
         self.write(move |conn| {
             let w = get(conn, &id)?;
@@ -134,7 +144,10 @@ impl Store {
     pub async fn delete_webhook(&self, id: &str) -> Result<(), StoreError> {
         let id = id.to_owned();
         self.write(move |conn| {
-            match conn.prepare_cached("DELETE FROM webhooks WHERE id = ?1")?.execute([&id])? {
+            match conn
+                .prepare_cached("DELETE FROM webhooks WHERE id = ?1")?
+                .execute([&id])?
+            {
                 0 => Err(StoreError::NotFound(format!("webhook {id}"))),
                 _ => Ok(()),
             }

@@ -137,8 +137,12 @@ async fn route(
         (["api", "webhooks", id], &Method::PATCH) => api::patch_webhook(app, req, id).await,
         (["api", "webhooks", id], &Method::DELETE) => api::delete_webhook(app, id).await,
         (["api", "webhooks", id, "test"], &Method::POST) => api::test_webhook(app, id).await,
-        (["api", "webhooks", id, "rotate-secret"], &Method::POST) => api::rotate_secret(app, id).await,
-        (["api", "webhooks", id, "deliveries"], _) if get => api::list_deliveries(app, &req, id).await,
+        (["api", "webhooks", id, "rotate-secret"], &Method::POST) => {
+            api::rotate_secret(app, id).await
+        }
+        (["api", "webhooks", id, "deliveries"], _) if get => {
+            api::list_deliveries(app, &req, id).await
+        }
         (["api", "deliveries", id], _) if get => api::get_delivery(app, id).await,
         (["api", "deliveries", id, "redeliver"], &Method::POST) => api::redeliver(app, id).await,
         _ => Err(WebError::NotFound(format!("no route for {method} {path}"))),

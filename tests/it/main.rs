@@ -4,6 +4,7 @@
 mod api;
 mod binary;
 mod capture;
+mod cli;
 mod live;
 mod pages;
 mod send;

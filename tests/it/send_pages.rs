@@ -6,7 +6,9 @@ use crate::support::receiver::Receiver;
 use crate::support::{Req, TestServer, count, texts};
 
 fn form(path: &str, body: &str) -> Req {
-    Req::new("POST", path).header("content-type", "application/x-www-form-urlencoded").body(body.to_owned())
+    Req::new("POST", path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_owned())
 }
 
 fn enc(s: &str) -> String {
@@ -15,23 +17,44 @@ fn enc(s: &str) -> String {
 
 fn attr(doc: &scraper::Html, selector: &str, name: &str) -> String {
     let sel = scraper::Selector::parse(selector).unwrap();
-    doc.select(&sel).next().unwrap_or_else(|| panic!("no {selector}")).attr(name).unwrap().to_owned()
+    doc.select(&sel)
+        .next()
+        .unwrap_or_else(|| panic!("no {selector}"))
+        .attr(name)
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
 async fn the_whole_loop_new_bin_webhook_test_event_verified_payload() {
     let s = TestServer::start().await;
     // "Use a new bin" creates a bin and fills its URL into the form.
-    let r = s.send(form("/webhooks", "name=Payments&url=&event=payment_received&action=new-bin")).await;
+    let r = s
+        .send(form(
+            "/webhooks",
+            "name=Payments&url=&event=payment_received&action=new-bin",
+        ))
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     let doc = r.html();
     let url = attr(&doc, "#wh-url", "value");
     assert!(url.starts_with(&s.url("/b/")), "{url}");
     assert_eq!(attr(&doc, "#wh-name", "value"), "Payments");
-    assert_eq!(attr(&doc, "#wh-event option[selected]", "value"), "payment_received");
+    assert_eq!(
+        attr(&doc, "#wh-event option[selected]", "value"),
+        "payment_received"
+    );
     let bin = url.rsplit('/').next().unwrap().to_owned();
 
-    let r = s.send(form("/webhooks", &format!("name=Payments&url={}&event=payment_received&action=create", enc(&url)))).await;
+    let r = s
+        .send(form(
+            "/webhooks",
+            &format!(
+                "name=Payments&url={}&event=payment_received&action=create",
+                enc(&url)
+            ),
+        ))
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     let hook_page = r.header("location").to_owned();
     let doc = s.get(&hook_page).await.html();
@@ -56,7 +79,13 @@ async fn the_whole_loop_new_bin_webhook_test_event_verified_payload() {
     assert!(texts(&doc, "#signature p")[0].contains("Payments"));
     assert!(texts(&doc, "pre.json")[0].starts_with("{\n  \"payment_id\": 1287,"));
     let headers = texts(&doc, "#headers th");
-    for h in ["webhook-id", "webhook-timestamp", "webhook-signature", "webhook-event", "user-agent"] {
+    for h in [
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "webhook-event",
+        "user-agent",
+    ] {
         assert!(headers.contains(&h.to_owned()), "{h} in {headers:?}");
     }
 }
@@ -65,21 +94,31 @@ async fn the_whole_loop_new_bin_webhook_test_event_verified_payload() {
 async fn a_tampered_or_foreign_signature_is_shown_as_not_valid() {
     let s = TestServer::start().await;
     let bin = s.new_bin().await;
-    s.new_webhook("Known", "http://127.0.0.1:9/", "payment_received").await;
+    s.new_webhook("Known", "http://127.0.0.1:9/", "payment_received")
+        .await;
     let id = s
         .capture(
             &bin,
             Req::new("POST", "")
                 .header("webhook-id", "msg_x")
                 .header("webhook-timestamp", "1700000000")
-                .header("webhook-signature", "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+                .header(
+                    "webhook-signature",
+                    "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                )
                 .body("{}"),
         )
         .await;
     let doc = s.get(&format!("/requests/{id}")).await.html();
     assert_eq!(texts(&doc, "#signature h2"), ["Signature not valid"]);
     let plain = s.capture(&bin, Req::new("POST", "").body("{}")).await;
-    assert_eq!(count(&s.get(&format!("/requests/{plain}")).await.html(), "#signature"), 0);
+    assert_eq!(
+        count(
+            &s.get(&format!("/requests/{plain}")).await.html(),
+            "#signature"
+        ),
+        0
+    );
 }
 
 #[tokio::test]
@@ -88,7 +127,13 @@ async fn a_failed_test_send_is_shown_as_a_failure_with_its_status() {
     let rx = Receiver::start().await;
     rx.script(&[503]);
     let hook = s.new_webhook("Down", &rx.url("/"), "invoice_sent").await;
-    let doc = s.send(Req::new("POST", &format!("/webhooks/{}/test", hook["id"].as_str().unwrap()))).await.html();
+    let doc = s
+        .send(Req::new(
+            "POST",
+            &format!("/webhooks/{}/test", hook["id"].as_str().unwrap()),
+        ))
+        .await
+        .html();
     assert_eq!(texts(&doc, "#test-result h2"), ["Test event not delivered"]);
     assert_eq!(texts(&doc, "#test-status"), ["503"]);
     assert!(texts(&doc, "#test-error")[0].contains("503"));
@@ -98,38 +143,79 @@ async fn a_failed_test_send_is_shown_as_a_failure_with_its_status() {
 #[tokio::test]
 async fn the_form_explains_bad_input_and_keeps_what_was_typed() {
     let s = TestServer::start().await;
-    let r = s.send(form("/webhooks", "name=&url=http%3A%2F%2F127.0.0.1%3A9%2F&event=site_published&action=create")).await;
+    let r = s
+        .send(form(
+            "/webhooks",
+            "name=&url=http%3A%2F%2F127.0.0.1%3A9%2F&event=site_published&action=create",
+        ))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let doc = r.html();
     assert!(texts(&doc, ".error-message")[0].contains("name"));
     assert_eq!(attr(&doc, "#wh-url", "value"), "http://127.0.0.1:9/");
-    assert_eq!(attr(&doc, "#wh-event option[selected]", "value"), "site_published");
-    let r = s.send(form("/webhooks", "name=x&url=nope&event=site_published&action=create")).await;
+    assert_eq!(
+        attr(&doc, "#wh-event option[selected]", "value"),
+        "site_published"
+    );
+    let r = s
+        .send(form(
+            "/webhooks",
+            "name=x&url=nope&event=site_published&action=create",
+        ))
+        .await;
     assert!(texts(&r.html(), ".error-message")[0].contains("http"));
-    assert!(s.get("/api/webhooks").await.json()["webhooks"].as_array().unwrap().is_empty());
+    assert!(
+        s.get("/api/webhooks").await.json()["webhooks"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
 async fn webhooks_can_be_toggled_rotated_and_deleted_from_their_page() {
     let s = TestServer::start().await;
-    let hook = s.new_webhook("<img src=x onerror=alert(1)>", "http://127.0.0.1:9/", "payment_received").await;
+    let hook = s
+        .new_webhook(
+            "<img src=x onerror=alert(1)>",
+            "http://127.0.0.1:9/",
+            "payment_received",
+        )
+        .await;
     let id = hook["id"].as_str().unwrap();
     let list = s.get("/webhooks").await.html();
-    assert_eq!(texts(&list, "#webhooks tbody td a"), ["<img src=x onerror=alert(1)>"]);
+    assert_eq!(
+        texts(&list, "#webhooks tbody td a"),
+        ["<img src=x onerror=alert(1)>"]
+    );
     assert_eq!(count(&list, "img"), 0);
 
-    let r = s.send(form(&format!("/webhooks/{id}/active"), "active=false")).await;
+    let r = s
+        .send(form(&format!("/webhooks/{id}/active"), "active=false"))
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert_eq!(s.get(&format!("/api/webhooks/{id}")).await.json()["active"], false);
+    assert_eq!(
+        s.get(&format!("/api/webhooks/{id}")).await.json()["active"],
+        false
+    );
     let doc = s.get(&format!("/webhooks/{id}")).await.html();
     assert_eq!(texts(&doc, "form[action$='/active'] button"), ["Activate"]);
 
-    s.send(Req::new("POST", &format!("/webhooks/{id}/rotate"))).await;
-    assert_ne!(s.get(&format!("/api/webhooks/{id}")).await.json()["secret"], hook["secret"]);
+    s.send(Req::new("POST", &format!("/webhooks/{id}/rotate")))
+        .await;
+    assert_ne!(
+        s.get(&format!("/api/webhooks/{id}")).await.json()["secret"],
+        hook["secret"]
+    );
 
-    let r = s.send(Req::new("POST", &format!("/webhooks/{id}/delete"))).await;
+    let r = s
+        .send(Req::new("POST", &format!("/webhooks/{id}/delete")))
+        .await;
     assert_eq!(r.header("location"), "/webhooks");
-    assert_eq!(s.get(&format!("/webhooks/{id}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.get(&format!("/webhooks/{id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -141,15 +227,29 @@ async fn the_events_page_and_delivery_pages_show_payloads_and_attempts() {
 
     let rx = Receiver::start().await;
     let hook = s.new_webhook("Log", &rx.url("/"), "payment_received").await;
-    let res = s.send(Req::new("POST", &format!("/api/webhooks/{}/test", hook["id"].as_str().unwrap()))).await.json();
+    let res = s
+        .send(Req::new(
+            "POST",
+            &format!("/api/webhooks/{}/test", hook["id"].as_str().unwrap()),
+        ))
+        .await
+        .json();
     let delivery = res["delivery_id"].as_str().unwrap();
     let doc = s.get(&format!("/deliveries/{delivery}")).await.html();
     assert_eq!(texts(&doc, "#delivery-state"), ["succeeded"]);
     assert_eq!(count(&doc, ".attempt"), 1);
     assert!(texts(&doc, "#attempt-1 h3")[0].contains("200"));
-    let r = s.send(Req::new("POST", &format!("/deliveries/{delivery}/redeliver"))).await;
+    let r = s
+        .send(Req::new(
+            "POST",
+            &format!("/deliveries/{delivery}/redeliver"),
+        ))
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    let again = r.header("location").trim_start_matches("/deliveries/").to_owned();
+    let again = r
+        .header("location")
+        .trim_start_matches("/deliveries/")
+        .to_owned();
     assert_eq!(s.settled(&again).await["redelivery_of"], delivery);
     assert_eq!(rx.got().len(), 2);
 }

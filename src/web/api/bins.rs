@@ -7,10 +7,10 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::web::response::{self, Body};
-use crate::web::{App, WebError, paging, read_small_body};
 use crate::model::{Bin, BinId, Capture, RequestId};
 use crate::time;
+use crate::web::response::{self, Body};
+use crate::web::{App, WebError, paging, read_small_body};
 
 /// A bin as the API shows it.
 #[derive(Serialize)]
@@ -220,7 +220,9 @@ pub async fn raw(
         .content_type()
         .unwrap_or("application/octet-stream")
         .to_owned();
-    let download = crate::web::query_pairs(req).iter().any(|(k, _)| k == "download");
+    let download = crate::web::query_pairs(req)
+        .iter()
+        .any(|(k, _)| k == "download");
     let mut r = response::with_type(StatusCode::OK, &content_type, response::full(capture.body));
     let h = r.headers_mut();
     h.insert(

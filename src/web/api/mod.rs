@@ -7,15 +7,19 @@ mod webhooks;
 pub use bins::*;
 pub use webhooks::*;
 
-use hyper::body::Incoming;
 use hyper::Request;
+use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
 
 use super::{WebError, read_small_body};
 
 /// Reads a JSON body into `T`, or says clearly what is wrong with it.
-async fn json_body<T: DeserializeOwned>(req: Request<Incoming>, example: &str) -> Result<T, WebError> {
+async fn json_body<T: DeserializeOwned>(
+    req: Request<Incoming>,
+    example: &str,
+) -> Result<T, WebError> {
     let body = read_small_body(req).await?;
-    serde_json::from_slice(&body)
-        .map_err(|e| WebError::BadRequest(format!("body must be a JSON object like {example}: {e}")))
+    serde_json::from_slice(&body).map_err(|e| {
+        WebError::BadRequest(format!("body must be a JSON object like {example}: {e}"))
+    })
 }

@@ -137,9 +137,15 @@ pub async fn list_events(app: &App) -> Result<Response<Body>, WebError> {
     Ok(response::json(StatusCode::OK, &json!({ "events": events })))
 }
 
-pub async fn fire_event(app: &App, req: Request<Incoming>, slug: &str) -> Result<Response<Body>, WebError> {
+pub async fn fire_event(
+    app: &App,
+    req: Request<Incoming>,
+    slug: &str,
+) -> Result<Response<Body>, WebError> {
     if app.sender.catalog().get(slug).is_none() {
-        return Err(WebError::NotFound(format!("no event '{slug}' in the catalog")));
+        return Err(WebError::NotFound(format!(
+            "no event '{slug}' in the catalog"
+        )));
     }
     let body = read_small_body(req).await?;
     let payload: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
@@ -147,8 +153,16 @@ pub async fn fire_event(app: &App, req: Request<Incoming>, slug: &str) -> Result
     } else {
         match serde_json::from_slice(&body) {
             Ok(Value::Object(map)) => map,
-            Ok(_) => return Err(WebError::BadRequest("the payload must be a JSON object ({} sends the event's sample)".into())),
-            Err(e) => return Err(WebError::BadRequest(format!("the payload is not valid JSON: {e}"))),
+            Ok(_) => {
+                return Err(WebError::BadRequest(
+                    "the payload must be a JSON object ({} sends the event's sample)".into(),
+                ));
+            }
+            Err(e) => {
+                return Err(WebError::BadRequest(format!(
+                    "the payload is not valid JSON: {e}"
+                )));
+            }
         }
     };
     let fired = app.sender.fire(slug, payload).await?;
@@ -158,12 +172,24 @@ pub async fn fire_event(app: &App, req: Request<Incoming>, slug: &str) -> Result
 pub async fn create_webhook(app: &App, req: Request<Incoming>) -> Result<Response<Body>, WebError> {
     let input: WebhookIn = json_body(req, WEBHOOK_EXAMPLE).await?;
     let hook = app.sender.create_webhook(input.into()).await?;
-    Ok(response::json(StatusCode::CREATED, &WebhookOut::from(&hook)))
+    Ok(response::json(
+        StatusCode::CREATED,
+        &WebhookOut::from(&hook),
+    ))
 }
 
 pub async fn list_webhooks(app: &App) -> Result<Response<Body>, WebError> {
-    let hooks: Vec<WebhookOut> = app.store.list_webhooks().await?.iter().map(WebhookOut::from).collect();
-    Ok(response::json(StatusCode::OK, &json!({ "webhooks": hooks })))
+    let hooks: Vec<WebhookOut> = app
+        .store
+        .list_webhooks()
+        .await?
+        .iter()
+        .map(WebhookOut::from)
+        .collect();
+    Ok(response::json(
+        StatusCode::OK,
+        &json!({ "webhooks": hooks }),
+    ))
 }
 
 pub async fn get_webhook(app: &App, id: &str) -> Result<Response<Body>, WebError> {
@@ -171,7 +197,11 @@ pub async fn get_webhook(app: &App, id: &str) -> Result<Response<Body>, WebError
     Ok(response::json(StatusCode::OK, &WebhookOut::from(&hook)))
 }
 
-pub async fn patch_webhook(app: &App, req: Request<Incoming>, id: &str) -> Result<Response<Body>, WebError> {
+pub async fn patch_webhook(
+    app: &App,
+    req: Request<Incoming>,
+    id: &str,
+) -> Result<Response<Body>, WebError> {
     let input: WebhookIn = json_body(req, r#"{"active": false}"#).await?;
     let hook = app.sender.update_webhook(id, input.into()).await?;
     Ok(response::json(StatusCode::OK, &WebhookOut::from(&hook)))
@@ -192,15 +222,32 @@ pub async fn test_webhook(app: &App, id: &str) -> Result<Response<Body>, WebErro
     Ok(response::json(StatusCode::OK, &result))
 }
 
-pub async fn list_deliveries<B>(app: &App, req: &Request<B>, webhook: &str) -> Result<Response<Body>, WebError> {
+pub async fn list_deliveries<B>(
+    app: &App,
+    req: &Request<B>,
+    webhook: &str,
+) -> Result<Response<Body>, WebError> {
     let limit = match query_pairs(req).into_iter().find(|(k, _)| k == "limit") {
         None => 50,
-        Some((_, v)) => v.parse().ok().filter(|n| (1..=500).contains(n)).ok_or_else(|| {
-            WebError::BadRequest(format!("limit must be a number from 1 to 500, not '{v}'"))
-        })?,
+        Some((_, v)) => v
+            .parse()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| {
+                WebError::BadRequest(format!("limit must be a number from 1 to 500, not '{v}'"))
+            })?,
     };
-    let list: Vec<DeliveryOut> = app.store.list_deliveries(webhook, limit).await?.iter().map(DeliveryOut::from).collect();
-    Ok(response::json(StatusCode::OK, &json!({ "deliveries": list })))
+    let list: Vec<DeliveryOut> = app
+        .store
+        .list_deliveries(webhook, limit)
+        .await?
+        .iter()
+        .map(DeliveryOut::from)
+        .collect();
+    Ok(response::json(
+        StatusCode::OK,
+        &json!({ "deliveries": list }),
+    ))
 }
 
 pub async fn get_delivery(app: &App, id: &str) -> Result<Response<Body>, WebError> {

@@ -5,12 +5,12 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
 use super::{human_size, render};
-use crate::web::response::{self, Body};
-use crate::web::{App, WebError, paging, read_small_body};
 use crate::inspect::{self, BodyView};
 use crate::model::{Bin, BinId, Capture, RequestId};
 use crate::sender::signing::{self, Verdict};
 use crate::time;
+use crate::web::response::{self, Body};
+use crate::web::{App, WebError, paging, read_small_body};
 
 /// Requests listed per bin page.
 const PAGE_SIZE: usize = 50;
@@ -221,12 +221,21 @@ impl SignatureView {
 }
 
 /// Checks the capture's Standard Webhooks headers against every webhook secret.
-async fn signature(app: &App, c: &Capture, complete: bool) -> Result<Option<SignatureView>, WebError> {
+async fn signature(
+    app: &App,
+    c: &Capture,
+    complete: bool,
+) -> Result<Option<SignatureView>, WebError> {
     if c.header("webhook-signature").is_none() {
         return Ok(None);
     }
-    let secrets: Vec<(String, String)> =
-        app.store.list_webhooks().await?.into_iter().map(|w| (w.name, w.secret)).collect();
+    let secrets: Vec<(String, String)> = app
+        .store
+        .list_webhooks()
+        .await?
+        .into_iter()
+        .map(|w| (w.name, w.secret))
+        .collect();
     let full;
     let body = if complete {
         &c.body

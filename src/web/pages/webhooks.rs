@@ -44,7 +44,13 @@ struct EventsPage {
 }
 
 pub async fn events(app: &App) -> Result<Response<Body>, WebError> {
-    let events = app.sender.catalog().events().iter().map(EventView::new).collect();
+    let events = app
+        .sender
+        .catalog()
+        .events()
+        .iter()
+        .map(EventView::new)
+        .collect();
     render(StatusCode::OK, &EventsPage { events })
 }
 
@@ -70,7 +76,11 @@ impl WebhookView {
             name: w.name.clone(),
             url: w.url.clone(),
             event: w.event.clone(),
-            event_name: app.sender.catalog().get(&w.event).map_or_else(|| w.event.clone(), |e| e.name.clone()),
+            event_name: app
+                .sender
+                .catalog()
+                .get(&w.event)
+                .map_or_else(|| w.event.clone(), |e| e.name.clone()),
             active: w.active,
             secret: w.secret.clone(),
             created_at: time::format(w.created_at),
@@ -88,7 +98,13 @@ struct WebhooksPage {
 }
 
 pub async fn webhooks(app: &App) -> Result<Response<Body>, WebError> {
-    let hooks = app.store.list_webhooks().await?.iter().map(|w| WebhookView::new(app, w)).collect();
+    let hooks = app
+        .store
+        .list_webhooks()
+        .await?
+        .iter()
+        .map(|w| WebhookView::new(app, w))
+        .collect();
     render(StatusCode::OK, &WebhooksPage { hooks })
 }
 
@@ -109,7 +125,13 @@ impl WebhookFormPage {
             name,
             url,
             event,
-            events: app.sender.catalog().events().iter().map(EventView::new).collect(),
+            events: app
+                .sender
+                .catalog()
+                .events()
+                .iter()
+                .map(EventView::new)
+                .collect(),
             error: None,
             notice: None,
         }
@@ -126,7 +148,12 @@ pub async fn new_webhook(app: &App) -> Result<Response<Body>, WebError> {
 pub async fn create_webhook(app: &App, req: Request<Incoming>) -> Result<Response<Body>, WebError> {
     let base = app.base_url(&req);
     let form = inspect::pairs(&read_small_body(req).await?);
-    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let field = |k: &str| {
+        form.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     let mut page = WebhookFormPage::new(app, field("name"), field("url"), field("event"));
     if field("action") == "new-bin" {
         let bin = app.store.create_bin(None).await?;
@@ -167,7 +194,9 @@ impl From<TestResult> for TestView {
         let (body, cut) = clip(&r.response_body);
         TestView {
             ok: r.ok,
-            status: r.status.map_or_else(|| "no answer".into(), |s| s.to_string()),
+            status: r
+                .status
+                .map_or_else(|| "no answer".into(), |s| s.to_string()),
             duration_ms: r.duration_ms,
             error: r.error,
             response_headers: r.response_headers,
@@ -221,10 +250,26 @@ pub async fn webhook(app: &App, id: &str) -> Result<Response<Body>, WebError> {
     webhook_with(app, id, None, StatusCode::OK).await
 }
 
-async fn webhook_with(app: &App, id: &str, test: Option<TestView>, status: StatusCode) -> Result<Response<Body>, WebError> {
+async fn webhook_with(
+    app: &App,
+    id: &str,
+    test: Option<TestView>,
+    status: StatusCode,
+) -> Result<Response<Body>, WebError> {
     let hook = app.store.get_webhook(id).await?;
-    let deliveries = app.store.list_deliveries(id, 50).await?.iter().map(DeliveryRow::new).collect();
-    let payload = app.sender.catalog().get(&hook.event).map(|e| EventView::new(e).payload).unwrap_or_default();
+    let deliveries = app
+        .store
+        .list_deliveries(id, 50)
+        .await?
+        .iter()
+        .map(DeliveryRow::new)
+        .collect();
+    let payload = app
+        .sender
+        .catalog()
+        .get(&hook.event)
+        .map(|e| EventView::new(e).payload)
+        .unwrap_or_default();
     let page = WebhookPage {
         hook: WebhookView::new(app, &hook),
         payload,
@@ -241,7 +286,11 @@ pub async fn test_webhook(app: &App, id: &str) -> Result<Response<Body>, WebErro
 }
 
 /// The Active toggle.
-pub async fn set_active(app: &App, req: Request<Incoming>, id: &str) -> Result<Response<Body>, WebError> {
+pub async fn set_active(
+    app: &App,
+    req: Request<Incoming>,
+    id: &str,
+) -> Result<Response<Body>, WebError> {
     let form = inspect::pairs(&read_small_body(req).await?);
     let active = form.iter().any(|(k, v)| k == "active" && v == "true");
     let input = WebhookInput {
@@ -321,7 +370,12 @@ pub async fn delivery(app: &App, id: &str) -> Result<Response<Body>, WebError> {
         redelivery_of: d.redelivery_of.clone(),
         payload: inspect::pretty_json(&text).unwrap_or(text),
         size: human_size(d.payload.len() as u64),
-        attempts: d.attempts.iter().enumerate().map(|(i, a)| AttemptView::new(i + 1, a)).collect(),
+        attempts: d
+            .attempts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| AttemptView::new(i + 1, a))
+            .collect(),
     };
     render(StatusCode::OK, &page)
 }
@@ -332,7 +386,8 @@ pub async fn redeliver(app: &App, id: &str) -> Result<Response<Body>, WebError> 
 }
 
 fn status_text(a: &Attempt) -> String {
-    a.status.map_or_else(|| "no answer".into(), |s| s.to_string())
+    a.status
+        .map_or_else(|| "no answer".into(), |s| s.to_string())
 }
 
 /// At most [`SHOWN_RESPONSE`] bytes of `s` (on a character boundary), and whether it was cut.

@@ -125,13 +125,22 @@ impl TestServer {
     }
 
     pub async fn patch_json(&self, path: &str, json: serde_json::Value) -> Resp {
-        self.send(Req::new("PATCH", path).header("content-type", "application/json").body(json.to_string()))
-            .await
+        self.send(
+            Req::new("PATCH", path)
+                .header("content-type", "application/json")
+                .body(json.to_string()),
+        )
+        .await
     }
 
     /// Creates a webhook through the API and returns it.
     pub async fn new_webhook(&self, name: &str, url: &str, event: &str) -> serde_json::Value {
-        let r = self.post_json("/api/webhooks", serde_json::json!({"name": name, "url": url, "event": event})).await;
+        let r = self
+            .post_json(
+                "/api/webhooks",
+                serde_json::json!({"name": name, "url": url, "event": event}),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
         r.json()
     }
@@ -139,7 +148,10 @@ impl TestServer {
     /// Waits until the delivery has left `pending`, and returns it.
     pub async fn settled(&self, delivery: &str) -> serde_json::Value {
         eventually(20, "the delivery to settle", || async {
-            let d = self.get(&format!("/api/deliveries/{delivery}")).await.json();
+            let d = self
+                .get(&format!("/api/deliveries/{delivery}"))
+                .await
+                .json();
             (d["state"] != "pending").then_some(d)
         })
         .await

@@ -23,7 +23,10 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -49,7 +52,9 @@ impl Receiver {
         let shared = state.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let state = shared.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -62,20 +67,34 @@ impl Receiver {
                                 .iter()
                                 .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
                                 .collect();
-                            let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|c| c.to_bytes())
+                                .unwrap_or_default();
                             let (status, delay) = {
                                 let mut s = state.lock().unwrap();
-                                s.got.push(Received { method, path, headers, body });
+                                s.got.push(Received {
+                                    method,
+                                    path,
+                                    headers,
+                                    body,
+                                });
                                 (s.script.pop_front().unwrap_or(200), s.delay)
                             };
                             tokio::time::sleep(delay).await;
-                            let mut resp = Response::new(Full::new(Bytes::from(format!("answer {status}"))));
+                            let mut resp =
+                                Response::new(Full::new(Bytes::from(format!("answer {status}"))));
                             *resp.status_mut() = StatusCode::from_u16(status).unwrap();
-                            resp.headers_mut().insert("x-receiver", "fake".parse().unwrap());
+                            resp.headers_mut()
+                                .insert("x-receiver", "fake".parse().unwrap());
                             Ok::<_, std::convert::Infallible>(resp)
                         }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
                 });
             }
         });

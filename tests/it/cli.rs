@@ -1,0 +1,185 @@
+//! The CLI: the same binary working on the same database, with exit codes that tell success
+//! from failure.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::support::receiver::Receiver;
+
+/// Runs `hookbin --db DB args…` off the async runtime, so test receivers keep answering.
+async fn hookbin(db: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookbin"));
+    cmd.arg("--db").arg(db).args(args).env_remove("HOOKBIN_DB");
+    let input = stdin.map(str::to_owned);
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        if let Some(text) = input {
+            pipe.write_all(text.as_bytes()).unwrap();
+        }
+        drop(pipe);
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn webhooks_are_added_listed_tested_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let rx = Receiver::start().await;
+
+    let events = hookbin(&db, &["events"], None).await;
+    assert!(events.status.success());
+    assert_eq!(stdout(&events).lines().count(), 23);
+    assert!(stdout(&events).contains("payment_received"));
+
+    let add = hookbin(
+        &db,
+        &[
+            "webhooks",
+            "add",
+            "--name",
+            "From CLI",
+            "--url",
+            &rx.url("/cli"),
+            "--event",
+            "payment_received",
+        ],
+        None,
+    )
+    .await;
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let out = stdout(&add);
+    let id = out.split_whitespace().next().unwrap().to_owned();
+    assert!(id.starts_with("wh_"));
+    assert!(out.contains("whsec_"));
+    assert!(stdout(&hookbin(&db, &["webhooks", "list"], None).await).contains(&id));
+
+    let test = hookbin(&db, &["webhooks", "test", &id], None).await;
+    assert!(test.status.success());
+    assert!(stdout(&test).starts_with("ok 200"));
+    assert_eq!(rx.got().len(), 1);
+
+    rx.script(&[500]);
+    let failed = hookbin(&db, &["webhooks", "test", &id], None).await;
+    assert!(!failed.status.success());
+    assert!(stdout(&failed).starts_with("FAILED 500"));
+
+    let rm = hookbin(&db, &["webhooks", "remove", &id], None).await;
+    assert!(rm.status.success());
+    assert!(
+        !hookbin(&db, &["webhooks", "remove", &id], None)
+            .await
+            .status
+            .success()
+    );
+    assert!(stdout(&hookbin(&db, &["webhooks", "list"], None).await).is_empty());
+}
+
+#[tokio::test]
+async fn fire_sends_a_payload_from_stdin_or_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let rx = Receiver::start().await;
+    let add = hookbin(
+        &db,
+        &[
+            "webhooks",
+            "add",
+            "--name",
+            "F",
+            "--url",
+            &rx.url("/"),
+            "--event",
+            "customer_created",
+        ],
+        None,
+    )
+    .await;
+    assert!(add.status.success());
+
+    let fired = hookbin(
+        &db,
+        &["fire", "customer_created", "--payload", "-"],
+        Some(r#"{"customer_id": 9, "note": "stdin"}"#),
+    )
+    .await;
+    assert!(
+        fired.status.success(),
+        "{}{}",
+        stdout(&fired),
+        String::from_utf8_lossy(&fired.stderr)
+    );
+    assert!(stdout(&fired).contains("queued for 1 webhook"));
+    let got = rx.got();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body.as_ref(), br#"{"customer_id":9,"note":"stdin"}"#);
+    assert_eq!(got[0].header("webhook-event"), Some("customer_created"));
+
+    let file = dir.path().join("p.json");
+    std::fs::write(&file, r#"{"from": "file"}"#).unwrap();
+    let fired = hookbin(
+        &db,
+        &[
+            "fire",
+            "customer_created",
+            "--payload",
+            file.to_str().unwrap(),
+        ],
+        None,
+    )
+    .await;
+    assert!(fired.status.success());
+    assert_eq!(rx.got()[1].body.as_ref(), br#"{"from":"file"}"#);
+
+    for (args, stdin, needle) in [
+        (vec!["fire", "no_such_event"], None, "no event"),
+        (
+            vec!["fire", "customer_created", "--payload", "-"],
+            Some("[1]"),
+            "JSON object",
+        ),
+        (
+            vec!["fire", "customer_created", "--payload", "/nonexistent.json"],
+            None,
+            "cannot read",
+        ),
+        (
+            vec![
+                "webhooks",
+                "add",
+                "--name",
+                "x",
+                "--url",
+                "nope",
+                "--event",
+                "customer_created",
+            ],
+            None,
+            "http",
+        ),
+    ] {
+        let out = hookbin(&db, &args, stdin).await;
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    assert_eq!(rx.got().len(), 2);
+}
