@@ -4,15 +4,18 @@
 //!
 //! ```text
 //! config   flags → validated Config
-//! server   accept loop, graceful shutdown            (wires everything below)
+//! cli      commands that work on the database directly (events, webhooks, fire)
+//! server   accept loop, graceful shutdown, delivery worker (wires everything below)
 //! web      route table, JSON API, pages, live events (HTTP in, HTTP out)
 //! capture  HTTP request → stored Capture, body limit, live feed
+//! sender   webhooks, test sends, outbox worker, HTTP client, signing, retry schedule
+//! catalog  the event types webhooks subscribe to (built in + --events files)
 //! inspect  stored bytes → readable views (JSON, form, multipart, text, hex)
 //! store    the only SQL: writer thread with group commit, read connections, migrations
 //! model    plain data and typed ids, depends on nothing
 //! ```
 //!
-//! Data flows one way: `web` → `capture` → `store`; `store` never sees HTTP types and `web`
+//! Data flows one way: `web` / `cli` → `capture` / `sender` → `store`; `store` never sees HTTP types and `web`
 //! never writes SQL. Tests start the server in-process with [`server::serve`] on a listener
 //! bound to a free port.
 
