@@ -183,3 +183,21 @@ async fn fire_sends_a_payload_from_stdin_or_a_file() {
     }
     assert_eq!(rx.got().len(), 2);
 }
+
+#[tokio::test]
+async fn extra_event_catalogs_load_with_events_and_bad_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let good = dir.path().join("shop.json");
+    std::fs::write(&good, r#"{"events": [{"slug": "order.paid", "name": "Order paid", "description": "An order was paid.", "sample_payload": {"order": 1}}]}"#).unwrap();
+    let out = hookbin(&db, &["--events", good.to_str().unwrap(), "events"], None).await;
+    assert!(out.status.success());
+    assert_eq!(stdout(&out).lines().count(), 24);
+    assert!(stdout(&out).contains("order.paid"));
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{not json").unwrap();
+    let out = hookbin(&db, &["--events", bad.to_str().unwrap(), "events"], None).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not valid"));
+}

@@ -457,3 +457,27 @@ async fn the_catalog_and_webhook_lifecycle_are_in_the_api() {
         .await
         .assert_error(StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_receiver_that_answers_too_late_is_a_timeout_in_words() {
+    let s = TestServer::start_with(|c| c.timeout = Duration::from_millis(300)).await;
+    let rx = Receiver::start().await;
+    rx.delay(Duration::from_secs(3));
+    let hook = s
+        .new_webhook("Slow", &rx.url("/"), "payment_received")
+        .await;
+    let res = s
+        .send(crate::support::Req::new(
+            "POST",
+            &format!("/api/webhooks/{}/test", hook["id"].as_str().unwrap()),
+        ))
+        .await
+        .json();
+    assert_eq!(res["ok"], false);
+    assert!(res["status"].is_null());
+    let err = res["error"].as_str().unwrap();
+    assert!(
+        err.contains("gave up waiting for an answer after 0.3 s"),
+        "{err}"
+    );
+}

@@ -238,6 +238,11 @@ async fn the_events_page_and_delivery_pages_show_payloads_and_attempts() {
     let doc = s.get(&format!("/deliveries/{delivery}")).await.html();
     assert_eq!(texts(&doc, "#delivery-state"), ["succeeded"]);
     assert_eq!(count(&doc, ".attempt"), 1);
+    assert_eq!(
+        texts(&doc, "#sent")[0].as_bytes(),
+        rx.got()[0].body.as_ref(),
+        "the log shows the bytes sent"
+    );
     assert!(texts(&doc, "#attempt-1 h3")[0].contains("200"));
     let r = s
         .send(Req::new(

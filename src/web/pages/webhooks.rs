@@ -353,6 +353,8 @@ struct DeliveryPage {
     event_id: String,
     redelivery_of: Option<String>,
     payload: String,
+    /// The payload exactly as sent (compact), beside the pretty view.
+    sent: String,
     size: String,
     attempts: Vec<AttemptView>,
 }
@@ -368,7 +370,8 @@ pub async fn delivery(app: &App, id: &str) -> Result<Response<Body>, WebError> {
         url: hook.url,
         event_id: d.event_id.clone().unwrap_or_default(),
         redelivery_of: d.redelivery_of.clone(),
-        payload: inspect::pretty_json(&text).unwrap_or(text),
+        payload: inspect::pretty_json(&text).unwrap_or_else(|| text.clone()),
+        sent: text,
         size: human_size(d.payload.len() as u64),
         attempts: d
             .attempts
