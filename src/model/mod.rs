@@ -134,6 +134,28 @@ impl Capture {
             .and_then(|h| std::str::from_utf8(&h.value).ok())
     }
 
+    /// Headers as text pairs; bytes that are not UTF-8 become replacement characters.
+    pub fn text_headers(&self) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.clone(),
+                    String::from_utf8_lossy(&h.value).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Path plus `?query`, as the request named it.
+    pub fn target(&self) -> String {
+        if self.query.is_empty() {
+            self.path.clone()
+        } else {
+            format!("{}?{}", self.path, self.query)
+        }
+    }
+
     /// The Content-Type header, if the request had a readable one.
     pub fn content_type(&self) -> Option<&str> {
         self.header("content-type")

@@ -40,9 +40,9 @@ async fn send_test_event_posts_the_signed_flat_sample_and_confirms() {
     assert_eq!(hook["active"], true);
 
     let r = s
-        .send(crate::support::Req::new(
-            "POST",
-            &format!("/api/webhooks/{}/test", hook["id"].as_str().unwrap()),
+        .post(&format!(
+            "/api/webhooks/{}/test",
+            hook["id"].as_str().unwrap()
         ))
         .await;
     assert_eq!(r.status, StatusCode::OK);
@@ -94,13 +94,7 @@ async fn a_non_2xx_or_missing_answer_is_reported_as_failure() {
     let hook = s
         .new_webhook("Flaky", &rx.url("/"), "payment_received")
         .await;
-    let res = s
-        .send(crate::support::Req::new(
-            "POST",
-            &format!("/api/webhooks/{}/test", hook["id"].as_str().unwrap()),
-        ))
-        .await
-        .json();
+    let res = s.test_send(&hook).await;
     assert_eq!(res["ok"], false);
     assert_eq!(res["status"], 500);
     assert!(res["error"].as_str().unwrap().contains("500"));
@@ -118,13 +112,7 @@ async fn a_non_2xx_or_missing_answer_is_reported_as_failure() {
     let dead = format!("http://{}/", closed.local_addr().unwrap());
     drop(closed);
     let hook = s.new_webhook("Gone", &dead, "payment_received").await;
-    let res = s
-        .send(crate::support::Req::new(
-            "POST",
-            &format!("/api/webhooks/{}/test", hook["id"].as_str().unwrap()),
-        ))
-        .await
-        .json();
+    let res = s.test_send(&hook).await;
     assert_eq!(res["ok"], false);
     assert!(res["status"].is_null());
     let err = res["error"].as_str().unwrap();
@@ -200,9 +188,9 @@ async fn a_delivery_fails_once_the_schedule_is_used_up() {
 
     // Redelivery by hand sends the same payload again as a new delivery.
     let again = s
-        .send(crate::support::Req::new(
-            "POST",
-            &format!("/api/deliveries/{}/redeliver", d["id"].as_str().unwrap()),
+        .post(&format!(
+            "/api/deliveries/{}/redeliver",
+            d["id"].as_str().unwrap()
         ))
         .await;
     assert_eq!(again.status, StatusCode::ACCEPTED);
@@ -435,10 +423,7 @@ async fn the_catalog_and_webhook_lifecycle_are_in_the_api() {
     let list = s.get("/api/webhooks").await.json();
     assert_eq!(list["webhooks"][0]["id"], id);
     let rotated = s
-        .send(crate::support::Req::new(
-            "POST",
-            &format!("/api/webhooks/{id}/rotate-secret"),
-        ))
+        .post(&format!("/api/webhooks/{id}/rotate-secret"))
         .await
         .json();
     assert_ne!(rotated["secret"], hook["secret"]);
@@ -466,13 +451,7 @@ async fn a_receiver_that_answers_too_late_is_a_timeout_in_words() {
     let hook = s
         .new_webhook("Slow", &rx.url("/"), "payment_received")
         .await;
-    let res = s
-        .send(crate::support::Req::new(
-            "POST",
-            &format!("/api/webhooks/{}/test", hook["id"].as_str().unwrap()),
-        ))
-        .await
-        .json();
+    let res = s.test_send(&hook).await;
     assert_eq!(res["ok"], false);
     assert!(res["status"].is_null());
     let err = res["error"].as_str().unwrap();

@@ -62,7 +62,7 @@ async fn the_whole_loop_new_bin_webhook_test_event_verified_payload() {
     assert!(texts(&doc, "pre.json")[0].contains("\"payment_total\": \"$31.32\""));
 
     // Send Test Event: the confirmation shows the status and the time taken.
-    let r = s.send(Req::new("POST", &format!("{hook_page}/test"))).await;
+    let r = s.post(&format!("{hook_page}/test")).await;
     assert_eq!(r.status, StatusCode::OK);
     let doc = r.html();
     assert_eq!(texts(&doc, "#test-result h2"), ["Test event delivered"]);
@@ -128,10 +128,7 @@ async fn a_failed_test_send_is_shown_as_a_failure_with_its_status() {
     rx.script(&[503]);
     let hook = s.new_webhook("Down", &rx.url("/"), "invoice_sent").await;
     let doc = s
-        .send(Req::new(
-            "POST",
-            &format!("/webhooks/{}/test", hook["id"].as_str().unwrap()),
-        ))
+        .post(&format!("/webhooks/{}/test", hook["id"].as_str().unwrap()))
         .await
         .html();
     assert_eq!(texts(&doc, "#test-result h2"), ["Test event not delivered"]);
@@ -201,16 +198,13 @@ async fn webhooks_can_be_toggled_rotated_and_deleted_from_their_page() {
     let doc = s.get(&format!("/webhooks/{id}")).await.html();
     assert_eq!(texts(&doc, "form[action$='/active'] button"), ["Activate"]);
 
-    s.send(Req::new("POST", &format!("/webhooks/{id}/rotate")))
-        .await;
+    s.post(&format!("/webhooks/{id}/rotate")).await;
     assert_ne!(
         s.get(&format!("/api/webhooks/{id}")).await.json()["secret"],
         hook["secret"]
     );
 
-    let r = s
-        .send(Req::new("POST", &format!("/webhooks/{id}/delete")))
-        .await;
+    let r = s.post(&format!("/webhooks/{id}/delete")).await;
     assert_eq!(r.header("location"), "/webhooks");
     assert_eq!(
         s.get(&format!("/webhooks/{id}")).await.status,
@@ -227,13 +221,7 @@ async fn the_events_page_and_delivery_pages_show_payloads_and_attempts() {
 
     let rx = Receiver::start().await;
     let hook = s.new_webhook("Log", &rx.url("/"), "payment_received").await;
-    let res = s
-        .send(Req::new(
-            "POST",
-            &format!("/api/webhooks/{}/test", hook["id"].as_str().unwrap()),
-        ))
-        .await
-        .json();
+    let res = s.test_send(&hook).await;
     let delivery = res["delivery_id"].as_str().unwrap();
     let doc = s.get(&format!("/deliveries/{delivery}")).await.html();
     assert_eq!(texts(&doc, "#delivery-state"), ["succeeded"]);
@@ -244,12 +232,7 @@ async fn the_events_page_and_delivery_pages_show_payloads_and_attempts() {
         "the log shows the bytes sent"
     );
     assert!(texts(&doc, "#attempt-1 h3")[0].contains("200"));
-    let r = s
-        .send(Req::new(
-            "POST",
-            &format!("/deliveries/{delivery}/redeliver"),
-        ))
-        .await;
+    let r = s.post(&format!("/deliveries/{delivery}/redeliver")).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     let again = r
         .header("location")

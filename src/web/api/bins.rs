@@ -70,16 +70,7 @@ impl RequestOut {
             query: c.query.clone(),
             http_version: c.http_version.clone(),
             remote_addr: c.remote_addr.clone(),
-            headers: c
-                .headers
-                .iter()
-                .map(|h| {
-                    (
-                        h.name.clone(),
-                        String::from_utf8_lossy(&h.value).into_owned(),
-                    )
-                })
-                .collect(),
+            headers: c.text_headers(),
             headers_base64: c
                 .headers
                 .iter()

@@ -51,7 +51,7 @@ impl RequestRow {
             id: c.id.to_string(),
             method: c.method.clone(),
             method_class: method_class(&c.method),
-            target: target(c),
+            target: c.target(),
             received_at: time::format(c.received_at),
             content_type: c.content_type().unwrap_or("").to_owned(),
             size: human_size(c.body_size),
@@ -265,21 +265,12 @@ pub async fn request(
     let signature = signature(app, &c, complete).await?;
     let page = RequestPage {
         signature,
-        url: format!("{}{}", app.base_url(req), target(&c)),
+        url: format!("{}{}", app.base_url(req), c.target()),
         bin_id: c.bin_id.to_string(),
         http_version: c.http_version.clone(),
         remote_addr: c.remote_addr.clone(),
         query: inspect::pairs(c.query.as_bytes()),
-        headers: c
-            .headers
-            .iter()
-            .map(|h| {
-                (
-                    h.name.clone(),
-                    String::from_utf8_lossy(&h.value).into_owned(),
-                )
-            })
-            .collect(),
+        headers: c.text_headers(),
         body: inspect::view(c.content_type(), &c.body, complete),
         body_size: c.body_size,
         truncated: !complete,
@@ -294,15 +285,6 @@ pub async fn request(
 pub async fn delete_request(app: &App, id: RequestId) -> Result<Response<Body>, WebError> {
     let bin = app.store.delete_request(&id).await?;
     Ok(response::see_other(&format!("/bins/{bin}")))
-}
-
-/// Path plus `?query` as the request named it.
-fn target(c: &Capture) -> String {
-    if c.query.is_empty() {
-        c.path.clone()
-    } else {
-        format!("{}?{}", c.path, c.query)
-    }
 }
 
 /// A CSS class for the method's colour; unknown methods share one.

@@ -124,6 +124,23 @@ impl TestServer {
         r.json()["id"].as_str().unwrap().to_owned()
     }
 
+    /// A POST without a body, as a form button or an API action sends it.
+    pub async fn post(&self, path: &str) -> Resp {
+        self.send(Req::new("POST", path)).await
+    }
+
+    /// Presses Send Test Event through the API and returns the confirmation.
+    pub async fn test_send(&self, hook: &serde_json::Value) -> serde_json::Value {
+        let r = self
+            .post(&format!(
+                "/api/webhooks/{}/test",
+                hook["id"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r.json()
+    }
+
     pub async fn patch_json(&self, path: &str, json: serde_json::Value) -> Resp {
         self.send(
             Req::new("PATCH", path)
