@@ -82,7 +82,9 @@ function followBin(table) {
   const count = document.getElementById("request-count");
   source.addEventListener("request", (ev) => {
     const r = JSON.parse(ev.data);
-    body.insertBefore(requestRow(r), body.firstChild);
+    const row = requestRow(r);
+    body.insertBefore(row, body.firstChild);
+    refreshTimes(row);
     table.hidden = false;
     if (empty) empty.hidden = true;
     if (count) count.textContent = String(Number(count.textContent) + 1);
@@ -102,3 +104,37 @@ if (eventSelect) {
     }
   });
 }
+
+// Times read as "3 min ago"; the exact time stays in the tooltip (and in the page without JS).
+function relative(iso) {
+  const then = Date.parse(iso);
+  if (Number.isNaN(then)) return null;
+  const s = Math.round((Date.now() - then) / 1000);
+  const future = s < 0;
+  const a = Math.abs(s);
+  let text;
+  if (a < 10) return future ? "in a moment" : "just now";
+  if (a < 60) text = a + " s";
+  else if (a < 3600) text = Math.floor(a / 60) + " min";
+  else if (a < 86400) text = Math.floor(a / 3600) + " h";
+  else text = Math.floor(a / 86400) + " d";
+  return future ? "in " + text : text + " ago";
+}
+
+function exact(iso) {
+  const d = new Date(iso);
+  return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" }) + " (" + iso + ")";
+}
+
+function refreshTimes(root) {
+  for (const t of (root || document).querySelectorAll("time[datetime]")) {
+    const rel = relative(t.dateTime);
+    if (rel) {
+      t.textContent = rel;
+      t.title = exact(t.dateTime);
+    }
+  }
+}
+
+refreshTimes();
+setInterval(refreshTimes, 30000);

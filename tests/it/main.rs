@@ -3,6 +3,7 @@
 
 mod api;
 mod binary;
+mod browser;
 mod capture;
 mod cli;
 mod live;

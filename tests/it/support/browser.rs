@@ -1,0 +1,180 @@
+//! Real headless Chromium driven over WebDriver (Debian's chromium + chromedriver, via the
+//! fantoccini client). Browser tests run one at a time: two Chromiums on two cores would only
+//! slow each other down. Without Chromium the tests say loudly that they were skipped; under
+//! `CI=true` a missing Chromium is a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+static ONE_AT_A_TIME: Semaphore = Semaphore::const_new(1);
+
+/// A browser session, with the chromedriver behind it; both go away on drop.
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+    _turn: SemaphorePermit<'static>,
+}
+
+fn find(names: &[&str]) -> Option<PathBuf> {
+    names.iter().find_map(|n| {
+        let p = Path::new(n);
+        if p.is_absolute() {
+            return p.exists().then(|| p.to_owned());
+        }
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(n))
+                .find(|p| p.exists())
+        })
+    })
+}
+
+/// Starts Chromium at `width`×`height` with JavaScript on or off; `None` (after saying so on
+/// stderr) when Chromium is not installed and this is not CI.
+pub async fn open(width: u32, height: u32, javascript: bool) -> Option<Browser> {
+    let chromium = find(&[
+        "/usr/bin/chromium",
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+    ]);
+    let driver = find(&["/usr/bin/chromedriver", "chromedriver"]);
+    let (Some(chromium), Some(driver_bin)) = (chromium, driver) else {
+        let why =
+            "Chromium or chromedriver not found (install Debian's chromium and chromium-driver)";
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("browser tests cannot run under CI=true: {why}");
+        }
+        eprintln!("\n*** SKIPPED browser test: {why} ***\n");
+        return None;
+    };
+    let turn = ONE_AT_A_TIME.acquire().await.expect("semaphore open");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = Command::new(driver_bin);
+    cmd.arg(format!("--port={port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let driver = cmd.spawn().expect("start chromedriver");
+    let profile = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "--headless=new".to_owned(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-dev-shm-usage".into(),
+        "--disable-quic".into(),
+        "--no-first-run".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-sync".into(),
+        "--hide-scrollbars".into(),
+        format!("--window-size={width},{height}"),
+        format!("--user-data-dir={}", profile.path().display()),
+    ];
+    if !javascript {
+        args.push("--blink-settings=scriptEnabled=false".into());
+    }
+    let mut options = serde_json::json!({ "binary": chromium, "args": args });
+    if width < 500 {
+        // Desktop Chromium windows are at least 500 px wide; a phone is emulated instead.
+        options["mobileEmulation"] = serde_json::json!({
+            "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0, "mobile": true }
+        });
+    }
+    let caps = serde_json::json!({ "goog:chromeOptions": options });
+    let caps = caps.as_object().unwrap().clone();
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let client = loop {
+        match ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
+            Ok(c) => break c,
+            Err(e) if tokio::time::Instant::now() > deadline => {
+                panic!("cannot start Chromium: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    Some(Browser {
+        client,
+        driver,
+        _profile: profile,
+        _turn: turn,
+    })
+}
+
+impl Browser {
+    /// Ends the session cleanly (Chromium quits).
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("goto {url}: {e}"));
+    }
+
+    /// Waits for an element to exist, up to 10 s.
+    pub async fn wait(&self, css: &str) -> fantoccini::elements::Element {
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            self.client.wait().for_element(Locator::Css(css)),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {css}"))
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        self.wait(css).await.text().await.unwrap()
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.wait(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    pub async fn count(&self, css: &str) -> usize {
+        self.client.find_all(Locator::Css(css)).await.unwrap().len()
+    }
+
+    /// Saves a PNG of the page under `target/screenshots/`.
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // chromedriver leads its own process group; take Chromium down with it.
+        #[cfg(unix)]
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.driver.id())])
+            .status();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
