@@ -133,13 +133,16 @@ impl Browser {
 
     /// Waits for an element to exist, up to 10 s.
     pub async fn wait(&self, css: &str) -> fantoccini::elements::Element {
-        tokio::time::timeout(
+        let found = tokio::time::timeout(
             Duration::from_secs(10),
             self.client.wait().for_element(Locator::Css(css)),
         )
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {css}"))
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .await;
+        match found {
+            Ok(Ok(element)) => element,
+            Ok(Err(e)) => panic!("{css}: {e}"),
+            Err(_) => panic!("timed out waiting for {css}"),
+        }
     }
 
     pub async fn text(&self, css: &str) -> String {
