@@ -15,8 +15,8 @@ use hyper::body::{Body, Incoming};
 use hyper::{Request, Version};
 use tokio::sync::broadcast;
 
-use crate::model::{BinId, Capture, CaptureSummary, Header, RequestId};
-use crate::store::{Store, StoreError};
+use crate::model::{BinId, CaptureSummary, NewCapture, RequestId};
+use crate::store::{Store, StoreError, encode_headers};
 
 /// Why a request could not be captured.
 #[derive(Debug, thiserror::Error)]
@@ -54,13 +54,13 @@ impl Capturer {
         }
     }
 
-    /// Reads the request (body within the limit), stores it and returns it once committed.
+    /// Reads the request (body within the limit), stores it and returns its id once committed.
     pub async fn capture(
         &self,
         bin: BinId,
         req: Request<Incoming>,
         remote: SocketAddr,
-    ) -> Result<Capture, CaptureError> {
+    ) -> Result<RequestId, CaptureError> {
         if !self.store.bin_exists(bin.as_str()) {
             return Err(CaptureError::UnknownBin(bin));
         }
@@ -79,24 +79,26 @@ impl Capturer {
                 }
             })?
             .to_bytes();
-        let capture = Capture {
+        let capture = NewCapture {
             id: RequestId::new(),
             bin_id: bin.clone(),
             received_at: Utc::now(),
             method: parts.method.as_str().to_owned(),
             path: parts.uri.path().to_owned(),
             query: parts.uri.query().unwrap_or("").to_owned(),
-            http_version: version_text(parts.version).to_owned(),
+            http_version: version_text(parts.version),
             remote_addr: remote.to_string(),
-            headers: parts
+            headers: encode_headers(
+                parts
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_bytes())),
+            ),
+            content_type: parts
                 .headers
-                .iter()
-                .map(|(name, value)| Header {
-                    name: name.as_str().to_owned(),
-                    value: value.as_bytes().to_vec(),
-                })
-                .collect(),
-            body_size: body.len() as u64,
+                .get(hyper::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
             body,
         };
         let capture = self
@@ -107,9 +109,11 @@ impl Capturer {
                 StoreError::NotFound(_) => CaptureError::UnknownBin(bin),
                 e => CaptureError::Store(e),
             })?;
-        // Nobody listening is fine: the feed is only for live pages.
-        let _ = self.feed.send(Arc::new(CaptureSummary::from(&capture)));
-        Ok(capture)
+        // The feed is only for open bin pages: build the summary only when one is listening.
+        if self.feed.receiver_count() > 0 {
+            let _ = self.feed.send(Arc::new(CaptureSummary::from(&capture)));
+        }
+        Ok(capture.id)
     }
 }
 

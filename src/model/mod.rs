@@ -162,6 +162,40 @@ impl Capture {
     }
 }
 
+/// A request as the capture path hands it to the store: headers already in their stored
+/// encoding, so the hot path makes no per-header allocations.
+#[derive(Clone, Debug)]
+pub struct NewCapture {
+    pub id: RequestId,
+    pub bin_id: BinId,
+    pub received_at: DateTime<Utc>,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub http_version: &'static str,
+    pub remote_addr: String,
+    /// Headers in the store's encoding (see `store::encode_headers`).
+    pub headers: Vec<u8>,
+    pub content_type: Option<String>,
+    pub body: bytes::Bytes,
+}
+
+impl From<&NewCapture> for CaptureSummary {
+    fn from(c: &NewCapture) -> Self {
+        CaptureSummary {
+            id: c.id.to_string(),
+            bin_id: c.bin_id.to_string(),
+            received_at: crate::time::format(c.received_at),
+            method: c.method.clone(),
+            path: c.path.clone(),
+            query: c.query.clone(),
+            content_type: c.content_type.clone(),
+            body_size: c.body.len() as u64,
+            remote_addr: c.remote_addr.clone(),
+        }
+    }
+}
+
 /// The short form of a capture used in lists and live updates.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct CaptureSummary {

@@ -5,18 +5,15 @@
 
 use crate::model::Header;
 
-/// Encodes headers in order.
-pub fn encode(headers: &[Header]) -> Vec<u8> {
-    let len = headers
-        .iter()
-        .map(|h| 8 + h.name.len() + h.value.len())
-        .sum();
-    let mut out = Vec::with_capacity(len);
-    for h in headers {
-        out.extend_from_slice(&(h.name.len() as u32).to_le_bytes());
-        out.extend_from_slice(h.name.as_bytes());
-        out.extend_from_slice(&(h.value.len() as u32).to_le_bytes());
-        out.extend_from_slice(&h.value);
+/// Encodes `(name, value)` pairs in order.
+pub fn encode<'a>(headers: impl Iterator<Item = (&'a str, &'a [u8])>) -> Vec<u8> {
+    // Room for a typical request's headers, so most encodings never reallocate.
+    let mut out = Vec::with_capacity(512);
+    for (name, value) in headers {
+        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        out.extend_from_slice(value);
     }
     out
 }
@@ -58,7 +55,10 @@ mod tests {
                 value: Vec::new(),
             },
         ];
-        assert_eq!(decode(&encode(&headers)).unwrap(), headers);
+        let pairs = headers
+            .iter()
+            .map(|h| (h.name.as_str(), h.value.as_slice()));
+        assert_eq!(decode(&encode(pairs)).unwrap(), headers);
         assert_eq!(decode(&[]).unwrap(), vec![]);
         assert!(decode(&[5, 0, 0, 0, b'a']).is_none());
     }

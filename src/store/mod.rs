@@ -22,6 +22,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 pub use deliveries::{Admit, Next};
+pub use headers::encode as encode_headers;
 pub use requests::Page;
 pub use schema::SCHEMA_VERSION;
 pub use webhooks::{WebhookFields, WebhookPatch};

@@ -4,7 +4,7 @@ use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Store, StoreError, headers};
-use crate::model::{BinId, Capture, RequestId};
+use crate::model::{BinId, Capture, NewCapture, RequestId};
 use crate::time;
 
 /// One page of a bin's requests, newest first, with the id to pass as `before` for the next.
@@ -52,7 +52,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Capture> {
 
 /// Stores one capture and evicts the bin's oldest requests beyond `max_requests` (0 = keep all),
 /// all inside the caller's transaction.
-fn insert(conn: &Connection, c: &Capture, max_requests: u64) -> Result<(), StoreError> {
+fn insert(conn: &Connection, c: &NewCapture, max_requests: u64) -> Result<(), StoreError> {
     let bumped = conn
         .prepare_cached("UPDATE bins SET request_count = request_count + 1 WHERE id = ?1")?
         .execute([c.bin_id.as_str()])?;
@@ -73,9 +73,9 @@ fn insert(conn: &Connection, c: &Capture, max_requests: u64) -> Result<(), Store
         c.query,
         c.http_version,
         c.remote_addr,
-        headers::encode(&c.headers),
-        c.content_type(),
-        c.body_size as i64,
+        c.headers,
+        c.content_type,
+        c.body.len() as i64,
         &c.body[..],
     ])?;
     if max_requests > 0 {
@@ -147,9 +147,9 @@ impl Store {
     /// Stores a capture durably; resolves only after the transaction holding it has committed.
     pub async fn insert_capture(
         &self,
-        capture: Capture,
+        capture: NewCapture,
         max_requests: u64,
-    ) -> Result<Capture, StoreError> {
+    ) -> Result<NewCapture, StoreError> {
         self.write(move |conn| {
             insert(conn, &capture, max_requests)?;
             Ok(capture)

@@ -88,6 +88,10 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Checkpoint every ~40 MB of WAL instead of 4 MB: pages rewritten by many commits (index
+    // interiors, the bins table) are copied back once instead of ten times, and the fsync of
+    // a checkpoint is paid ten times less often.
+    conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
     Ok(())
 }
 

@@ -66,9 +66,19 @@ impl App {
 
 /// Answers one request; never fails (errors become error responses).
 pub async fn handle(app: Arc<App>, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
+    // Captures are the hot path and answer JSON only: they skip the page machinery.
+    if let Some(rest) = req.uri().path().strip_prefix("/b/") {
+        let bin = rest.split('/').next().unwrap_or_default().to_owned();
+        let mut resp = match capture(&app, &bin, req, remote).await {
+            Ok(r) => r,
+            Err(e) => e.respond(true),
+        };
+        response::nosniff(&mut resp);
+        return resp;
+    }
     let path = req.uri().path().to_owned();
-    let api = path.starts_with("/api/") || path.starts_with("/b/");
-    let mut resp = match route(&app, req, remote, &path).await {
+    let api = path.starts_with("/api/");
+    let mut resp = match route(&app, req, &path).await {
         Ok(r) => r,
         Err(e) => e.respond(api),
     };
@@ -76,22 +86,30 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, remote: SocketAddr) -
     resp
 }
 
+async fn capture(
+    app: &App,
+    bin: &str,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Result<Response<Body>, WebError> {
+    let id = app.capturer.capture(bin_id(bin)?, req, remote).await?;
+    let answer = format!(r#"{{"ok":true,"request_id":"{id}"}}"#);
+    Ok(response::with_type(
+        StatusCode::OK,
+        "application/json",
+        response::full(answer),
+    ))
+}
+
 async fn route(
     app: &Arc<App>,
     req: Request<Incoming>,
-    remote: SocketAddr,
     path: &str,
 ) -> Result<Response<Body>, WebError> {
     let segs: Vec<&str> = path.split('/').skip(1).collect();
     let method = req.method().clone();
     let get = method == Method::GET || method == Method::HEAD;
     match (segs.as_slice(), &method) {
-        (["b", bin, ..], _) => {
-            let bin = bin_id(bin)?;
-            let capture = app.capturer.capture(bin, req, remote).await?;
-            let answer = serde_json::json!({ "ok": true, "request_id": capture.id.as_str() });
-            Ok(response::json(StatusCode::OK, &answer))
-        }
         ([""], _) if get => pages::home(app, &req).await,
         (["bins"], &Method::POST) => pages::create_bin(app, req).await,
         (["bins", bin], _) if get => pages::bin(app, &req, bin_id(bin)?).await,

@@ -61,6 +61,14 @@ pub fn with_type(status: StatusCode, content_type: &str, body: Body) -> Response
     r
 }
 
+/// Tells browsers never to guess a content type (all a JSON answer needs).
+pub fn nosniff(r: &mut Response<Body>) {
+    r.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+}
+
 /// Adds the headers that keep captured content inert in a browser, unless a handler set its own.
 pub fn secure(r: &mut Response<Body>) {
     let h = r.headers_mut();

@@ -17,7 +17,7 @@ static ONE_AT_A_TIME: Semaphore = Semaphore::const_new(1);
 pub struct Browser {
     pub client: Client,
     driver: Child,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
     _turn: SemaphorePermit<'static>,
 }
 
@@ -113,7 +113,7 @@ pub async fn open(width: u32, height: u32, javascript: bool) -> Option<Browser> 
     Some(Browser {
         client,
         driver,
-        _profile: profile,
+        profile,
         _turn: turn,
     })
 }
@@ -172,12 +172,16 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // chromedriver leads its own process group; take Chromium down with it.
+        // chromedriver leads its own process group; take it down with what it started there.
         #[cfg(unix)]
         let _ = Command::new("kill")
             .args(["-KILL", &format!("-{}", self.driver.id())])
             .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        // Chromium starts a session of its own; find what is left of it by its private profile.
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f", &self.profile.path().display().to_string()])
+            .status();
     }
 }

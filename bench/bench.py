@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""Runs the measurements of bench/run.sh and prints one report.
+
+Every server is started here on 127.0.0.1 with port 0 and stopped at the end; the load comes
+from oha, a separate process, over keep-alive connections. Figures are medians or totals of
+this run only, and the ratio is against bare hyper measured in the same run.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOOKBIN = os.path.join(ROOT, "target/release/hookbin")
+BARE = os.path.join(ROOT, "target/release/examples/bare_hyper")
+SECONDS = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+CONNECTIONS = 64
+ROUNDS = 3
+
+
+class Server:
+    """A server process whose first stdout line names its URL."""
+
+    def __init__(self, argv):
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"http://[0-9.:]+", line)
+        if not m:
+            raise SystemExit(f"no URL in {line!r} from {argv}")
+        self.url = m.group(0)
+
+    def status(self, key):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024.0  # MiB
+        return 0.0
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def hookbin(db, *extra):
+    return Server([HOOKBIN, "--listen", "127.0.0.1:0", "--db", db, "--max-requests", "0", *extra])
+
+
+def api(url, method="GET", body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        raw = r.read()
+        return json.loads(raw) if raw else None
+
+
+def oha(url, *args):
+    """Runs oha and returns its JSON report."""
+    out = subprocess.run(
+        ["oha", "--no-tui", "--output-format", "json", *args, url],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return json.loads(out)
+
+
+def load(url, body_file):
+    return oha(url, "-z", f"{SECONDS}s", "-c", str(CONNECTIONS), "-m", "POST",
+               "-H", "content-type: application/json", "-D", body_file,
+               "--wait-ongoing-requests-after-deadline")
+
+
+def ok_count(report):
+    return sum(v for k, v in report.get("statusCodeDistribution", {}).items() if k.startswith("2"))
+
+
+def ms(report, p):
+    return report["latencyPercentiles"][p] * 1000.0
+
+
+def median_ms(url, n=200):
+    r = oha(url, "-n", str(n), "-c", "1")
+    return ms(r, "p50"), ok_count(r)
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="hookbin-bench-")
+    body_file = os.path.join(work, "body.json")
+    payload = {"event": "payment.received", "id": "evt_0001", "data": {"note": ""}}
+    payload["data"]["note"] = "x" * (1024 - len(json.dumps(payload)))
+    with open(body_file, "w") as f:
+        f.write(json.dumps(payload))
+    assert os.path.getsize(body_file) == 1024
+    print(f"machine: {os.cpu_count()} cores; load: {CONNECTIONS} keep-alive connections, {SECONDS} s a run, "
+          f"1 KiB JSON POSTs (oha); {ROUNDS} alternating rounds")
+    report = []
+
+    # 1. Capture throughput, hookbin vs bare hyper, in alternating rounds so that drift in the
+    #    machine's speed hits both alike; the median round is reported.
+    rounds = []
+    for i in range(ROUNDS):
+        h = hookbin(os.path.join(work, f"capture{i}.db"))
+        api(h.url + "/api/bins", "POST", {"name": "load"})
+        time.sleep(0.5)
+        idle = h.status("VmRSS")
+        hr = load(h.url + "/b/load", body_file)
+        peak = h.status("VmHWM")
+        stored = api(h.url + "/api/bins/load")["request_count"]
+        h.stop()
+        b = Server([BARE, "127.0.0.1:0"])
+        br = load(b.url + "/", body_file)
+        b.stop()
+        h_rps, b_rps = hr["summary"]["requestsPerSec"], br["summary"]["requestsPerSec"]
+        print(f"round {i + 1}: hookbin {h_rps:,.0f} req/s, bare hyper {b_rps:,.0f} req/s, ratio {h_rps / b_rps:.2f}")
+        rounds.append((h_rps / b_rps, h_rps, b_rps, hr, br, idle, peak, stored))
+    rounds.sort(key=lambda r: r[0])
+    ratio, h_rps, b_rps, hr, br, idle, peak, stored = rounds[len(rounds) // 2]
+    acked = ok_count(hr)
+    report += [
+        ("capture throughput (hookbin, median round)", f"{h_rps:,.0f} req/s"),
+        ("bare hyper throughput (same round)", f"{b_rps:,.0f} req/s"),
+        ("ratio hookbin / bare hyper", f"{ratio:.2f} (rounds: {', '.join(f'{r[0]:.2f}' for r in rounds)})"),
+        ("capture latency p50 / p99", f"{ms(hr, 'p50'):.2f} ms / {ms(hr, 'p99'):.2f} ms"),
+        ("bare hyper latency p50 / p99", f"{ms(br, 'p50'):.2f} ms / {ms(br, 'p99'):.2f} ms"),
+        ("acknowledged (200) / stored", f"{acked:,} / {stored:,}" + ("  (match)" if acked == stored else "  (MISMATCH)")),
+        ("hookbin RSS idle / peak under load", f"{idle:.1f} MiB / {peak:.1f} MiB"),
+    ]
+    # Every round must store exactly what it acknowledged, not only the median one.
+    for r in rounds:
+        assert ok_count(r[3]) == r[7], f"round stored {r[7]} but acknowledged {ok_count(r[3])}"
+
+    # 2. Pages and API with 100,000 stored requests in one bin.
+    h = hookbin(os.path.join(work, "pages.db"))
+    api(h.url + "/api/bins", "POST", {"name": "big"})
+    filled = oha(h.url + "/b/big", "-n", "100000", "-c", str(CONNECTIONS), "-m", "POST",
+                 "-H", "content-type: application/json", "-D", body_file)
+    count = api(h.url + "/api/bins/big")["request_count"]
+    page_ms, _ = median_ms(h.url + "/bins/big")
+    api_ms, _ = median_ms(h.url + "/api/bins/big/requests")
+    first = api(h.url + "/api/bins/big/requests?limit=1")["requests"][0]["id"]
+    detail_ms, _ = median_ms(f"{h.url}/requests/{first}")
+    h.stop()
+    report += [
+        ("stored requests in the bin", f"{count:,} (filled at {filled['summary']['requestsPerSec']:,.0f} req/s)"),
+        ("bin page, median", f"{page_ms:.2f} ms"),
+        ("API first page (50 requests), median", f"{api_ms:.2f} ms"),
+        ("request page, median", f"{detail_ms:.2f} ms"),
+    ]
+
+    # 3. A request page whose body is 10 MiB.
+    h = hookbin(os.path.join(work, "big-body.db"))
+    api(h.url + "/api/bins", "POST", {"name": "huge"})
+    big = os.path.join(work, "big.txt")
+    with open(big, "wb") as f:
+        f.write(b"0123456789abcdef" * (10 * 1024 * 1024 // 16))
+    req = urllib.request.Request(h.url + "/b/huge", data=open(big, "rb").read(), method="POST",
+                                 headers={"content-type": "text/plain"})
+    rid = json.loads(urllib.request.urlopen(req).read())["request_id"]
+    before = h.status("VmHWM")
+    big_ms, _ = median_ms(f"{h.url}/requests/{rid}", 20)
+    with urllib.request.urlopen(f"{h.url}/requests/{rid}") as r:
+        page_size = len(r.read())
+    peak_big = h.status("VmHWM")
+    h.stop()
+    report += [
+        ("10 MiB request page, median", f"{big_ms:.2f} ms ({page_size / 1024:.0f} KiB of HTML)"),
+        ("hookbin peak RSS after storing / showing it", f"{before:.1f} MiB / {peak_big:.1f} MiB"),
+    ]
+
+    # 4. The sender: 10,000 events to a local receiver, every attempt logged.
+    receiver = Server([BARE, "127.0.0.1:0"])
+    h = hookbin(os.path.join(work, "send.db"), "--endpoint-concurrency", "64")
+    hook = api(h.url + "/api/webhooks", "POST",
+               {"name": "bench", "url": receiver.url + "/hook", "event": "payment_received"})
+    with open(os.path.join(work, "empty.json"), "w") as f:
+        f.write("{}")
+    started = time.monotonic()
+    fired = oha(h.url + "/api/events/payment_received", "-n", "10000", "-c", "16", "-m", "POST",
+                "-H", "content-type: application/json", "-D", os.path.join(work, "empty.json"))
+    while True:
+        stats = api(f"{h.url}/api/webhooks/{hook['id']}")["deliveries"]
+        if stats["succeeded"] + stats["failed"] >= 10000:
+            break
+        if time.monotonic() - started > 300:
+            break
+        time.sleep(0.05)
+    elapsed = time.monotonic() - started
+    send_peak = h.status("VmHWM")
+    h.stop()
+    receiver.stop()
+    report += [
+        ("events fired (202)", f"{ok_count(fired):,} at {fired['summary']['requestsPerSec']:,.0f} req/s"),
+        ("deliveries succeeded / failed", f"{stats['succeeded']:,} / {stats['failed']:,}"),
+        ("delivery throughput (fire to last delivered)", f"{stats['succeeded'] / elapsed:,.0f} deliveries/s"),
+        ("hookbin peak RSS while sending", f"{send_peak:.1f} MiB"),
+    ]
+
+    width = max(len(k) for k, _ in report)
+    print()
+    for k, v in report:
+        print(f"{k:<{width}}  {v}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
