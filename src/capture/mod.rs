@@ -80,7 +80,6 @@ impl Capturer {
             })?
             .to_bytes();
         let capture = NewCapture {
-            id: RequestId::new(),
             bin_id: bin.clone(),
             received_at: Utc::now(),
             method: parts.method.as_str().to_owned(),
@@ -101,7 +100,7 @@ impl Capturer {
                 .map(str::to_owned),
             body,
         };
-        let capture = self
+        let (capture, id) = self
             .store
             .insert_capture(capture, self.max_requests)
             .await
@@ -111,9 +110,9 @@ impl Capturer {
             })?;
         // The feed is only for open bin pages: build the summary only when one is listening.
         if self.feed.receiver_count() > 0 {
-            let _ = self.feed.send(Arc::new(CaptureSummary::from(&capture)));
+            let _ = self.feed.send(Arc::new(capture.summary(id)));
         }
-        Ok(capture.id)
+        Ok(id)
     }
 }
 

@@ -53,38 +53,37 @@ impl fmt::Display for BinId {
     }
 }
 
-/// Identifies one captured request across all bins (a UUIDv7, so ids sort by arrival).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct RequestId(String);
+/// Identifies one captured request across all bins. The store assigns it when the request is
+/// committed: it is the row's key, so ids sort by arrival and a lookup needs no extra index.
+/// Shown as 16 lowercase hex digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(i64);
 
 impl RequestId {
-    /// A fresh time-ordered id.
-    pub fn new() -> RequestId {
-        RequestId(uuid::Uuid::now_v7().to_string())
+    /// The id of the stored row `seq`.
+    pub fn from_seq(seq: i64) -> RequestId {
+        RequestId(seq)
     }
 
-    /// Accepts only the canonical hyphenated UUID form that [`RequestId::new`] produces.
+    /// The stored row this id names.
+    pub fn seq(self) -> i64 {
+        self.0
+    }
+
+    /// Accepts exactly the 16-hex-digit form that `Display` writes.
     pub fn parse(s: &str) -> Option<RequestId> {
-        let u = uuid::Uuid::parse_str(s).ok()?;
-        let canonical = u.hyphenated().to_string();
-        (canonical == s).then_some(RequestId(canonical))
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Default for RequestId {
-    fn default() -> Self {
-        RequestId::new()
+        let ok = s.len() == 16
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ok.then(|| i64::from_str_radix(s, 16).ok())
+            .flatten()
+            .map(RequestId)
     }
 }
 
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        write!(f, "{:016x}", self.0)
     }
 }
 
@@ -166,7 +165,6 @@ impl Capture {
 /// encoding, so the hot path makes no per-header allocations.
 #[derive(Clone, Debug)]
 pub struct NewCapture {
-    pub id: RequestId,
     pub bin_id: BinId,
     pub received_at: DateTime<Utc>,
     pub method: String,
@@ -180,10 +178,12 @@ pub struct NewCapture {
     pub body: bytes::Bytes,
 }
 
-impl From<&NewCapture> for CaptureSummary {
-    fn from(c: &NewCapture) -> Self {
+impl NewCapture {
+    /// The live-feed summary of this capture, once stored as `id`.
+    pub fn summary(&self, id: RequestId) -> CaptureSummary {
+        let c = self;
         CaptureSummary {
-            id: c.id.to_string(),
+            id: id.to_string(),
             bin_id: c.bin_id.to_string(),
             received_at: crate::time::format(c.received_at),
             method: c.method.clone(),
@@ -210,22 +210,6 @@ pub struct CaptureSummary {
     pub remote_addr: String,
 }
 
-impl From<&Capture> for CaptureSummary {
-    fn from(c: &Capture) -> Self {
-        CaptureSummary {
-            id: c.id.to_string(),
-            bin_id: c.bin_id.to_string(),
-            received_at: crate::time::format(c.received_at),
-            method: c.method.clone(),
-            path: c.path.clone(),
-            query: c.query.clone(),
-            content_type: c.content_type().map(str::to_owned),
-            body_size: c.body_size,
-            remote_addr: c.remote_addr.clone(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,9 +229,13 @@ mod tests {
 
     #[test]
     fn request_ids_round_trip_and_reject_other_forms() {
-        let id = RequestId::new();
-        assert_eq!(RequestId::parse(id.as_str()), Some(id.clone()));
-        assert!(RequestId::parse(&id.as_str().to_uppercase()).is_none());
+        let id = RequestId::from_seq(0x0197_f3a2_b4c5_d6e7);
+        assert_eq!(id.to_string(), "0197f3a2b4c5d6e7");
+        assert_eq!(RequestId::parse("0197f3a2b4c5d6e7"), Some(id));
+        assert_eq!(RequestId::from_seq(1).to_string(), "0000000000000001");
+        assert!(RequestId::parse("0197F3A2B4C5D6E7").is_none());
+        assert!(RequestId::parse("ffffffffffffffff").is_none(), "beyond i64");
+        assert!(RequestId::parse("+197f3a2b4c5d6e7").is_none());
         assert!(RequestId::parse("nope").is_none());
     }
 }

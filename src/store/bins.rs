@@ -1,5 +1,7 @@
 //! Bins: create, list, look up, clear and delete.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -7,8 +9,9 @@ use super::{Store, StoreError};
 use crate::model::{Bin, BinId};
 use crate::time;
 
-const COLUMNS: &str = "id, name, created_at, request_count";
+const COLUMNS: &str = "id, name, created_at";
 
+/// A bin row; its count is filled in from the store's counts.
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Bin> {
     let id: String = row.get(0)?;
     let created: String = row.get(2)?;
@@ -16,16 +19,23 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Bin> {
         id: BinId::parse(&id).expect("stored bin ids are valid"),
         name: row.get(1)?,
         created_at: time::parse(&created).unwrap_or_default(),
-        request_count: row.get::<_, i64>(3)? as u64,
+        request_count: 0,
     })
 }
 
-pub(super) fn all_ids(conn: &Connection) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare("SELECT id FROM bins")?;
-    let ids = stmt
+/// Every bin with the number of requests it holds, counted from the tables.
+pub(super) fn count_all(conn: &Connection) -> Result<HashMap<String, u64>, StoreError> {
+    let mut counts: HashMap<String, u64> = conn
+        .prepare("SELECT id FROM bins")?
         .query_map([], |r| r.get(0))?
+        .map(|id| id.map(|id| (id, 0)))
         .collect::<Result<_, _>>()?;
-    Ok(ids)
+    let mut stmt = conn.prepare("SELECT bin_id, count(*) FROM requests GROUP BY bin_id")?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (bin, n) = row?;
+        counts.insert(bin, n as u64);
+    }
+    Ok(counts)
 }
 
 pub(super) fn get(conn: &Connection, id: &str) -> Result<Bin, StoreError> {
@@ -45,6 +55,7 @@ impl Store {
             request_count: 0,
         };
         let row = bin.clone();
+        let counts = self.counts.clone();
         self.write(move |conn| {
             let inserted = conn
                 .prepare_cached(
@@ -62,49 +73,57 @@ impl Store {
                     row.id
                 )));
             }
+            counts
+                .lock()
+                .expect("counts poisoned")
+                .insert(row.id.to_string(), 0);
             Ok(())
         })
         .await?;
-        self.bins
-            .write()
-            .expect("bin set poisoned")
-            .insert(bin.id.to_string());
         Ok(bin)
     }
 
     /// All bins, newest first.
     pub async fn list_bins(&self) -> Result<Vec<Bin>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM bins ORDER BY created_at DESC, id"
-            ))?;
-            let bins = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
-            Ok(bins)
-        })
-        .await
+        let mut bins: Vec<Bin> = self
+            .read(|conn| {
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM bins ORDER BY created_at DESC, id"
+                ))?;
+                let bins = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
+                Ok(bins)
+            })
+            .await?;
+        for b in &mut bins {
+            b.request_count = self.request_count(b.id.as_str());
+        }
+        Ok(bins)
     }
 
     /// One bin by id.
     pub async fn get_bin(&self, id: &BinId) -> Result<Bin, StoreError> {
-        let id = id.to_string();
-        self.read(move |conn| get(conn, &id)).await
+        let key = id.to_string();
+        let mut bin = self.read(move |conn| get(conn, &key)).await?;
+        bin.request_count = self.request_count(id.as_str());
+        Ok(bin)
     }
 
     /// Deletes a bin and everything it captured.
     pub async fn delete_bin(&self, id: &BinId) -> Result<(), StoreError> {
         let key = id.to_string();
-        // Forget it first so no new capture is accepted while the delete is queued.
-        self.bins.write().expect("bin set poisoned").remove(&key);
-        let k = key.clone();
+        let counts = self.counts.clone();
         self.write(move |conn| {
             conn.prepare_cached("DELETE FROM requests WHERE bin_id = ?1")?
-                .execute([&k])?;
+                .execute([&key])?;
             match conn
                 .prepare_cached("DELETE FROM bins WHERE id = ?1")?
-                .execute([&k])?
+                .execute([&key])?
             {
-                0 => Err(StoreError::NotFound(format!("bin {k}"))),
-                _ => Ok(()),
+                0 => Err(StoreError::NotFound(format!("bin {key}"))),
+                _ => {
+                    counts.lock().expect("counts poisoned").remove(&key);
+                    Ok(())
+                }
             }
         })
         .await
@@ -113,13 +132,13 @@ impl Store {
     /// Deletes every request of a bin but keeps the bin; returns how many were removed.
     pub async fn clear_bin(&self, id: &BinId) -> Result<u64, StoreError> {
         let id = id.to_string();
+        let counts = self.counts.clone();
         self.write(move |conn| {
             get(conn, &id)?;
             let removed = conn
                 .prepare_cached("DELETE FROM requests WHERE bin_id = ?1")?
                 .execute([&id])?;
-            conn.prepare_cached("UPDATE bins SET request_count = 0 WHERE id = ?1")?
-                .execute([&id])?;
+            counts.lock().expect("counts poisoned").insert(id, 0);
             Ok(removed as u64)
         })
         .await

@@ -6,6 +6,7 @@
 //! on an async worker. The store never sees HTTP types: callers hand it plain `model` data.
 
 mod bins;
+mod checkpoint;
 mod deliveries;
 mod headers;
 mod readers;
@@ -14,9 +15,10 @@ mod schema;
 mod webhooks;
 mod writer;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -60,9 +62,17 @@ pub enum StoreError {
 pub struct Store {
     writer: mpsc::Sender<writer::Job>,
     readers: Arc<readers::Readers>,
-    /// Ids of existing bins, so a capture for an unknown bin is refused before its body is read.
-    bins: Arc<RwLock<HashSet<String>>>,
+    /// Existing bins and how many requests each holds. Answers "does this bin exist" before a
+    /// body is read, and keeps counts without an UPDATE per capture. Changed only by the writer
+    /// thread (inside its jobs); reloaded from the tables if a commit fails.
+    counts: Counts,
+    /// The last request row key handed out; only the writer thread advances it.
+    last_seq: Arc<AtomicI64>,
+    _checkpointer: Arc<checkpoint::Checkpointer>,
 }
+
+/// Requests per bin id.
+type Counts = Arc<Mutex<HashMap<String, u64>>>;
 
 impl Store {
     /// Opens (creating if needed) the database at `path`, migrates it, and starts the writer.
@@ -74,13 +84,27 @@ impl Store {
         let mut conn = Connection::open(path).map_err(open_err)?;
         schema::configure(&conn).map_err(open_err)?;
         schema::migrate(&mut conn, path)?;
-        let known = bins::all_ids(&conn)?;
+        let counts: Counts = Arc::new(Mutex::new(bins::count_all(&conn)?));
+        let last_seq = Arc::new(AtomicI64::new(requests::max_seq(&conn)?));
         let readers = Arc::new(readers::Readers::new(path.to_owned()));
-        let writer = writer::spawn(conn);
+        let wal = checkpoint::WalSize::default();
+        let checkpointer = checkpoint::spawn(path.to_owned(), wal.clone()).map_err(open_err)?;
+        let reload = counts.clone();
+        let hooks = writer::Hooks {
+            after_commit: Box::new(move |conn| wal.after_commit(conn)),
+            // A failed commit undid counted work: count again from what is really stored.
+            on_rollback: Box::new(move |conn| match bins::count_all(conn) {
+                Ok(fresh) => *reload.lock().expect("counts poisoned") = fresh,
+                Err(e) => tracing::error!(error = %e, "cannot recount requests"),
+            }),
+        };
+        let writer = writer::spawn(conn, hooks);
         Ok(Store {
             writer,
             readers,
-            bins: Arc::new(RwLock::new(known.into_iter().collect())),
+            counts,
+            last_seq,
+            _checkpointer: Arc::new(checkpointer),
         })
     }
 
@@ -93,6 +117,22 @@ impl Store {
     {
         let (tx, rx) = oneshot::channel();
         let job = writer::job(f, tx);
+        self.writer
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Like [`Store::write`] but without the per-job savepoint, for a job that is atomic by
+    /// itself (a single statement, or one that takes its own savepoint where it needs one).
+    async fn write_unguarded<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job = writer::job_unguarded(f, tx);
         self.writer
             .send(job)
             .await
@@ -114,6 +154,19 @@ impl Store {
 
     /// True when a bin with this id exists (answered from memory, without a query).
     pub fn bin_exists(&self, id: &str) -> bool {
-        self.bins.read().expect("bin set poisoned").contains(id)
+        self.counts
+            .lock()
+            .expect("counts poisoned")
+            .contains_key(id)
+    }
+
+    /// How many requests a bin holds now (0 for an unknown bin).
+    pub fn request_count(&self, id: &str) -> u64 {
+        self.counts
+            .lock()
+            .expect("counts poisoned")
+            .get(id)
+            .copied()
+            .unwrap_or(0)
     }
 }

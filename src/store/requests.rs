@@ -1,5 +1,7 @@
 //! Captured requests: insert with eviction, keyset-paginated listing, read and delete.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -22,7 +24,7 @@ fn select(body_limit: Option<usize>) -> String {
         None => "body".to_owned(),
     };
     format!(
-        "SELECT id, bin_id, received_at, method, path, query, http_version, remote_addr,
+        "SELECT seq, bin_id, received_at, method, path, query, http_version, remote_addr,
                 headers, body_size, {body} FROM requests"
     )
 }
@@ -32,7 +34,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Capture> {
     let received: String = row.get(2)?;
     let bin: String = row.get(1)?;
     Ok(Capture {
-        id: RequestId::parse(&row.get::<_, String>(0)?).unwrap_or_default(),
+        id: RequestId::from_seq(row.get(0)?),
         bin_id: BinId::parse(&bin).expect("stored bin ids are valid"),
         received_at: time::parse(&received).unwrap_or_else(Utc::now),
         method: row.get(3)?,
@@ -50,22 +52,41 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Capture> {
     })
 }
 
-/// Stores one capture and evicts the bin's oldest requests beyond `max_requests` (0 = keep all),
-/// all inside the caller's transaction.
-fn insert(conn: &Connection, c: &NewCapture, max_requests: u64) -> Result<(), StoreError> {
-    let bumped = conn
-        .prepare_cached("UPDATE bins SET request_count = request_count + 1 WHERE id = ?1")?
-        .execute([c.bin_id.as_str()])?;
-    if bumped == 0 {
-        return Err(StoreError::NotFound(format!("bin {}", c.bin_id)));
-    }
+/// The largest row key so far (0 for an empty table); new keys continue above it.
+pub(super) fn max_seq(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(
+        conn.query_row("SELECT coalesce(max(seq), 0) FROM requests", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+/// The next row key: the time in milliseconds shifted left 16 bits, so keys sort by arrival and
+/// read as a timestamp, or one more than the last key when that is larger (same millisecond,
+/// or a clock that stepped back).
+fn next_seq(last: &AtomicI64) -> i64 {
+    let now = Utc::now().timestamp_millis() << 16;
+    let next = now.max(last.load(Ordering::Relaxed) + 1);
+    last.store(next, Ordering::Relaxed);
+    next
+}
+
+/// Stores one capture under `seq` and evicts the bin's oldest requests beyond `max_requests`
+/// (0 = keep all), inside the caller's transaction. Returns how many were evicted.
+fn insert(
+    conn: &Connection,
+    seq: i64,
+    c: &NewCapture,
+    count: u64,
+    max_requests: u64,
+) -> Result<u64, StoreError> {
     conn.prepare_cached(
-        "INSERT INTO requests (id, bin_id, received_at, method, path, query, http_version,
+        "INSERT INTO requests (seq, bin_id, received_at, method, path, query, http_version,
              remote_addr, headers, content_type, body_size, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
-        c.id.as_str(),
+        seq,
         c.bin_id.as_str(),
         time::format(c.received_at),
         c.method,
@@ -78,45 +99,26 @@ fn insert(conn: &Connection, c: &NewCapture, max_requests: u64) -> Result<(), St
         c.body.len() as i64,
         &c.body[..],
     ])?;
-    if max_requests > 0 {
-        evict(conn, c.bin_id.as_str(), max_requests)?;
-    }
-    Ok(())
-}
-
-fn evict(conn: &Connection, bin: &str, keep: u64) -> Result<(), StoreError> {
-    let count: i64 = conn
-        .prepare_cached("SELECT request_count FROM bins WHERE id = ?1")?
-        .query_row([bin], |r| r.get(0))?;
-    if count as u64 <= keep {
-        return Ok(());
+    if max_requests == 0 || count < max_requests {
+        return Ok(0);
     }
     let removed = conn
         .prepare_cached(
             "DELETE FROM requests WHERE bin_id = ?1 AND seq <= (
                  SELECT seq FROM requests WHERE bin_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
         )?
-        .execute(params![bin, keep as i64])?;
-    conn.prepare_cached("UPDATE bins SET request_count = request_count - ?2 WHERE id = ?1")?
-        .execute(params![bin, removed as i64])?;
-    Ok(())
+        .execute(params![c.bin_id.as_str(), max_requests as i64])?;
+    Ok(removed as u64)
 }
 
 fn page(
     conn: &Connection,
     bin: &str,
     limit: usize,
-    before: Option<&str>,
+    before: Option<RequestId>,
     body_limit: Option<usize>,
 ) -> Result<Page, StoreError> {
-    let before_seq: i64 = match before {
-        None => i64::MAX,
-        Some(id) => conn
-            .prepare_cached("SELECT seq FROM requests WHERE id = ?1 AND bin_id = ?2")?
-            .query_row([id, bin], |r| r.get(0))
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("request {id} in bin {bin}")))?,
-    };
+    let before_seq = before.map_or(i64::MAX, RequestId::seq);
     // One extra row tells whether another page follows.
     let sql = format!(
         "{} WHERE bin_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
@@ -128,31 +130,60 @@ fn page(
         .collect::<Result<_, _>>()?;
     let next = if requests.len() > limit {
         requests.truncate(limit);
-        requests.last().map(|r| r.id.clone())
+        requests.last().map(|r| r.id)
     } else {
         None
     };
     Ok(Page { requests, next })
 }
 
-fn get(conn: &Connection, id: &str, body_limit: Option<usize>) -> Result<Capture, StoreError> {
-    let sql = format!("{} WHERE id = ?1", select(body_limit));
+fn get(conn: &Connection, id: RequestId, body_limit: Option<usize>) -> Result<Capture, StoreError> {
+    let sql = format!("{} WHERE seq = ?1", select(body_limit));
     conn.prepare_cached(&sql)?
-        .query_row([id], from_row)
+        .query_row([id.seq()], from_row)
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("request {id}")))
 }
 
 impl Store {
-    /// Stores a capture durably; resolves only after the transaction holding it has committed.
+    /// Stores a capture durably; resolves with its id once the transaction holding it has
+    /// committed. The insert is one statement (plus an eviction, in a savepoint of its own), so
+    /// it skips the per-job savepoint that other writes take.
     pub async fn insert_capture(
         &self,
         capture: NewCapture,
         max_requests: u64,
-    ) -> Result<NewCapture, StoreError> {
-        self.write(move |conn| {
-            insert(conn, &capture, max_requests)?;
-            Ok(capture)
+    ) -> Result<(NewCapture, RequestId), StoreError> {
+        let counts = self.counts.clone();
+        let last = self.last_seq.clone();
+        self.write_unguarded(move |conn| {
+            let bin = capture.bin_id.as_str();
+            let count = match counts.lock().expect("counts poisoned").get(bin) {
+                Some(&n) => n,
+                None => return Err(StoreError::NotFound(format!("bin {bin}"))),
+            };
+            let seq = next_seq(&last);
+            let evicts = max_requests > 0 && count >= max_requests;
+            if evicts {
+                conn.prepare_cached("SAVEPOINT capture")?.execute([])?;
+            }
+            let removed = match insert(conn, seq, &capture, count, max_requests) {
+                Ok(n) => n,
+                Err(e) => {
+                    if evicts {
+                        conn.prepare_cached("ROLLBACK TO capture")?.execute([])?;
+                        conn.prepare_cached("RELEASE capture")?.execute([])?;
+                    }
+                    return Err(e);
+                }
+            };
+            if evicts {
+                conn.prepare_cached("RELEASE capture")?.execute([])?;
+            }
+            if let Some(n) = counts.lock().expect("counts poisoned").get_mut(bin) {
+                *n = *n + 1 - removed;
+            }
+            Ok((capture, RequestId::from_seq(seq)))
         })
         .await
     }
@@ -163,14 +194,13 @@ impl Store {
         &self,
         bin: &BinId,
         limit: usize,
-        before: Option<&RequestId>,
+        before: Option<RequestId>,
         body_limit: Option<usize>,
     ) -> Result<Page, StoreError> {
         let bin = bin.to_string();
-        let before = before.map(|b| b.to_string());
         self.read(move |conn| {
             super::bins::get(conn, &bin)?;
-            page(conn, &bin, limit, before.as_deref(), body_limit)
+            page(conn, &bin, limit, before, body_limit)
         })
         .await
     }
@@ -178,24 +208,24 @@ impl Store {
     /// One capture with its whole body, or with at most `body_limit` leading body bytes.
     pub async fn get_request(
         &self,
-        id: &RequestId,
+        id: RequestId,
         body_limit: Option<usize>,
     ) -> Result<Capture, StoreError> {
-        let id = id.to_string();
-        self.read(move |conn| get(conn, &id, body_limit)).await
+        self.read(move |conn| get(conn, id, body_limit)).await
     }
 
     /// Deletes one capture; returns the bin it belonged to.
-    pub async fn delete_request(&self, id: &RequestId) -> Result<BinId, StoreError> {
-        let id = id.to_string();
+    pub async fn delete_request(&self, id: RequestId) -> Result<BinId, StoreError> {
+        let counts = self.counts.clone();
         self.write(move |conn| {
             let bin: String = conn
-                .prepare_cached("DELETE FROM requests WHERE id = ?1 RETURNING bin_id")?
-                .query_row([&id], |r| r.get(0))
+                .prepare_cached("DELETE FROM requests WHERE seq = ?1 RETURNING bin_id")?
+                .query_row([id.seq()], |r| r.get(0))
                 .optional()?
                 .ok_or_else(|| StoreError::NotFound(format!("request {id}")))?;
-            conn.prepare_cached("UPDATE bins SET request_count = request_count - 1 WHERE id = ?1")?
-                .execute([&bin])?;
+            if let Some(n) = counts.lock().expect("counts poisoned").get_mut(&bin) {
+                *n = n.saturating_sub(1);
+            }
             Ok(BinId::parse(&bin).expect("stored bin ids are valid"))
         })
         .await

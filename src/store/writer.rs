@@ -27,9 +27,26 @@ where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
 {
+    job_with(move |conn| in_savepoint(conn, f), tx)
+}
+
+/// Like [`job`] without the savepoint: `f` must leave nothing half-done when it fails.
+pub fn job_unguarded<T, F>(f: F, tx: oneshot::Sender<Result<T, StoreError>>) -> Job
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    job_with(f, tx)
+}
+
+fn job_with<T, F>(f: F, tx: oneshot::Sender<Result<T, StoreError>>) -> Job
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
     Box::new(move |conn: Option<&Connection>| -> Done {
         let result = match conn {
-            Some(conn) => in_savepoint(conn, f),
+            Some(conn) => f(conn),
             // The batch failed to begin; the commit error below is what the caller sees.
             None => Err(StoreError::Closed),
         };
@@ -56,17 +73,25 @@ fn in_savepoint<T>(
     result
 }
 
+/// What the writer runs between batches.
+pub struct Hooks {
+    /// After a batch committed (and its callers were answered).
+    pub after_commit: Box<dyn Fn(&Connection) + Send>,
+    /// After a batch failed to commit, to resync state kept beside the tables.
+    pub on_rollback: Box<dyn Fn(&Connection) + Send>,
+}
+
 /// Starts the writer thread; it stops once every sender is dropped and the queue is drained.
-pub fn spawn(conn: Connection) -> mpsc::Sender<Job> {
+pub fn spawn(conn: Connection, hooks: Hooks) -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel(QUEUE);
     std::thread::Builder::new()
         .name("hookbin-writer".into())
-        .spawn(move || run(conn, rx))
+        .spawn(move || run(conn, rx, hooks))
         .expect("spawn writer thread");
     tx
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, hooks: Hooks) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut answers: Vec<Done> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
@@ -80,10 +105,15 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
         let outcome = commit_batch(&conn, &mut batch, &mut answers);
         let err = outcome.err().map(|e| {
             tracing::error!(error = %e, "write batch failed");
+            (hooks.on_rollback)(&conn);
             e.to_string()
         });
+        let committed = err.is_none();
         for done in answers.drain(..) {
             done(err.as_deref());
+        }
+        if committed {
+            (hooks.after_commit)(&conn);
         }
     }
     tracing::debug!("writer stopped");

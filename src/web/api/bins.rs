@@ -166,10 +166,7 @@ pub async fn list_requests(
     bin: BinId,
 ) -> Result<Response<Body>, WebError> {
     let (limit, before) = paging(req, 50, 1000)?;
-    let page = app
-        .store
-        .list_requests(&bin, limit, before.as_ref(), None)
-        .await?;
+    let page = app.store.list_requests(&bin, limit, before, None).await?;
     let base = app.base_url(req);
     let requests: Vec<RequestOut> = page
         .requests
@@ -188,7 +185,7 @@ pub async fn get_request(
     req: &Request<Incoming>,
     id: RequestId,
 ) -> Result<Response<Body>, WebError> {
-    let capture = app.store.get_request(&id, None).await?;
+    let capture = app.store.get_request(id, None).await?;
     Ok(response::json(
         StatusCode::OK,
         &RequestOut::new(&capture, &app.base_url(req)),
@@ -196,7 +193,7 @@ pub async fn get_request(
 }
 
 pub async fn delete_request(app: &App, id: RequestId) -> Result<Response<Body>, WebError> {
-    app.store.delete_request(&id).await?;
+    app.store.delete_request(id).await?;
     Ok(response::no_content())
 }
 
@@ -206,7 +203,7 @@ pub async fn raw(
     req: &Request<Incoming>,
     id: RequestId,
 ) -> Result<Response<Body>, WebError> {
-    let capture = app.store.get_request(&id, None).await?;
+    let capture = app.store.get_request(id, None).await?;
     let content_type = capture
         .content_type()
         .unwrap_or("application/octet-stream")

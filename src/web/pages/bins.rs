@@ -134,10 +134,7 @@ pub async fn bin(
 ) -> Result<Response<Body>, WebError> {
     let (limit, before) = paging(req, PAGE_SIZE, 500)?;
     let bin = app.store.get_bin(&id).await?;
-    let page = app
-        .store
-        .list_requests(&id, limit, before.as_ref(), Some(0))
-        .await?;
+    let page = app.store.list_requests(&id, limit, before, Some(0)).await?;
     let view = BinView::new(&bin, &app.base_url(req));
     let curl = format!(
         "curl -X POST '{}/hello?source=curl' -H 'Content-Type: application/json' -d '{{\"hello\": \"hookbin\"}}'",
@@ -240,7 +237,7 @@ async fn signature(
     let body = if complete {
         &c.body
     } else {
-        full = app.store.get_request(&c.id, None).await?.body;
+        full = app.store.get_request(c.id, None).await?.body;
         &full
     };
     let verdict = signing::check(
@@ -259,7 +256,7 @@ pub async fn request(
 ) -> Result<Response<Body>, WebError> {
     let c = app
         .store
-        .get_request(&id, Some(inspect::INLINE_LIMIT))
+        .get_request(id, Some(inspect::INLINE_LIMIT))
         .await?;
     let complete = c.body.len() as u64 == c.body_size;
     let signature = signature(app, &c, complete).await?;
@@ -283,7 +280,7 @@ pub async fn request(
 }
 
 pub async fn delete_request(app: &App, id: RequestId) -> Result<Response<Body>, WebError> {
-    let bin = app.store.delete_request(&id).await?;
+    let bin = app.store.delete_request(id).await?;
     Ok(response::see_other(&format!("/bins/{bin}")))
 }
 

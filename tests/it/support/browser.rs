@@ -65,8 +65,6 @@ pub async fn open(width: u32, height: u32, javascript: bool) -> Option<Browser> 
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    #[cfg(unix)]
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let driver = cmd.spawn().expect("start chromedriver");
     let profile = tempfile::tempdir().unwrap();
     let mut args = vec![
@@ -172,16 +170,36 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // chromedriver leads its own process group; take it down with what it started there.
-        #[cfg(unix)]
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.driver.id())])
-            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
-        // Chromium starts a session of its own; find what is left of it by its private profile.
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-f", &self.profile.path().display().to_string()])
-            .status();
+        // Chromium outlives its driver when a test fails before `close`: find its processes by
+        // the private profile they were started with, and end exactly those.
+        kill_matching(&format!(
+            "--user-data-dir={}",
+            self.profile.path().display()
+        ));
+    }
+}
+
+/// Sends SIGKILL to every process whose command line contains `needle`.
+fn kill_matching(needle: &str) {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if String::from_utf8_lossy(&cmd).contains(needle) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
     }
 }

@@ -1,0 +1,84 @@
+//! The background checkpointer: copies committed WAL pages back into the database file on a
+//! thread of its own, so the writer never stalls on that copy or its fsyncs.
+//!
+//! It runs a PASSIVE checkpoint (never blocks the writer or readers) four times a second. The log
+//! only starts over when a writer begins after a checkpoint that copied every frame, which
+//! under non-stop writing a background checkpoint never quite achieves; so once the log passes
+//! [`WAL_LIMIT`], the writer finishes the job itself between two batches
+//! ([`WalSize::after_commit`]): by then only the last few frames are left to copy.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+const INTERVAL: Duration = Duration::from_millis(250);
+/// WAL size beyond which the checkpointer insists on restarting the log.
+const WAL_LIMIT: i64 = 128 << 20;
+
+/// Keeps the checkpointer running; when the last one is dropped, it checkpoints once more and
+/// stops.
+pub struct Checkpointer {
+    _running: mpsc::Sender<()>,
+}
+
+/// The log size the checkpointer last saw, in bytes, shared with the writer.
+#[derive(Clone, Default)]
+pub struct WalSize(Arc<AtomicI64>);
+
+impl WalSize {
+    /// Called by the writer after each commit: restarts an overgrown log (see the module doc).
+    pub fn after_commit(&self, conn: &Connection) {
+        if self.0.load(Ordering::Relaxed) <= WAL_LIMIT {
+            return;
+        }
+        // RESTART waits out readers of older snapshots and the background checkpoint, copies
+        // the few frames left, and lets the next write start the log over.
+        match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0)) {
+            Ok(0) => {
+                tracing::debug!("WAL restarted");
+                self.0.store(0, Ordering::Relaxed)
+            }
+            Ok(_) => tracing::debug!("WAL restart deferred: still busy"),
+            Err(e) => tracing::warn!(error = %e, "writer checkpoint failed"),
+        }
+    }
+}
+
+/// Starts the checkpointer for the database at `path`, reporting the log size into `wal`.
+pub fn spawn(path: PathBuf, wal: WalSize) -> rusqlite::Result<Checkpointer> {
+    let conn = Connection::open(&path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+    let (tx, rx) = mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("hookbin-checkpoint".into())
+        .spawn(move || {
+            loop {
+                let last = matches!(
+                    rx.recv_timeout(INTERVAL),
+                    Err(RecvTimeoutError::Disconnected)
+                );
+                match checkpoint(&conn, "PASSIVE") {
+                    Ok(log_pages) => {
+                        tracing::debug!(log_pages, "checkpointed");
+                        wal.0.store(log_pages * page, Ordering::Relaxed)
+                    }
+                    Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
+                }
+                if last {
+                    break;
+                }
+            }
+        })
+        .expect("spawn checkpoint thread");
+    Ok(Checkpointer { _running: tx })
+}
+
+/// Runs one checkpoint; returns the pages in the log.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get(1))
+}
