@@ -71,6 +71,8 @@ def oha(url, *args):
 
 
 def load(url, body_file):
+    # Start every run with no dirty pages from an earlier one being written back meanwhile.
+    os.sync()
     return oha(url, "-z", f"{SECONDS}s", "-c", str(CONNECTIONS), "-m", "POST",
                "-H", "content-type: application/json", "-D", body_file,
                "--wait-ongoing-requests-after-deadline")
@@ -113,6 +115,10 @@ def main():
         peak = h.status("VmHWM")
         stored = api(h.url + "/api/bins/load")["request_count"]
         h.stop()
+        for suffix in ("", "-wal", "-shm"):
+            db = os.path.join(work, f"capture{i}.db{suffix}")
+            if os.path.exists(db):
+                os.remove(db)
         b = Server([BARE, "127.0.0.1:0"])
         br = load(b.url + "/", body_file)
         b.stop()
