@@ -60,6 +60,41 @@ pub struct Args {
     #[arg(long, env = "HOOKBIN_ENDPOINT_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub endpoint_concurrency: u16,
 
+    /// Access token for the pages and the API (captures on /b/ never need it). Required, and
+    /// generated and printed when not given, whenever hookbin listens beyond loopback.
+    #[arg(long, env = "HOOKBIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Most connections open at once; more are answered 503 and closed.
+    #[arg(long, env = "HOOKBIN_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Largest request head (request line and headers); larger gets 431.
+    #[arg(long, env = "HOOKBIN_MAX_HEADER_BYTES", default_value = "64KiB", value_parser = parse_size)]
+    pub max_header_bytes: u64,
+
+    /// Time a client gets to send a request's headers, and the longest an idle keep-alive
+    /// connection is kept; then the connection is closed.
+    #[arg(long, env = "HOOKBIN_HEADER_TIMEOUT", default_value = "10s", value_parser = retry::parse_duration)]
+    pub header_timeout: Duration,
+
+    /// Largest the database may grow (e.g. 2GiB); past it captures get 507 until space is freed.
+    #[arg(long, env = "HOOKBIN_MAX_DB_SIZE", value_parser = parse_size)]
+    pub max_db_size: Option<u64>,
+
+    /// Refuse to deliver to loopback, private and link-local addresses (checked on the
+    /// resolved address), for hookbins shared with others.
+    #[arg(long, env = "HOOKBIN_DENY_PRIVATE_TARGETS")]
+    pub deny_private_targets: bool,
+
+    /// Delete a bin this long after its last capture (or its creation), e.g. 7d; off by default.
+    #[arg(long, env = "HOOKBIN_BIN_TTL", value_parser = retry::parse_duration)]
+    pub bin_ttl: Option<Duration>,
+
+    /// Delete finished deliveries and their attempt logs this long after they were created.
+    #[arg(long, env = "HOOKBIN_DELIVERY_RETENTION", default_value = "30d", value_parser = retry::parse_duration)]
+    pub delivery_retention: Duration,
+
     /// Extra event catalog files (JSON, same format as the built-in one); repeatable.
     #[arg(
         long = "events",
@@ -82,6 +117,21 @@ pub struct Config {
     pub retry: RetrySchedule,
     pub timeout: Duration,
     pub endpoint_concurrency: usize,
+    /// When set, the pages and API require this token.
+    pub token: Option<String>,
+    pub limits: Limits,
+    pub max_db_size: Option<u64>,
+    pub deny_private_targets: bool,
+    pub bin_ttl: Option<Duration>,
+    pub delivery_retention: Duration,
+}
+
+/// What the server allows a client before refusing it.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub max_header_bytes: usize,
+    pub header_timeout: Duration,
 }
 
 impl Config {
@@ -96,11 +146,27 @@ impl Config {
             retry: RetrySchedule::parse(retry::DEFAULT).expect("default schedule parses"),
             timeout: Duration::from_secs(30),
             endpoint_concurrency: 8,
+            token: None,
+            limits: Limits {
+                max_connections: 1024,
+                max_header_bytes: 64 * 1024,
+                header_timeout: Duration::from_secs(10),
+            },
+            max_db_size: None,
+            deny_private_targets: false,
+            bin_ttl: None,
+            delivery_retention: Duration::from_secs(30 * 86400),
         }
     }
 
-    /// The config the flags describe; fails if an extra event catalog cannot be loaded.
+    /// The config the flags describe; fails if an extra event catalog cannot be loaded. Listening
+    /// beyond loopback without `--token` generates one (see [`Config::token`]).
     pub fn from_args(a: &Args) -> Result<Config, CatalogError> {
+        let token = match &a.token {
+            Some(t) => Some(t.clone()),
+            None if !a.listen.ip().is_loopback() => Some(crate::web::auth::new_token()),
+            None => None,
+        };
         Ok(Config {
             db: a.db.clone(),
             max_body: a.max_body,
@@ -110,6 +176,16 @@ impl Config {
             retry: a.retry_schedule.clone(),
             timeout: a.timeout,
             endpoint_concurrency: a.endpoint_concurrency as usize,
+            token,
+            limits: Limits {
+                max_connections: a.max_connections.max(1),
+                max_header_bytes: a.max_header_bytes.clamp(8192, 1 << 24) as usize,
+                header_timeout: a.header_timeout,
+            },
+            max_db_size: a.max_db_size,
+            deny_private_targets: a.deny_private_targets,
+            bin_ttl: a.bin_ttl,
+            delivery_retention: a.delivery_retention,
         })
     }
 }

@@ -10,6 +10,7 @@
 //! capture  HTTP request → stored Capture, body limit, live feed
 //! sender   webhooks, test sends, outbox worker, HTTP client, signing, retry schedule
 //! catalog  the event types webhooks subscribe to (built in + --events files)
+//! retention sweeps idle bins and old delivery logs
 //! inspect  stored bytes → readable views (JSON, form, multipart, text, hex)
 //! store    the only SQL: writer thread with group commit, read connections, migrations
 //! model    plain data and typed ids, depends on nothing
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod inspect;
 pub mod model;
+pub mod retention;
 pub mod sender;
 pub mod server;
 pub mod store;

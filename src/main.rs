@@ -59,6 +59,19 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout();
     let _ = writeln!(out, "hookbin is running at {shown}");
     let _ = writeln!(out, "database: {}", config.db.display());
+    if let Some(token) = &config.token {
+        if args.token.is_none() {
+            let _ = writeln!(
+                out,
+                "access token (pages and API; /b/ captures need none): {token}"
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "pages and API need the access token given with --token"
+            );
+        }
+    }
     let _ = out.flush();
     hookbin::server::serve(listener, store, config, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -14,6 +15,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::capture::Capturer;
 use crate::config::Config;
+use crate::retention;
 use crate::sender::{LEASE_MARGIN, Sender, worker};
 use crate::store::Store;
 use crate::web::{self, App};
@@ -35,6 +37,7 @@ pub async fn serve(
         config.catalog.clone(),
         config.retry.clone(),
         config.timeout,
+        config.deny_private_targets,
     );
     let lease = config.timeout + LEASE_MARGIN;
     let worker = worker::spawn(
@@ -57,11 +60,34 @@ pub async fn serve(
         local_addr: listener.local_addr()?,
         shutdown: stop_rx,
     });
+    if let Some(bytes) = app.config.max_db_size
+        && let Err(e) = app.store.limit_size(bytes).await
+    {
+        tracing::error!(error = %e, "cannot set the database size limit");
+    }
+    let sweeper = retention::spawn(
+        app.store.clone(),
+        app.config.bin_ttl,
+        app.config.delivery_retention,
+        app.shutdown.clone(),
+    );
+    let limits = app.config.limits.clone();
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Slow or oversized heads are cut off by hyper: a head over the limit is answered 431, one
+    // not complete within the timeout (also the keep-alive idle limit) closes the connection.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header_bytes);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(limits.max_header_bytes as u32)
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Some(limits.header_timeout))
+        .keep_alive_timeout(limits.header_timeout);
+    let open = Arc::new(AtomicUsize::new(0));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -78,6 +104,11 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        if open.load(Ordering::Relaxed) >= limits.max_connections {
+            tokio::spawn(refuse(stream));
+            continue;
+        }
+        let slot = Slot::take(&open);
         let app = app.clone();
         let service = service_fn(move |req| {
             let app = app.clone();
@@ -88,6 +119,7 @@ pub async fn serve(
             .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
+            let _slot = slot;
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, %remote, "connection ended with an error");
             }
@@ -96,11 +128,45 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     drop(listener);
     let _ = worker.await;
+    let _ = sweeper.await;
     if tokio::time::timeout(DRAIN, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("connections still open after {DRAIN:?}; closing them");
     }
+    // Everything acknowledged is already committed; this also commits what is still queued.
+    if let Err(e) = app.store.flush().await {
+        tracing::error!(error = %e, "final flush failed");
+    }
     Ok(())
+}
+
+/// Counts an open connection for as long as it lives.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(open: &Arc<AtomicUsize>) -> Slot {
+        open.fetch_add(1, Ordering::Relaxed);
+        Slot(open.clone())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Answers a connection over the limit with a 503 and closes it, without reading a request.
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    const BODY: &str = r#"{"error":"too many open connections; try again shortly"}"#;
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(answer.as_bytes())).await;
+    let _ = stream.shutdown().await;
 }

@@ -75,6 +75,7 @@ pub async fn run(cmd: Command, config: Config) -> Result<bool, CliError> {
         config.catalog.clone(),
         config.retry.clone(),
         config.timeout,
+        config.deny_private_targets,
     );
     match cmd {
         Command::Events => {

@@ -13,6 +13,7 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use super::resolve::Resolver;
 use crate::model::Attempt;
 
 /// How much of a receiver's answer is kept in the log.
@@ -21,14 +22,16 @@ pub const RESPONSE_CAP: usize = 64 * 1024;
 /// A pooled client shared by every send.
 #[derive(Clone)]
 pub struct Client {
-    inner: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    inner: HyperClient<HttpsConnector<HttpConnector<Resolver>>, Full<Bytes>>,
     timeout: Duration,
+    deny_private: bool,
 }
 
 impl Client {
-    /// A client giving each request `timeout` to connect and to answer in full.
-    pub fn new(timeout: Duration) -> Client {
-        let mut http = HttpConnector::new();
+    /// A client giving each request `timeout` to connect and to answer in full; with
+    /// `deny_private`, only public addresses are ever connected to.
+    pub fn new(timeout: Duration, deny_private: bool) -> Client {
+        let mut http = HttpConnector::new_with_resolver(Resolver::new(deny_private));
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeout));
         http.set_nodelay(true);
@@ -41,7 +44,11 @@ impl Client {
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)
             .build(https);
-        Client { inner, timeout }
+        Client {
+            inner,
+            timeout,
+            deny_private,
+        }
     }
 
     /// POSTs `body` to `url` with `headers` and reports what happened.
@@ -80,6 +87,17 @@ impl Client {
 
     async fn exchange(&self, url: &str, attempt: &mut Attempt, body: Bytes) -> Result<(), String> {
         let uri = check_url(url)?;
+        // Literal addresses never reach the resolver, so the rule is applied to them here.
+        if self.deny_private
+            && let Some(ip) = uri
+                .host()
+                .and_then(|h| h.trim_matches(['[', ']']).parse().ok())
+            && !super::resolve::is_public(ip)
+        {
+            return Err(format!(
+                "{ip} is a private, loopback or link-local address (--deny-private-targets)"
+            ));
+        }
         let mut req = Request::builder().method(Method::POST).uri(uri);
         for (name, value) in &attempt.request_headers {
             req = req.header(name.as_str(), value.as_str());

@@ -7,6 +7,7 @@
 //! went out.
 
 pub mod client;
+pub mod resolve;
 pub mod retry;
 pub mod signing;
 pub mod worker;
@@ -89,16 +90,18 @@ pub struct Sender {
 }
 
 impl Sender {
-    /// A sender over `store` with the given catalog, retry schedule and request timeout.
+    /// A sender over `store` with the given catalog, retry schedule, request timeout and
+    /// target rule (`deny_private`, see [`resolve`]).
     pub fn new(
         store: Store,
         catalog: Arc<Catalog>,
         schedule: RetrySchedule,
         timeout: Duration,
+        deny_private: bool,
     ) -> Sender {
         Sender {
             store,
-            client: Client::new(timeout),
+            client: Client::new(timeout, deny_private),
             catalog,
             schedule,
             wake: Arc::new(Notify::new()),

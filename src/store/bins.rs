@@ -144,3 +144,43 @@ impl Store {
         .await
     }
 }
+
+impl Store {
+    /// Deletes bins whose last capture (or creation, if none) is older than `ttl`; returns how
+    /// many went.
+    pub async fn expire_bins(&self, ttl: std::time::Duration) -> Result<usize, StoreError> {
+        let cutoff_ms = Utc::now().timestamp_millis() - ttl.as_millis() as i64;
+        let idle: Vec<String> = self
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT b.id, b.created_at, (SELECT max(seq) FROM requests r WHERE r.bin_id = b.id)
+                     FROM bins b",
+                )?;
+                let rows = stmt.query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?))
+                })?;
+                let mut idle = Vec::new();
+                for row in rows {
+                    let (id, created, last_seq) = row?;
+                    let created_ms = time::parse(&created).map_or(0, |t| t.timestamp_millis());
+                    // A request's key is its arrival time in ms, shifted left 16 bits.
+                    let last_ms = last_seq.map_or(created_ms, |s| (s >> 16).max(created_ms));
+                    if last_ms < cutoff_ms {
+                        idle.push(id);
+                    }
+                }
+                Ok(idle)
+            })
+            .await?;
+        for id in &idle {
+            match self
+                .delete_bin(&BinId::parse(id).expect("stored bin ids are valid"))
+                .await
+            {
+                Ok(()) | Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(idle.len())
+    }
+}

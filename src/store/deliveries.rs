@@ -331,3 +331,36 @@ impl Store {
         .await
     }
 }
+
+impl Store {
+    /// Deletes finished deliveries (and their attempts) created more than `age` ago, 500 per
+    /// write so captures are never held up behind one long delete; returns how many went.
+    pub async fn prune_deliveries(&self, age: std::time::Duration) -> Result<u64, StoreError> {
+        let cutoff = chrono::Duration::from_std(age)
+            .ok()
+            .and_then(|age| Utc::now().checked_sub_signed(age))
+            .map(time::format);
+        let Some(cutoff) = cutoff else {
+            return Ok(0);
+        };
+        let mut total = 0;
+        loop {
+            let cutoff = cutoff.clone();
+            let n = self
+                .write(move |conn| {
+                    let n = conn
+                        .prepare_cached(
+                            "DELETE FROM deliveries WHERE seq IN (
+                                 SELECT seq FROM deliveries WHERE state != 'pending' AND created_at < ?1 LIMIT 500)",
+                        )?
+                        .execute([cutoff])?;
+                    Ok(n as u64)
+                })
+                .await?;
+            total += n;
+            if n < 500 {
+                return Ok(total);
+            }
+        }
+    }
+}

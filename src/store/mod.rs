@@ -49,12 +49,38 @@ pub enum StoreError {
         found: i64,
         supported: i64,
     },
+    #[error("{0}")]
+    Full(String),
+    #[error("{0}")]
+    ReadOnly(String),
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("commit failed: {0}")]
     Commit(String),
     #[error("the store is shut down")]
     Closed,
+}
+
+impl StoreError {
+    /// The failures a user can act on (a full disk or size limit, a read-only file), by
+    /// SQLite's error code; `None` for any other.
+    fn actionable(code: Option<rusqlite::ErrorCode>) -> Option<StoreError> {
+        match code? {
+            rusqlite::ErrorCode::DiskFull => Some(StoreError::Full(
+                "the database is full (disk full or --max-db-size reached): delete bins or requests to make room".into(),
+            )),
+            rusqlite::ErrorCode::ReadOnly => Some(StoreError::ReadOnly(
+                "the database is read-only: nothing can be stored until it is writable again".into(),
+            )),
+            _ => None,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::actionable(e.sqlite_error_code()).unwrap_or(StoreError::Sqlite(e))
+    }
 }
 
 /// A cheap-to-clone handle to the database: a queue to the writer thread plus read connections.
@@ -138,6 +164,22 @@ impl Store {
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Resolves once everything queued before it is committed; used at shutdown.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.write_unguarded(|_| Ok(())).await
+    }
+
+    /// Caps the database file at about `bytes`; beyond it writes fail with [`StoreError::Full`].
+    pub async fn limit_size(&self, bytes: u64) -> Result<(), StoreError> {
+        self.write_unguarded(move |conn| {
+            let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            let pages = (bytes as i64 / page).max(1);
+            conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
     }
 
     /// Runs `f` on a read connection on a blocking thread.

@@ -16,7 +16,7 @@ const MAX_BATCH: usize = 512;
 const QUEUE: usize = 8192;
 
 /// Called after the batch's COMMIT (or its failure) to answer the caller.
-type Done = Box<dyn FnOnce(Option<&str>) + Send>;
+type Done = Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>;
 /// A unit of work for the writer: runs against the open transaction (or is skipped, given
 /// `None`, when the transaction could not begin) and returns how to answer its caller.
 pub type Job = Box<dyn FnOnce(Option<&Connection>) -> Done + Send>;
@@ -50,9 +50,9 @@ where
             // The batch failed to begin; the commit error below is what the caller sees.
             None => Err(StoreError::Closed),
         };
-        Box::new(move |commit_error: Option<&str>| {
+        Box::new(move |commit_error: Option<&rusqlite::Error>| {
             let answer = match commit_error {
-                Some(e) => Err(StoreError::Commit(e.to_owned())),
+                Some(e) => Err(commit_failure(e)),
                 None => result,
             };
             let _ = tx.send(answer);
@@ -81,6 +81,12 @@ pub struct Hooks {
     pub on_rollback: Box<dyn Fn(&Connection) + Send>,
 }
 
+/// What a caller hears when the batch holding its job failed to commit.
+fn commit_failure(e: &rusqlite::Error) -> StoreError {
+    StoreError::actionable(e.sqlite_error_code())
+        .unwrap_or_else(|| StoreError::Commit(e.to_string()))
+}
+
 /// Starts the writer thread; it stops once every sender is dropped and the queue is drained.
 pub fn spawn(conn: Connection, hooks: Hooks) -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel(QUEUE);
@@ -106,11 +112,11 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, hooks: Hooks) {
         let err = outcome.err().map(|e| {
             tracing::error!(error = %e, "write batch failed");
             (hooks.on_rollback)(&conn);
-            e.to_string()
+            e
         });
         let committed = err.is_none();
         for done in answers.drain(..) {
-            done(err.as_deref());
+            done(err.as_ref());
         }
         if committed {
             (hooks.after_commit)(&conn);
@@ -128,7 +134,14 @@ fn commit_batch(
         answers.extend(batch.drain(..).map(|job| job(None)));
         return Err(e);
     }
-    answers.extend(batch.drain(..).map(|job| job(Some(conn))));
+    for job in batch.drain(..) {
+        // A panicking job must not take the writer (and with it all storage) down; its caller
+        // sees the store as failed for that one request.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Some(conn)))) {
+            Ok(done) => answers.push(done),
+            Err(_) => tracing::error!("a write job panicked; it was skipped"),
+        }
+    }
     conn.execute_batch("COMMIT").inspect_err(|_| {
         let _ = conn.execute_batch("ROLLBACK");
     })

@@ -22,6 +22,16 @@ pub enum WebError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The database has reached its size limit or the disk is full.
+    #[error("{0}")]
+    Full(String),
+    /// Storage cannot take writes right now (read-only database, shutting down).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -33,6 +43,10 @@ impl WebError {
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::Conflict(_) => StatusCode::CONFLICT,
             WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            WebError::Forbidden(_) => StatusCode::FORBIDDEN,
+            WebError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            WebError::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
+            WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -66,6 +80,11 @@ impl From<StoreError> for WebError {
         match e {
             StoreError::NotFound(what) => WebError::NotFound(format!("{what} not found")),
             StoreError::Conflict(msg) => WebError::Conflict(msg),
+            StoreError::Full(msg) => WebError::Full(msg),
+            StoreError::ReadOnly(msg) => WebError::Unavailable(msg),
+            StoreError::Closed => {
+                WebError::Unavailable("storage is shutting down; try again".into())
+            }
             e => WebError::Internal(e.to_string()),
         }
     }

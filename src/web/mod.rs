@@ -6,6 +6,7 @@
 
 mod api;
 mod assets;
+pub mod auth;
 mod error;
 mod pages;
 mod response;
@@ -78,6 +79,19 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, remote: SocketAddr) -
     }
     let path = req.uri().path().to_owned();
     let api = path.starts_with("/api/");
+    let open = path.starts_with("/assets/") || path == "/login";
+    if !open && let Err(denied) = auth::check(&app, &req) {
+        let mut resp = match denied {
+            auth::Denied::SignIn if api => {
+                WebError::Unauthorized("sign in: send Authorization: Bearer <token>".into())
+                    .respond(true)
+            }
+            auth::Denied::SignIn => auth::to_login(&req),
+            auth::Denied::Refused(e) => e.respond(api),
+        };
+        response::secure(&mut resp);
+        return resp;
+    }
     let mut resp = match route(&app, req, &path).await {
         Ok(r) => r,
         Err(e) => e.respond(api),
@@ -121,6 +135,8 @@ async fn route(
             pages::delete_request(app, request_id(id)?).await
         }
         (["assets", name], _) if get => assets::serve(name),
+        (["login"], _) if get => auth::login_form(&req),
+        (["login"], &Method::POST) => auth::login(app, req).await,
         (["events"], _) if get => pages::events(app).await,
         (["webhooks"], _) if get => pages::webhooks(app).await,
         (["webhooks"], &Method::POST) => pages::create_webhook(app, req).await,
@@ -146,7 +162,7 @@ async fn route(
         (["api", "requests", id], &Method::DELETE) => {
             api::delete_request(app, request_id(id)?).await
         }
-        (["api", "requests", id, "raw"], _) if get => api::raw(app, &req, request_id(id)?).await,
+        (["api", "requests", id, "raw"], _) if get => api::raw(app, request_id(id)?).await,
         (["api", "events"], _) if get => api::list_events(app).await,
         (["api", "events", slug], &Method::POST) => api::fire_event(app, req, slug).await,
         (["api", "webhooks"], &Method::POST) => api::create_webhook(app, req).await,

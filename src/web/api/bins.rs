@@ -197,31 +197,23 @@ pub async fn delete_request(app: &App, id: RequestId) -> Result<Response<Body>, 
     Ok(response::no_content())
 }
 
-/// The exact body bytes with the original Content-Type, sandboxed so a browser runs nothing.
-pub async fn raw(
-    app: &App,
-    req: &Request<Incoming>,
-    id: RequestId,
-) -> Result<Response<Body>, WebError> {
+/// The exact body bytes with the original Content-Type, always as a download (and sandboxed,
+/// with nosniff), so captured HTML never renders on hookbin's own origin.
+pub async fn raw(app: &App, id: RequestId) -> Result<Response<Body>, WebError> {
     let capture = app.store.get_request(id, None).await?;
     let content_type = capture
         .content_type()
         .unwrap_or("application/octet-stream")
         .to_owned();
-    let download = crate::web::query_pairs(req)
-        .iter()
-        .any(|(k, _)| k == "download");
     let mut r = response::with_type(StatusCode::OK, &content_type, response::full(capture.body));
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(response::RAW_CSP),
     );
-    if download {
-        let disposition = format!("attachment; filename=\"{}.bin\"", capture.id);
-        if let Ok(v) = HeaderValue::from_str(&disposition) {
-            h.insert(header::CONTENT_DISPOSITION, v);
-        }
+    let disposition = format!("attachment; filename=\"{}.bin\"", capture.id);
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(r)
 }
