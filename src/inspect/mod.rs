@@ -2,6 +2,8 @@
 //! parts, text, or a hex dump. Pure functions over `&[u8]`; rendering and escaping are the
 //! templates' job, so nothing here produces markup.
 
+#[cfg(test)]
+mod fuzz;
 mod json;
 mod multipart;
 

@@ -30,7 +30,7 @@ use retry::RetrySchedule;
 pub const USER_AGENT: &str = concat!("hookbin/", env!("CARGO_PKG_VERSION"));
 
 /// How long past its timeout a claimed delivery stays leased before another claim may take it.
-pub const LEASE_MARGIN: Duration = Duration::from_secs(30);
+pub const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 /// Why a send could not be made or recorded.
 #[derive(Debug, thiserror::Error)]

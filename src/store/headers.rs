@@ -62,4 +62,18 @@ mod tests {
         assert_eq!(decode(&[]).unwrap(), vec![]);
         assert!(decode(&[5, 0, 0, 0, b'a']).is_none());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_header_list_round_trips(list in proptest::collection::vec(("[a-z0-9-]{1,20}", proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)), 0..12)) {
+            let headers: Vec<Header> = list.into_iter().map(|(name, value)| Header { name, value }).collect();
+            let pairs = headers.iter().map(|h| (h.name.as_str(), h.value.as_slice()));
+            proptest::prop_assert_eq!(decode(&encode(pairs)).unwrap(), headers);
+        }
+
+        #[test]
+        fn decoding_any_bytes_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let _ = decode(&bytes);
+        }
+    }
 }

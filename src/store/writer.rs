@@ -18,8 +18,15 @@ const QUEUE: usize = 8192;
 /// Called after the batch's COMMIT (or its failure) to answer the caller.
 type Done = Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>;
 /// A unit of work for the writer: runs against the open transaction (or is skipped, given
-/// `None`, when the transaction could not begin) and returns how to answer its caller.
-pub type Job = Box<dyn FnOnce(Option<&Connection>) -> Done + Send>;
+/// `None`, when the transaction could not begin) and reports back.
+pub type Job = Box<dyn FnOnce(Option<&Connection>) -> Ran + Send>;
+
+/// What a job hands back: how to answer its caller, and the SQLite result code of a storage
+/// failure it hit (disk full, read-only), which may have rolled back the whole transaction.
+pub struct Ran {
+    done: Done,
+    code: Option<std::ffi::c_int>,
+}
 
 /// Wraps `f` so it runs in a savepoint and answers on `tx` once the outcome is durable.
 pub fn job<T, F>(f: F, tx: oneshot::Sender<Result<T, StoreError>>) -> Job
@@ -44,19 +51,25 @@ where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
 {
-    Box::new(move |conn: Option<&Connection>| -> Done {
+    Box::new(move |conn: Option<&Connection>| -> Ran {
         let result = match conn {
             Some(conn) => f(conn),
-            // The batch failed to begin; the commit error below is what the caller sees.
+            // The transaction failed to begin; the error passed to `done` is what the caller sees.
             None => Err(StoreError::Closed),
         };
-        Box::new(move |commit_error: Option<&rusqlite::Error>| {
+        let code = match &result {
+            Err(StoreError::Full(_)) => Some(rusqlite::ffi::SQLITE_FULL),
+            Err(StoreError::ReadOnly(_)) => Some(rusqlite::ffi::SQLITE_READONLY),
+            _ => None,
+        };
+        let done: Done = Box::new(move |commit_error: Option<&rusqlite::Error>| {
             let answer = match commit_error {
                 Some(e) => Err(commit_failure(e)),
                 None => result,
             };
             let _ = tx.send(answer);
-        })
+        });
+        Ran { done, code }
     })
 }
 
@@ -99,7 +112,6 @@ pub fn spawn(conn: Connection, hooks: Hooks) -> mpsc::Sender<Job> {
 
 fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, hooks: Hooks) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    let mut answers: Vec<Done> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -108,41 +120,67 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, hooks: Hooks) {
                 Err(_) => break,
             }
         }
-        let outcome = commit_batch(&conn, &mut batch, &mut answers);
-        let err = outcome.err().map(|e| {
-            tracing::error!(error = %e, "write batch failed");
-            (hooks.on_rollback)(&conn);
-            e
-        });
-        let committed = err.is_none();
-        for done in answers.drain(..) {
-            done(err.as_ref());
-        }
-        if committed {
-            (hooks.after_commit)(&conn);
-        }
+        run_batch(&conn, &mut batch, &hooks);
     }
     tracing::debug!("writer stopped");
 }
 
-fn commit_batch(
-    conn: &Connection,
-    batch: &mut Vec<Job>,
-    answers: &mut Vec<Done>,
-) -> rusqlite::Result<()> {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        answers.extend(batch.drain(..).map(|job| job(None)));
-        return Err(e);
-    }
+/// Runs the jobs in one transaction and answers their callers after COMMIT. If a job's
+/// storage failure makes SQLite roll the whole transaction back (as a full disk may), the jobs
+/// that ran in it hear of the failure and the rest go on in a fresh transaction.
+fn run_batch(conn: &Connection, batch: &mut Vec<Job>, hooks: &Hooks) {
+    let mut waiting: Vec<Done> = Vec::with_capacity(batch.len());
+    let mut in_txn = false;
     for job in batch.drain(..) {
+        if !in_txn {
+            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+                tracing::error!(error = %e, "cannot begin a write transaction");
+                (job(None).done)(Some(&e));
+                continue;
+            }
+            in_txn = true;
+        }
         // A panicking job must not take the writer (and with it all storage) down; its caller
         // sees the store as failed for that one request.
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Some(conn)))) {
-            Ok(done) => answers.push(done),
-            Err(_) => tracing::error!("a write job panicked; it was skipped"),
+        let ran = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Some(conn)))) {
+            Ok(ran) => ran,
+            Err(_) => {
+                tracing::error!("a write job panicked; it was skipped");
+                continue;
+            }
+        };
+        waiting.push(ran.done);
+        if conn.is_autocommit() {
+            let code = ran.code.unwrap_or(rusqlite::ffi::SQLITE_ABORT);
+            let e = rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                Some("the write transaction was rolled back by a storage error".into()),
+            );
+            tracing::error!(error = %e, "write transaction rolled back");
+            (hooks.on_rollback)(conn);
+            for done in waiting.drain(..) {
+                done(Some(&e));
+            }
+            in_txn = false;
         }
     }
-    conn.execute_batch("COMMIT").inspect_err(|_| {
-        let _ = conn.execute_batch("ROLLBACK");
-    })
+    if !in_txn {
+        return;
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => {
+            for done in waiting.drain(..) {
+                done(None);
+            }
+            (hooks.after_commit)(conn);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "write batch failed to commit");
+            let _ = conn.execute_batch("ROLLBACK");
+            (hooks.on_rollback)(conn);
+            for done in waiting.drain(..) {
+                done(Some(&e));
+            }
+        }
+    }
 }

@@ -189,6 +189,8 @@ async fn raw_bodies_are_sandboxed_and_downloadable() {
     let raw = s.get(&format!("/api/requests/{id}/raw")).await;
     assert_eq!(raw.header("content-type"), "text/html");
     assert!(raw.header("content-security-policy").starts_with("sandbox"));
+    // Always a download, so captured HTML never renders on hookbin's origin.
+    assert!(raw.header("content-disposition").starts_with("attachment"));
     assert_eq!(raw.header("x-content-type-options"), "nosniff");
     let dl = s.get(&format!("/api/requests/{id}/raw?download=1")).await;
     assert!(dl.header("content-disposition").starts_with("attachment"));

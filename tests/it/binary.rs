@@ -1,65 +1,23 @@
 //! The real `hookbin` binary: the printed URL, flags from the environment, and clear failures.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
-fn hookbin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_hookbin"));
-    c.env_remove("HOOKBIN_LISTEN").env_remove("HOOKBIN_DB");
-    c
-}
-
-/// The child process, and its stdout kept open so its writes never fail.
-struct Running(
-    Child,
-    #[allow(dead_code)] BufReader<std::process::ChildStdout>,
-);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the binary and returns it with the first line it printed.
-fn start(cmd: &mut Command) -> (Running, String) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    out.read_line(&mut line).unwrap();
-    (Running(child, out), line)
-}
-
-fn url_in(line: &str) -> String {
-    let start = line
-        .find("http://")
-        .unwrap_or_else(|| panic!("no URL in {line:?}"));
-    line[start..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned()
-}
+use crate::support::process::{Hookbin, command as hookbin};
 
 #[tokio::test]
 async fn prints_the_real_url_first_and_serves_it() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("h.db");
-    let (_run, line) = start(
+    let h = Hookbin::spawn(
         hookbin()
             .args(["--listen", "127.0.0.1:0"])
             .env("HOOKBIN_DB", &db),
     );
-    let url = url_in(&line);
-    assert!(!url.ends_with(":0"), "{line}");
-    let addr: std::net::SocketAddr = url.trim_start_matches("http://").parse().unwrap();
-    let r = crate::support::send(addr, crate::support::Req::new("GET", "/")).await;
+    assert!(
+        h.first_line.contains("http://127.0.0.1:"),
+        "{}",
+        h.first_line
+    );
+    assert_ne!(h.addr.port(), 0);
+    let r = crate::support::send(h.addr, crate::support::Req::new("GET", "/")).await;
     assert_eq!(r.status, hyper::StatusCode::OK);
     assert!(
         db.exists(),

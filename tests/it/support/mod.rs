@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod process;
 pub mod receiver;
 
 use std::future::Future;
@@ -289,8 +290,14 @@ pub async fn open(addr: SocketAddr, req: Req) -> hyper::Response<hyper::body::In
     tokio::spawn(conn);
     let mut builder = Request::builder()
         .method(Method::from_bytes(req.method.as_bytes()).unwrap())
-        .uri(&req.path)
-        .header("host", addr.to_string());
+        .uri(&req.path);
+    if !req
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("host"))
+    {
+        builder = builder.header("host", addr.to_string());
+    }
     for (name, value) in &req.headers {
         builder = builder.header(
             name.as_str(),
@@ -308,6 +315,38 @@ pub async fn open(addr: SocketAddr, req: Req) -> hyper::Response<hyper::body::In
         .send_request(builder.body(body).unwrap())
         .await
         .expect("request")
+}
+
+/// Like [`send`], but a connection failure is an `Err` instead of a panic.
+pub async fn try_send(addr: SocketAddr, req: Req) -> Result<Resp, String> {
+    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake::<_, TestBody>(TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let mut builder = Request::builder()
+        .method(req.method.as_str())
+        .uri(&req.path)
+        .header("host", addr.to_string());
+    for (name, value) in &req.headers {
+        builder = builder.header(name.as_str(), value.as_slice());
+    }
+    let body: TestBody = match req.body {
+        BodyKind::Full(b) => Full::new(b).boxed(),
+        BodyKind::Chunks(_) => unimplemented!("try_send sends whole bodies"),
+    };
+    let resp = sender
+        .send_request(builder.body(body).unwrap())
+        .await
+        .map_err(|e| e.to_string())?;
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    Ok(Resp {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    })
 }
 
 pub async fn send(addr: SocketAddr, req: Req) -> Resp {

@@ -111,6 +111,11 @@ impl Receiver {
         self.state.lock().unwrap().script.extend(statuses);
     }
 
+    /// Drops what is left of the script: 200 from now on.
+    pub fn clear_script(&self) {
+        self.state.lock().unwrap().script.clear();
+    }
+
     /// Waits this long before each answer.
     pub fn delay(&self, d: Duration) {
         self.state.lock().unwrap().delay = d;
