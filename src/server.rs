@@ -32,13 +32,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (feed, _) = broadcast::channel(1024);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let sender = Sender::new(
-        store.clone(),
-        config.catalog.clone(),
-        config.retry.clone(),
-        config.timeout,
-        config.deny_private_targets,
-    );
+    let sender = Sender::from_config(store.clone(), &config);
     let lease = config.timeout + LEASE_MARGIN;
     let worker = worker::spawn(
         sender.clone(),

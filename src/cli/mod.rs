@@ -70,13 +70,7 @@ pub enum CliError {
 /// Runs `cmd`; `Ok(false)` means it ran but what it did failed (e.g. the receiver said 500).
 pub async fn run(cmd: Command, config: Config) -> Result<bool, CliError> {
     let store = Store::open(&config.db)?;
-    let sender = Sender::new(
-        store.clone(),
-        config.catalog.clone(),
-        config.retry.clone(),
-        config.timeout,
-        config.deny_private_targets,
-    );
+    let sender = Sender::from_config(store.clone(), &config);
     match cmd {
         Command::Events => {
             for e in sender.catalog().events() {

@@ -108,6 +108,17 @@ impl Sender {
         }
     }
 
+    /// A sender set up as the flags in `config` describe.
+    pub fn from_config(store: Store, config: &crate::config::Config) -> Sender {
+        Sender::new(
+            store,
+            config.catalog.clone(),
+            config.retry.clone(),
+            config.timeout,
+            config.deny_private_targets,
+        )
+    }
+
     /// The event catalog webhooks choose from.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog

@@ -141,13 +141,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
-        let job = writer::job(f, tx);
-        self.writer
-            .send(job)
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.submit(|tx| writer::job(f, tx)).await
     }
 
     /// Like [`Store::write`] but without the per-job savepoint, for a job that is atomic by
@@ -157,10 +151,17 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.submit(|tx| writer::job_unguarded(f, tx)).await
+    }
+
+    /// Queues the job `make` builds around the answer channel, and waits for the answer.
+    async fn submit<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> writer::Job,
+    ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
-        let job = writer::job_unguarded(f, tx);
         self.writer
-            .send(job)
+            .send(make(tx))
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
