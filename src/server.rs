@@ -103,6 +103,14 @@ pub async fn serve(
             continue;
         }
         let slot = Slot::take(&open);
+        // A second handle on the socket, to answer 408 if hyper gives up waiting for a head.
+        let (stream, spare) = match split_spare(stream) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot set up a connection");
+                continue;
+            }
+        };
         let app = app.clone();
         let service = service_fn(move |req| {
             let app = app.clone();
@@ -115,7 +123,14 @@ pub async fn serve(
         tokio::spawn(async move {
             let _slot = slot;
             if let Err(e) = conn.await {
-                tracing::debug!(error = %e, %remote, "connection ended with an error");
+                let timed_out = e
+                    .downcast_ref::<hyper::Error>()
+                    .is_some_and(hyper::Error::is_timeout);
+                if timed_out {
+                    request_timeout(spare).await;
+                } else {
+                    tracing::debug!(error = %e, %remote, "connection ended with an error");
+                }
             }
         });
     }
@@ -152,14 +167,47 @@ impl Drop for Slot {
     }
 }
 
+/// Duplicates the socket handle: hyper owns the first, the second can still answer after hyper
+/// has given up on the connection.
+fn split_spare(
+    stream: tokio::net::TcpStream,
+) -> std::io::Result<(tokio::net::TcpStream, std::net::TcpStream)> {
+    let std = stream.into_std()?;
+    let spare = std.try_clone()?;
+    Ok((tokio::net::TcpStream::from_std(std)?, spare))
+}
+
+/// Tells a client that was too slow to send a request head (or idle too long) why the
+/// connection closes, instead of just hanging up.
+async fn request_timeout(spare: std::net::TcpStream) {
+    if let Ok(stream) = tokio::net::TcpStream::from_std(spare) {
+        answer_and_close(
+            stream,
+            "408 Request Timeout",
+            "the request head did not arrive in time",
+        )
+        .await;
+    }
+}
+
 /// Answers a connection over the limit with a 503 and closes it, without reading a request.
-async fn refuse(mut stream: tokio::net::TcpStream) {
+async fn refuse(stream: tokio::net::TcpStream) {
+    answer_and_close(
+        stream,
+        "503 Service Unavailable",
+        "too many open connections; try again shortly",
+    )
+    .await;
+}
+
+/// Writes one complete `{"error": message}` answer outside hyper and closes the connection.
+async fn answer_and_close(mut stream: tokio::net::TcpStream, status: &str, message: &str) {
     use tokio::io::AsyncWriteExt;
-    const BODY: &str = r#"{"error":"too many open connections; try again shortly"}"#;
+    let body = serde_json::json!({ "error": message }).to_string();
     let answer = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
-         connection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
-        BODY.len()
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(answer.as_bytes())).await;
     let _ = stream.shutdown().await;
