@@ -460,3 +460,17 @@ async fn a_receiver_that_answers_too_late_is_a_timeout_in_words() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let s = TestServer::start().await;
+    let rx = Receiver::start().await;
+    rx.script(&[302]);
+    let hook = s
+        .new_webhook("Moved", &rx.url("/old"), "payment_received")
+        .await;
+    let res = s.test_send(&hook).await;
+    assert_eq!(res["ok"], false, "a 3xx is not a delivery");
+    assert_eq!(res["status"], 302);
+    assert_eq!(rx.got().len(), 1, "nothing followed the redirect");
+}
