@@ -108,10 +108,17 @@ async fn sigkill_keeps_pending_deliveries_and_sends_them_after_restart() {
         .json();
         ids.push(fired["deliveries"][0]["id"].as_str().unwrap().to_owned());
     }
-    eventually(20, "first attempts", || async {
-        (rx.got().len() >= 10).then_some(())
-    })
-    .await;
+    // Every delivery has a failed attempt on record (and is pending) before the crash.
+    for id in &ids {
+        eventually(20, "a first, failed attempt", || async {
+            let d = send(h.addr, Req::new("GET", &format!("/api/deliveries/{id}")))
+                .await
+                .json();
+            let tried = !d["attempts"].as_array().unwrap().is_empty();
+            (d["state"] == "pending" && tried).then_some(())
+        })
+        .await;
+    }
     h.kill();
     assert_eq!(integrity(&db), "ok");
 
@@ -125,7 +132,10 @@ async fn sigkill_keeps_pending_deliveries_and_sends_them_after_restart() {
             (d["state"] == "succeeded").then_some(d)
         })
         .await;
-        assert!(d["attempts"].as_array().unwrap().len() >= 2);
+        let attempts = d["attempts"].as_array().unwrap();
+        assert!(attempts.len() >= 2, "{d}");
+        assert_eq!(attempts[0]["status"], 503);
+        assert_eq!(attempts.last().unwrap()["status"], 200);
     }
 }
 
