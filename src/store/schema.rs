@@ -76,12 +76,10 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX attempts_by_delivery ON attempts(delivery_id, id);",
     // 3: a request's id is its row key (assigned by the writer, time-ordered), so the separate
-    // unique text id and its index go; counts per bin are kept in memory, not per insert. The
-    // foreign key goes too: the writer checks the bin (in memory) before every insert and
-    // deletes a bin's requests itself, so the per-insert parent lookup bought nothing.
+    // unique text id and its index go; counts per bin are kept in memory, not per insert.
     "CREATE TABLE requests_v3 (
         seq          INTEGER PRIMARY KEY,
-        bin_id       TEXT NOT NULL,
+        bin_id       TEXT NOT NULL REFERENCES bins(id) ON DELETE CASCADE,
         received_at  TEXT NOT NULL,
         method       TEXT NOT NULL,
         path         TEXT NOT NULL,
