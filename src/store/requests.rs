@@ -145,6 +145,12 @@ fn get(conn: &Connection, id: RequestId, body_limit: Option<usize>) -> Result<Ca
         .ok_or_else(|| StoreError::NotFound(format!("request {id}")))
 }
 
+/// True when an insert failed because its bin row is gone (the foreign key check).
+fn is_missing_parent(e: &StoreError) -> bool {
+    matches!(e, StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
+}
+
 impl Store {
     /// Stores a capture durably; resolves with its id once the transaction holding it has
     /// committed. The insert is one statement (plus an eviction, in a savepoint of its own), so
@@ -173,6 +179,11 @@ impl Store {
                     if evicts {
                         conn.prepare_cached("ROLLBACK TO capture")?.execute([])?;
                         conn.prepare_cached("RELEASE capture")?.execute([])?;
+                    }
+                    if is_missing_parent(&e) {
+                        // Another process deleted the bin: forget it here too.
+                        counts.lock().expect("counts poisoned").remove(bin);
+                        return Err(StoreError::NotFound(format!("bin {bin}")));
                     }
                     return Err(e);
                 }

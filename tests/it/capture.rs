@@ -271,3 +271,29 @@ async fn captures_survive_a_restart() {
     // The restarted server still knows the bin and captures into it.
     s.capture(&bin, Req::new("POST", "")).await;
 }
+
+#[tokio::test]
+async fn a_bin_deleted_by_another_process_stops_capturing() {
+    let s = TestServer::start().await;
+    let bin = s.new_bin().await;
+    s.capture(&bin, Req::new("POST", "")).await;
+    // A second handle on the same database file, as another hookbin process would have.
+    let other = hookbin::store::Store::open(&s.db).unwrap();
+    other
+        .delete_bin(&hookbin::model::BinId::parse(&bin).unwrap())
+        .await
+        .unwrap();
+    let r = s
+        .send(Req::new("POST", &format!("/b/{bin}")).body("late"))
+        .await;
+    r.assert_error(StatusCode::NOT_FOUND);
+    let conn = rusqlite::Connection::open(&s.db).unwrap();
+    let orphans: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM requests WHERE bin_id = ?1",
+            [&bin],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphans, 0);
+}
