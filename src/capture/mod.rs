@@ -1,4 +1,4 @@
-//! Turns an incoming HTTP request on `/b/{bin}/…` into a stored [`Capture`].
+//! Turns an incoming HTTP request on `/b/{bin}/…` into a stored capture.
 //!
 //! The body limit is enforced while the body streams in: a request announcing more than the
 //! limit is refused before a byte of its body is read, and one that sends more is cut off at the

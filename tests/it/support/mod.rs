@@ -280,13 +280,17 @@ impl Resp {
 
 type TestBody = BoxBody<Bytes, std::convert::Infallible>;
 
-/// Opens a connection and sends one HTTP/1.1 request with hyper's client.
-pub async fn open(addr: SocketAddr, req: Req) -> hyper::Response<hyper::body::Incoming> {
-    let stream = TcpStream::connect(addr).await.expect("connect");
+/// Opens a connection and sends one HTTP/1.1 request with hyper's client; a connection that
+/// fails or drops is an `Err`.
+pub async fn try_open(
+    addr: SocketAddr,
+    req: Req,
+) -> Result<hyper::Response<hyper::body::Incoming>, String> {
+    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake::<_, TestBody>(TokioIo::new(stream))
             .await
-            .expect("handshake");
+            .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
     let mut builder = Request::builder()
         .method(Method::from_bytes(req.method.as_bytes()).unwrap())
@@ -314,33 +318,17 @@ pub async fn open(addr: SocketAddr, req: Req) -> hyper::Response<hyper::body::In
     sender
         .send_request(builder.body(body).unwrap())
         .await
-        .expect("request")
+        .map_err(|e| e.to_string())
 }
 
-/// Like [`send`], but a connection failure is an `Err` instead of a panic.
+/// [`try_open`] for tests where the connection must work.
+pub async fn open(addr: SocketAddr, req: Req) -> hyper::Response<hyper::body::Incoming> {
+    try_open(addr, req).await.expect("request")
+}
+
+/// Sends a request and reads the whole answer; a connection failure is an `Err`.
 pub async fn try_send(addr: SocketAddr, req: Req) -> Result<Resp, String> {
-    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake::<_, TestBody>(TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let mut builder = Request::builder()
-        .method(req.method.as_str())
-        .uri(&req.path)
-        .header("host", addr.to_string());
-    for (name, value) in &req.headers {
-        builder = builder.header(name.as_str(), value.as_slice());
-    }
-    let body: TestBody = match req.body {
-        BodyKind::Full(b) => Full::new(b).boxed(),
-        BodyKind::Chunks(_) => unimplemented!("try_send sends whole bodies"),
-    };
-    let resp = sender
-        .send_request(builder.body(body).unwrap())
-        .await
-        .map_err(|e| e.to_string())?;
-    let (parts, body) = resp.into_parts();
+    let (parts, body) = try_open(addr, req).await?.into_parts();
     let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
     Ok(Resp {
         status: parts.status,
@@ -350,14 +338,7 @@ pub async fn try_send(addr: SocketAddr, req: Req) -> Result<Resp, String> {
 }
 
 pub async fn send(addr: SocketAddr, req: Req) -> Resp {
-    let resp = open(addr, req).await;
-    let (parts, body) = resp.into_parts();
-    let body = body.collect().await.expect("body").to_bytes();
-    Resp {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
+    try_send(addr, req).await.expect("request")
 }
 
 /// Retries `check` until it returns `Some`, failing after `secs` seconds.
