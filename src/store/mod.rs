@@ -172,6 +172,20 @@ impl Store {
         self.write_unguarded(|_| Ok(())).await
     }
 
+    /// Copies the whole WAL into the database file and truncates the WAL to nothing, so a
+    /// stopped hookbin leaves one compact file behind. Call after [`Store::flush`].
+    pub async fn checkpoint_and_truncate(&self) -> Result<(), StoreError> {
+        let path = self.readers.path().to_owned();
+        tokio::task::spawn_blocking(move || {
+            let conn = Connection::open(&path)?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+
     /// Caps the database file at about `bytes`; beyond it writes fail with [`StoreError::Full`].
     pub async fn limit_size(&self, bytes: u64) -> Result<(), StoreError> {
         self.write_unguarded(move |conn| {

@@ -24,6 +24,11 @@ impl Readers {
         }
     }
 
+    /// The database file these connections read.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     /// Runs `f` on an idle connection (opening one if none is free) and returns it to the pool.
     pub fn with<T>(
         &self,
