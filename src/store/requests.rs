@@ -199,6 +199,26 @@ impl Store {
         .await
     }
 
+    /// The oldest request of a bin that arrived after `after`, with its whole body.
+    pub async fn first_after(
+        &self,
+        bin: &BinId,
+        after: RequestId,
+    ) -> Result<Option<Capture>, StoreError> {
+        let bin = bin.to_string();
+        self.read(move |conn| {
+            let sql = format!(
+                "{} WHERE bin_id = ?1 AND seq > ?2 ORDER BY seq LIMIT 1",
+                select(None)
+            );
+            Ok(conn
+                .prepare_cached(&sql)?
+                .query_row(params![bin, after.seq()], from_row)
+                .optional()?)
+        })
+        .await
+    }
+
     /// A page of a bin's requests, newest first, starting below the request `before`; each
     /// with its whole body, or at most `body_limit` leading bytes of it.
     pub async fn list_requests(

@@ -155,6 +155,7 @@ async fn route(
         (["api", "bins", bin, "requests"], _) if get => {
             api::list_requests(app, &req, bin_id(bin)?).await
         }
+        (["api", "bins", bin, "wait"], _) if get => api::wait(app, &req, bin_id(bin)?).await,
         (["api", "bins", bin, "requests"], &Method::DELETE) => {
             api::clear_bin(app, bin_id(bin)?).await
         }

@@ -196,3 +196,58 @@ async fn raw_bodies_are_sandboxed_and_downloadable() {
     assert!(dl.header("content-disposition").starts_with("attachment"));
     assert_eq!(dl.text(), "<script>alert(1)</script>");
 }
+
+#[tokio::test]
+async fn waiting_for_the_next_request_returns_as_soon_as_it_arrives() {
+    let s = TestServer::start().await;
+    let bin = s.new_bin().await;
+    let first = s.capture(&bin, Req::new("POST", "/one")).await;
+
+    // Already there: answered at once.
+    let r = s
+        .get(&format!("/api/bins/{bin}/wait?after={first}&timeout=100ms"))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NO_CONTENT,
+        "nothing newer than the first yet"
+    );
+
+    let addr = s.addr;
+    let path = format!("/api/bins/{bin}/wait?after={first}&timeout=20s");
+    let waiting =
+        tokio::spawn(async move { crate::support::send(addr, Req::new("GET", &path)).await });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the wait must hold until a request arrives"
+    );
+    let second = s
+        .capture(&bin, Req::new("POST", "/two").body("hello"))
+        .await;
+    let r = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+        .await
+        .expect("answered promptly")
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    let got = r.json();
+    assert_eq!(got["id"], second.as_str());
+    assert_eq!(got["body_text"], "hello");
+
+    // With a request already stored after the cursor, the answer is immediate and in order.
+    let r = s
+        .get(&format!("/api/bins/{bin}/wait?after={first}"))
+        .await
+        .json();
+    assert_eq!(r["id"], second.as_str());
+
+    s.get(&format!("/api/bins/{bin}/wait?timeout=forever"))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+    s.get(&format!("/api/bins/{bin}/wait?after=nope"))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+    s.get("/api/bins/nope/wait?timeout=1s")
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+}

@@ -60,7 +60,8 @@ pub struct RequestOut {
 }
 
 impl RequestOut {
-    fn new(c: &Capture, base: &str) -> RequestOut {
+    /// The API form of a capture, with URLs built on `base`.
+    pub fn new(c: &Capture, base: &str) -> RequestOut {
         RequestOut {
             id: c.id.to_string(),
             bin_id: c.bin_id.to_string(),

@@ -2,9 +2,11 @@
 //! events, webhooks and deliveries in [`webhooks`].
 
 mod bins;
+mod wait;
 mod webhooks;
 
 pub use bins::*;
+pub use wait::wait;
 pub use webhooks::*;
 
 use hyper::Request;
