@@ -95,6 +95,11 @@ pub struct Args {
     #[arg(long, env = "HOOKBIN_DELIVERY_RETENTION", default_value = "30d", value_parser = retry::parse_duration)]
     pub delivery_retention: Duration,
 
+    /// A bin to have ready at start, with this name as its stable URL (`/b/NAME`); created if
+    /// missing, kept if it exists. Repeatable.
+    #[arg(long = "bin", env = "HOOKBIN_BIN", value_delimiter = ',', value_name = "NAME", value_parser = parse_bin_name)]
+    pub bins: Vec<crate::model::BinId>,
+
     /// Extra event catalog files (JSON, same format as the built-in one); repeatable.
     #[arg(
         long = "events",
@@ -124,6 +129,8 @@ pub struct Config {
     pub deny_private_targets: bool,
     pub bin_ttl: Option<Duration>,
     pub delivery_retention: Duration,
+    /// Bins to create at start if missing.
+    pub bins: Vec<crate::model::BinId>,
 }
 
 /// What the server allows a client before refusing it.
@@ -156,6 +163,7 @@ impl Config {
             deny_private_targets: false,
             bin_ttl: None,
             delivery_retention: Duration::from_secs(30 * 86400),
+            bins: Vec::new(),
         }
     }
 
@@ -186,6 +194,7 @@ impl Config {
             deny_private_targets: a.deny_private_targets,
             bin_ttl: a.bin_ttl,
             delivery_retention: a.delivery_retention,
+            bins: a.bins.clone(),
         })
     }
 }
@@ -207,6 +216,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     };
     n.checked_mul(mult)
         .ok_or_else(|| format!("'{s}' is too large"))
+}
+
+fn parse_bin_name(s: &str) -> Result<crate::model::BinId, String> {
+    crate::model::BinId::parse(s)
+        .ok_or_else(|| format!("bin name '{s}' is not valid: use 1-64 letters, digits, '-' or '_'"))
 }
 
 fn parse_public_url(s: &str) -> Result<String, String> {

@@ -17,7 +17,7 @@ use crate::capture::Capturer;
 use crate::config::Config;
 use crate::retention;
 use crate::sender::{LEASE_MARGIN, Sender, worker};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::web::{self, App};
 
 /// How long open connections get to finish once shutdown begins.
@@ -54,6 +54,12 @@ pub async fn serve(
         local_addr: listener.local_addr()?,
         shutdown: stop_rx,
     });
+    for name in &app.config.bins {
+        match app.store.create_bin(Some(name.clone())).await {
+            Ok(_) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => tracing::error!(error = %e, bin = %name, "cannot create bin"),
+        }
+    }
     if let Some(bytes) = app.config.max_db_size
         && let Err(e) = app.store.limit_size(bytes).await
     {

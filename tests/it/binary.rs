@@ -83,3 +83,31 @@ fn bad_flags_are_rejected_with_a_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a size"));
 }
+
+#[tokio::test]
+async fn bins_named_at_start_answer_at_their_fixed_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("named.db");
+    let h = Hookbin::start(&db, &["--bin", "ci-orders", "--bin", "ci-users"]);
+    for bin in ["ci-orders", "ci-users"] {
+        let r = crate::support::send(
+            h.addr,
+            crate::support::Req::new("POST", &format!("/b/{bin}")).body("x"),
+        )
+        .await;
+        assert_eq!(r.status, hyper::StatusCode::OK, "{bin}");
+    }
+    drop(h);
+    // Starting again with the same names keeps the bins and what they hold.
+    let h = Hookbin::start(&db, &["--bin", "ci-orders"]);
+    let bin = crate::support::send(
+        h.addr,
+        crate::support::Req::new("GET", "/api/bins/ci-orders"),
+    )
+    .await
+    .json();
+    assert_eq!(bin["request_count"], 1);
+    let bad = hookbin().args(["--bin", "no spaces"]).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not valid"));
+}
