@@ -172,12 +172,7 @@ pub fn login_form<B>(req: &Request<B>) -> Result<Response<Body>, WebError> {
 /// Checks the token typed into the form and sets the cookie.
 pub async fn login(app: &App, req: Request<Incoming>) -> Result<Response<Body>, WebError> {
     let form = inspect::pairs(&read_small_body(req).await?);
-    let field = |k: &str| {
-        form.iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    };
+    let field = |k: &str| super::field(&form, k);
     let next = local_path(field("next")).to_owned();
     let Some(token) = &app.config.token else {
         return Ok(response::see_other(&next));

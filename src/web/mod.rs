@@ -212,6 +212,30 @@ fn query_pairs<B>(req: &Request<B>) -> Vec<(String, String)> {
     crate::inspect::pairs(req.uri().query().unwrap_or("").as_bytes())
 }
 
+/// The `limit` query parameter (default `default`, 1 to `max`).
+fn limit<B>(req: &Request<B>, default: usize, max: usize) -> Result<usize, WebError> {
+    match query_pairs(req).into_iter().find(|(k, _)| k == "limit") {
+        Some((_, v)) => parse_limit(&v, max),
+        None => Ok(default),
+    }
+}
+
+fn parse_limit(v: &str, max: usize) -> Result<usize, WebError> {
+    v.parse()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| {
+            WebError::BadRequest(format!("limit must be a number from 1 to {max}, not '{v}'"))
+        })
+}
+
+/// The value of field `name` in decoded form pairs, or "" when absent.
+fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
 /// Parses the `limit` and `before` paging parameters shared by the page and the API.
 fn paging<B>(
     req: &Request<B>,
@@ -222,17 +246,7 @@ fn paging<B>(
     let mut before = None;
     for (k, v) in query_pairs(req) {
         match k.as_str() {
-            "limit" => {
-                limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=max).contains(n))
-                    .ok_or_else(|| {
-                        WebError::BadRequest(format!(
-                            "limit must be a number from 1 to {max}, not '{v}'"
-                        ))
-                    })?
-            }
+            "limit" => limit = parse_limit(&v, max)?,
             "before" if !v.is_empty() => {
                 before = Some(RequestId::parse(&v).ok_or_else(|| {
                     WebError::BadRequest(format!("before must be a request id, not '{v}'"))

@@ -10,7 +10,7 @@ use crate::model::{Attempt, Delivery, Webhook};
 use crate::sender::WebhookInput;
 use crate::time;
 use crate::web::response::{self, Body};
-use crate::web::{App, WebError, query_pairs, read_small_body};
+use crate::web::{App, WebError, read_small_body};
 
 /// A webhook as the API shows it.
 #[derive(Serialize)]
@@ -227,16 +227,7 @@ pub async fn list_deliveries<B>(
     req: &Request<B>,
     webhook: &str,
 ) -> Result<Response<Body>, WebError> {
-    let limit = match query_pairs(req).into_iter().find(|(k, _)| k == "limit") {
-        None => 50,
-        Some((_, v)) => v
-            .parse()
-            .ok()
-            .filter(|n| (1..=500).contains(n))
-            .ok_or_else(|| {
-                WebError::BadRequest(format!("limit must be a number from 1 to 500, not '{v}'"))
-            })?,
-    };
+    let limit = crate::web::limit(req, 50, 500)?;
     let list: Vec<DeliveryOut> = app
         .store
         .list_deliveries(webhook, limit)

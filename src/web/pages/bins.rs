@@ -96,11 +96,7 @@ async fn home_with(
 pub async fn create_bin(app: &App, req: Request<Incoming>) -> Result<Response<Body>, WebError> {
     let base = app.base_url(&req);
     let form = inspect::pairs(&read_small_body(req).await?);
-    let name = form
-        .iter()
-        .find(|(k, _)| k == "name")
-        .map(|(_, v)| v.trim().to_owned())
-        .unwrap_or_default();
+    let name = crate::web::field(&form, "name").trim().to_owned();
     let parsed = match name.as_str() {
         "" => None,
         n => match crate::web::api::parse_name(n) {

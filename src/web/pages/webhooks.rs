@@ -148,12 +148,7 @@ pub async fn new_webhook(app: &App) -> Result<Response<Body>, WebError> {
 pub async fn create_webhook(app: &App, req: Request<Incoming>) -> Result<Response<Body>, WebError> {
     let base = app.base_url(&req);
     let form = inspect::pairs(&read_small_body(req).await?);
-    let field = |k: &str| {
-        form.iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let field = |k: &str| crate::web::field(&form, k).to_owned();
     let mut page = WebhookFormPage::new(app, field("name"), field("url"), field("event"));
     if field("action") == "new-bin" {
         let bin = app.store.create_bin(None).await?;
