@@ -51,6 +51,13 @@ function cell(child) {
 function requestRow(r) {
   const tr = document.createElement("tr");
   tr.className = "fresh";
+  const pick = document.createElement("input");
+  pick.type = "checkbox";
+  pick.name = "ids";
+  pick.value = r.id;
+  pick.setAttribute("form", "export");
+  pick.setAttribute("aria-label", "Select " + r.method + " " + r.path);
+  tr.appendChild(cell(pick));
   const method = document.createElement("span");
   method.className = "method " + methodClass(r.method);
   method.textContent = r.method;
@@ -67,6 +74,9 @@ function requestRow(r) {
   const size = cell(humanSize(r.body_size));
   size.className = "num";
   tr.appendChild(size);
+  const status = cell(String(r.response_status));
+  status.className = "num";
+  tr.appendChild(status);
   const time = document.createElement("time");
   time.dateTime = r.received_at;
   time.title = r.received_at;

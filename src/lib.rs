@@ -7,11 +7,13 @@
 //! cli      commands that work on the database directly (events, webhooks, fire)
 //! server   accept loop, graceful shutdown, delivery worker (wires everything below)
 //! web      route table, JSON API, pages, live events (HTTP in, HTTP out)
-//! capture  HTTP request → stored Capture, body limit, live feed
+//! capture  HTTP request → stored Capture, body limit, live feed, bin's answer
+//! relay    forward and replay captures byte for byte, log the target's answer
 //! sender   webhooks, test sends, outbox worker, HTTP client, signing, retry schedule
 //! catalog  the event types webhooks subscribe to (built in + --events files)
 //! retention sweeps idle bins and old delivery logs
-//! inspect  stored bytes → readable views (JSON, form, multipart, text, hex)
+//! export   captures as curl commands and HAR 1.2
+//! inspect  stored bytes → readable views (JSON, form, multipart, text, hex), signature checks
 //! store    the only SQL: writer thread with group commit, read connections, migrations
 //! model    plain data and typed ids, depends on nothing
 //! ```
@@ -24,8 +26,10 @@ pub mod capture;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod export;
 pub mod inspect;
 pub mod model;
+pub mod relay;
 pub mod retention;
 pub mod sender;
 pub mod server;

@@ -15,7 +15,9 @@ use tokio::sync::{broadcast, watch};
 
 use crate::capture::Capturer;
 use crate::config::Config;
+use crate::relay::Relayer;
 use crate::retention;
+use crate::sender::client::Client;
 use crate::sender::{LEASE_MARGIN, Sender, worker};
 use crate::store::{Store, StoreError};
 use crate::web::{self, App};
@@ -46,6 +48,11 @@ pub async fn serve(
             config.max_body,
             config.max_requests,
             feed.clone(),
+            Relayer::new(
+                Client::new(config.timeout, config.deny_private_targets),
+                store.clone(),
+                config.endpoint_concurrency,
+            ),
         ),
         sender,
         store,

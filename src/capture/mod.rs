@@ -15,7 +15,8 @@ use hyper::body::{Body, Incoming};
 use hyper::{Request, Version};
 use tokio::sync::broadcast;
 
-use crate::model::{BinId, CaptureSummary, NewCapture, RequestId};
+use crate::model::{BinId, BinSettings, CaptureSummary, NewCapture, RequestId};
+use crate::relay::Relayer;
 use crate::store::{Store, StoreError, encode_headers};
 
 /// Why a request could not be captured.
@@ -41,29 +42,51 @@ pub struct Capturer {
     max_body: u64,
     max_requests: u64,
     feed: Feed,
+    relayer: Relayer,
+}
+
+/// A committed capture: its id, and the settings of its bin at the time (which say how to
+/// answer).
+pub struct Captured {
+    pub id: RequestId,
+    pub settings: Arc<BinSettings>,
 }
 
 impl Capturer {
-    /// A capturer writing to `store`, announcing on `feed`.
-    pub fn new(store: Store, max_body: u64, max_requests: u64, feed: Feed) -> Capturer {
+    /// A capturer writing to `store`, announcing on `feed`, forwarding through `relayer`.
+    pub fn new(
+        store: Store,
+        max_body: u64,
+        max_requests: u64,
+        feed: Feed,
+        relayer: Relayer,
+    ) -> Capturer {
         Capturer {
             store,
             max_body,
             max_requests,
             feed,
+            relayer,
         }
     }
 
-    /// Reads the request (body within the limit), stores it and returns its id once committed.
+    /// What forwards and replays captures.
+    pub fn relayer(&self) -> &Relayer {
+        &self.relayer
+    }
+
+    /// Reads the request (body within the limit), stores it and returns its id once committed;
+    /// then queues it for forwarding if its bin forwards.
     pub async fn capture(
         &self,
         bin: BinId,
         req: Request<Incoming>,
         remote: SocketAddr,
-    ) -> Result<RequestId, CaptureError> {
+    ) -> Result<Captured, CaptureError> {
         if !self.store.bin_exists(bin.as_str()) {
             return Err(CaptureError::UnknownBin(bin));
         }
+        let settings = self.store.bin_settings(bin.as_str());
         let (parts, body) = req.into_parts();
         if body.size_hint().lower() > self.max_body {
             return Err(CaptureError::TooLarge(self.max_body));
@@ -99,6 +122,7 @@ impl Capturer {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             body,
+            response_status: settings.response.as_ref().map_or(200, |r| r.status),
         };
         let (capture, id) = self
             .store
@@ -112,7 +136,10 @@ impl Capturer {
         if self.feed.receiver_count() > 0 {
             let _ = self.feed.send(Arc::new(capture.summary(id)));
         }
-        Ok(id)
+        if let Some(url) = &settings.forward_url {
+            self.relayer.forward(id, capture, url);
+        }
+        Ok(Captured { id, settings })
     }
 }
 

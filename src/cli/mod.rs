@@ -1,6 +1,9 @@
 //! The command-line side of the binary: list events, manage webhooks, send a test, fire an
-//! event. Commands work directly on the same SQLite database as the server (WAL lets both run
-//! at once); a running server's worker picks up any retries they leave queued.
+//! event. These commands work directly on the same SQLite database as the server (WAL lets
+//! both run at once); a running server's worker picks up any retries they leave queued.
+//! `bins` and `tail` instead talk to a running server over its API (see [`remote`]).
+
+mod remote;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -30,6 +33,33 @@ pub enum Command {
         /// A file holding the JSON object to send, or `-` for stdin; without it, the sample.
         #[arg(long, value_name = "FILE")]
         payload: Option<PathBuf>,
+    },
+    /// Create or list bins on a running hookbin.
+    #[command(subcommand)]
+    Bins(BinsCommand),
+    /// Follow a bin on a running hookbin: print each request as it arrives.
+    Tail {
+        #[command(flatten)]
+        opts: remote::TailOptions,
+        #[command(flatten)]
+        server: remote::Server,
+    },
+}
+
+/// `hookbin bins …` (against a running server)
+#[derive(Debug, Clone, Subcommand)]
+pub enum BinsCommand {
+    /// Create a bin and print its URL (only the URL, for scripts).
+    New {
+        /// A name for a stable URL (/b/NAME); without it, a random id.
+        name: Option<String>,
+        #[command(flatten)]
+        server: remote::Server,
+    },
+    /// List the bins with their request counts and URLs.
+    List {
+        #[command(flatten)]
+        server: remote::Server,
     },
 }
 
@@ -69,6 +99,19 @@ pub enum CliError {
 
 /// Runs `cmd`; `Ok(false)` means it ran but what it did failed (e.g. the receiver said 500).
 pub async fn run(cmd: Command, config: Config) -> Result<bool, CliError> {
+    match &cmd {
+        Command::Bins(BinsCommand::New { name, server }) => {
+            return remote::new_bin(&remote::Remote::new(server, config.token)?, name.clone())
+                .await;
+        }
+        Command::Bins(BinsCommand::List { server }) => {
+            return remote::list_bins(&remote::Remote::new(server, config.token)?).await;
+        }
+        Command::Tail { opts, server } => {
+            return remote::tail(&remote::Remote::new(server, config.token)?, opts).await;
+        }
+        _ => {}
+    }
     let store = Store::open(&config.db)?;
     let sender = Sender::from_config(store.clone(), &config);
     match cmd {
@@ -126,6 +169,7 @@ pub async fn run(cmd: Command, config: Config) -> Result<bool, CliError> {
             Ok(r.ok)
         }
         Command::Fire { slug, payload } => fire(&sender, &slug, payload, config.timeout).await,
+        Command::Bins(_) | Command::Tail { .. } => unreachable!("answered above"),
     }
 }
 

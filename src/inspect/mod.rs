@@ -6,6 +6,7 @@
 mod fuzz;
 mod json;
 mod multipart;
+pub mod signatures;
 
 /// How much of a body the request page loads and shows; the rest is one download away.
 pub const INLINE_LIMIT: usize = 256 * 1024;
@@ -96,6 +97,21 @@ pub fn pairs(raw: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Bytes in the largest binary unit that keeps the number readable.
+pub fn human_size(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
 /// The bytes as text if they are UTF-8 without control characters that mark binary data;
 /// a character cut off by truncation at the end is tolerated when `complete` is false.
 fn text(body: &[u8], complete: bool) -> Option<String> {
@@ -145,6 +161,14 @@ pub fn hexdump(bytes: &[u8]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_naturally() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(10 * 1024 * 1024), "10.0 MiB");
+    }
 
     #[test]
     fn json_is_detected_by_type_or_content() {

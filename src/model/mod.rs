@@ -4,8 +4,10 @@
 
 use std::fmt;
 
+mod settings;
 mod webhook;
 
+pub use settings::*;
 pub use webhook::*;
 
 use chrono::{DateTime, Utc};
@@ -122,6 +124,8 @@ pub struct Capture {
     pub body_size: u64,
     /// The body bytes, or only a leading part of them when read for display (see `body_size`).
     pub body: bytes::Bytes,
+    /// The status hookbin answered with.
+    pub response_status: u16,
 }
 
 impl Capture {
@@ -176,6 +180,8 @@ pub struct NewCapture {
     pub headers: Vec<u8>,
     pub content_type: Option<String>,
     pub body: bytes::Bytes,
+    /// The status hookbin answers with (the bin's custom response, or 200).
+    pub response_status: u16,
 }
 
 impl NewCapture {
@@ -192,6 +198,7 @@ impl NewCapture {
             content_type: c.content_type.clone(),
             body_size: c.body.len() as u64,
             remote_addr: c.remote_addr.clone(),
+            response_status: c.response_status,
         }
     }
 }
@@ -208,6 +215,7 @@ pub struct CaptureSummary {
     pub content_type: Option<String>,
     pub body_size: u64,
     pub remote_addr: String,
+    pub response_status: u16,
 }
 
 #[cfg(test)]

@@ -53,15 +53,36 @@ impl Client {
 
     /// POSTs `body` to `url` with `headers` and reports what happened.
     pub async fn post(&self, url: &str, headers: Vec<(String, String)>, body: Bytes) -> Attempt {
+        let raw: Vec<(String, Vec<u8>)> = headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
+            .collect();
+        let mut attempt = self.send(Method::POST, url, &raw, body).await;
+        attempt.request_headers = headers;
+        attempt
+    }
+
+    /// Sends one request with exactly these headers (values as raw bytes; hyper adds `host`
+    /// and `content-length`) and reports what happened; the `request_headers` of the answer
+    /// are left empty.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(String, Vec<u8>)],
+        body: Bytes,
+    ) -> Attempt {
         let at = Utc::now();
         let started = Instant::now();
         let mut attempt = Attempt {
             at,
-            request_headers: headers,
             ..Attempt::default()
         };
-        let result =
-            tokio::time::timeout(self.timeout, self.exchange(url, &mut attempt, body)).await;
+        let result = tokio::time::timeout(
+            self.timeout,
+            self.exchange(method, url, headers, &mut attempt, body),
+        )
+        .await;
         attempt.duration_ms = started.elapsed().as_millis() as u64;
         match result {
             Ok(Ok(())) => {}
@@ -85,7 +106,14 @@ impl Client {
         attempt
     }
 
-    async fn exchange(&self, url: &str, attempt: &mut Attempt, body: Bytes) -> Result<(), String> {
+    async fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(String, Vec<u8>)],
+        attempt: &mut Attempt,
+        body: Bytes,
+    ) -> Result<(), String> {
         let uri = check_url(url)?;
         // Literal addresses never reach the resolver, so the rule is applied to them here.
         if self.deny_private
@@ -98,9 +126,9 @@ impl Client {
                 "{ip} is a private, loopback or link-local address (--deny-private-targets)"
             ));
         }
-        let mut req = Request::builder().method(Method::POST).uri(uri);
-        for (name, value) in &attempt.request_headers {
-            req = req.header(name.as_str(), value.as_str());
+        let mut req = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            req = req.header(name.as_str(), value.as_slice());
         }
         let req = req
             .body(Full::new(body))
@@ -157,7 +185,7 @@ pub fn check_url(url: &str) -> Result<Uri, String> {
 }
 
 /// The innermost error message, which is the one that says what really happened.
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;

@@ -1,6 +1,6 @@
 //! Standard Webhooks signatures: `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, keyed
 //! with the base64-decoded part of a `whsec_` secret. Pure functions, used both to sign what we
-//! send and to verify what a bin caught.
+//! send and (through `inspect::signatures`) to verify what a bin caught.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -54,54 +54,6 @@ pub fn verify(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8], header: &st
     })
 }
 
-/// What checking a captured request's Standard Webhooks headers found.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Verdict {
-    /// The signature matches the secret of the named webhook; `skew_secs` is how far the
-    /// signed timestamp lies from the time the request arrived.
-    Valid { webhook: String, skew_secs: i64 },
-    /// Headers are present but the signature matches none of the secrets tried.
-    NoMatch,
-    /// The headers are not in the Standard Webhooks form; the reason says how.
-    Malformed(String),
-}
-
-/// Checks a request carrying `webhook-id`, `webhook-timestamp` and `webhook-signature`
-/// against each `(webhook name, secret)`; `None` when it carries no such headers.
-pub fn check(
-    header: impl Fn(&str) -> Option<String>,
-    body: &[u8],
-    received_at: i64,
-    secrets: &[(String, String)],
-) -> Option<Verdict> {
-    let sig = header("webhook-signature")?;
-    let (Some(id), Some(ts)) = (header("webhook-id"), header("webhook-timestamp")) else {
-        return Some(Verdict::Malformed(
-            "webhook-signature is present but webhook-id or webhook-timestamp is missing".into(),
-        ));
-    };
-    let Ok(ts) = ts.trim().parse::<i64>() else {
-        return Some(Verdict::Malformed(format!(
-            "webhook-timestamp '{ts}' is not a number of seconds"
-        )));
-    };
-    if !sig.split(' ').any(|s| s.starts_with("v1,")) {
-        return Some(Verdict::Malformed(
-            "webhook-signature has no v1, signature".into(),
-        ));
-    }
-    let found = secrets.iter().find(|(_, secret)| {
-        secret_key(secret).is_some_and(|key| verify(&key, &id, ts, body, &sig))
-    });
-    Some(match found {
-        Some((name, _)) => Verdict::Valid {
-            webhook: name.clone(),
-            skew_secs: received_at - ts,
-        },
-        None => Verdict::NoMatch,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,42 +86,6 @@ mod tests {
             b"{}",
             &sig
         ));
-    }
-
-    #[test]
-    fn captured_requests_are_checked_against_every_secret() {
-        let secret = new_secret();
-        let key = secret_key(&secret).unwrap();
-        let body = b"{\"a\":1}";
-        let sig = sign(&key, "msg_1", 1000, body);
-        let headers = |sig: String, ts: &'static str| {
-            move |name: &str| match name {
-                "webhook-id" => Some("msg_1".to_owned()),
-                "webhook-timestamp" => Some(ts.to_owned()),
-                "webhook-signature" => Some(sig.clone()),
-                _ => None,
-            }
-        };
-        let secrets = vec![
-            ("other".to_owned(), new_secret()),
-            ("mine".to_owned(), secret),
-        ];
-        assert_eq!(
-            check(headers(sig.clone(), "1000"), body, 1003, &secrets),
-            Some(Verdict::Valid {
-                webhook: "mine".into(),
-                skew_secs: 3
-            })
-        );
-        assert_eq!(
-            check(headers(sig.clone(), "1000"), b"{}", 1000, &secrets),
-            Some(Verdict::NoMatch)
-        );
-        assert!(matches!(
-            check(headers(sig, "soon"), body, 1000, &secrets),
-            Some(Verdict::Malformed(_))
-        ));
-        assert_eq!(check(|_: &str| None, body, 0, &secrets), None);
     }
 
     #[test]

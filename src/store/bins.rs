@@ -112,6 +112,7 @@ impl Store {
     pub async fn delete_bin(&self, id: &BinId) -> Result<(), StoreError> {
         let key = id.to_string();
         let counts = self.counts.clone();
+        let settings = self.settings.clone();
         self.write(move |conn| {
             conn.prepare_cached("DELETE FROM requests WHERE bin_id = ?1")?
                 .execute([&key])?;
@@ -122,6 +123,7 @@ impl Store {
                 0 => Err(StoreError::NotFound(format!("bin {key}"))),
                 _ => {
                     counts.lock().expect("counts poisoned").remove(&key);
+                    settings.write().expect("settings poisoned").remove(&key);
                     Ok(())
                 }
             }

@@ -12,6 +12,7 @@ mod headers;
 mod readers;
 mod requests;
 mod schema;
+mod settings;
 mod webhooks;
 mod writer;
 
@@ -24,8 +25,8 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 pub use deliveries::{Admit, Next};
-pub use headers::encode as encode_headers;
-pub use requests::Page;
+pub use headers::{decode as decode_headers, encode as encode_headers};
+pub use requests::{Filter, Page};
 pub use schema::SCHEMA_VERSION;
 pub use webhooks::{WebhookFields, WebhookPatch};
 
@@ -92,6 +93,8 @@ pub struct Store {
     /// body is read, and keeps counts without an UPDATE per capture. Changed only by the writer
     /// thread (inside its jobs); reloaded from the tables if a commit fails.
     counts: Counts,
+    /// Settings of the bins that have any; like `counts`, changed only inside writer jobs.
+    settings: settings::Settings,
     /// The last request row key handed out; only the writer thread advances it.
     last_seq: Arc<AtomicI64>,
     _checkpointer: Arc<checkpoint::Checkpointer>,
@@ -111,17 +114,26 @@ impl Store {
         schema::configure(&conn).map_err(open_err)?;
         schema::migrate(&mut conn, path)?;
         let counts: Counts = Arc::new(Mutex::new(bins::count_all(&conn)?));
+        let settings: settings::Settings =
+            Arc::new(std::sync::RwLock::new(settings::load_all(&conn)?));
         let last_seq = Arc::new(AtomicI64::new(requests::max_seq(&conn)?));
         let readers = Arc::new(readers::Readers::new(path.to_owned()));
         let wal = checkpoint::WalSize::default();
         let checkpointer = checkpoint::spawn(path.to_owned(), wal.clone()).map_err(open_err)?;
         let reload = counts.clone();
+        let reload_settings = settings.clone();
         let hooks = writer::Hooks {
             after_commit: Box::new(move |conn| wal.after_commit(conn)),
             // A failed commit undid counted work: count again from what is really stored.
-            on_rollback: Box::new(move |conn| match bins::count_all(conn) {
-                Ok(fresh) => *reload.lock().expect("counts poisoned") = fresh,
-                Err(e) => tracing::error!(error = %e, "cannot recount requests"),
+            on_rollback: Box::new(move |conn| {
+                match bins::count_all(conn) {
+                    Ok(fresh) => *reload.lock().expect("counts poisoned") = fresh,
+                    Err(e) => tracing::error!(error = %e, "cannot recount requests"),
+                }
+                match settings::load_all(conn) {
+                    Ok(fresh) => *reload_settings.write().expect("settings poisoned") = fresh,
+                    Err(e) => tracing::error!(error = %e, "cannot reload bin settings"),
+                }
             }),
         };
         let writer = writer::spawn(conn, hooks);
@@ -129,6 +141,7 @@ impl Store {
             writer,
             readers,
             counts,
+            settings,
             last_seq,
             _checkpointer: Arc::new(checkpointer),
         })

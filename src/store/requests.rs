@@ -3,7 +3,8 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::Utc;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{Store, StoreError, headers};
 use crate::model::{BinId, Capture, NewCapture, RequestId};
@@ -25,7 +26,7 @@ fn select(body_limit: Option<usize>) -> String {
     };
     format!(
         "SELECT seq, bin_id, received_at, method, path, query, http_version, remote_addr,
-                headers, body_size, {body} FROM requests"
+                headers, body_size, {body}, response_status FROM requests"
     )
 }
 
@@ -49,6 +50,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Capture> {
             .get::<_, Option<Vec<u8>>>(10)?
             .unwrap_or_default()
             .into(),
+        response_status: row.get(11)?,
     })
 }
 
@@ -82,8 +84,8 @@ fn insert(
 ) -> Result<u64, StoreError> {
     conn.prepare_cached(
         "INSERT INTO requests (seq, bin_id, received_at, method, path, query, http_version,
-             remote_addr, headers, content_type, body_size, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             remote_addr, headers, content_type, body_size, body, response_status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         seq,
@@ -98,6 +100,7 @@ fn insert(
         c.content_type,
         c.body.len() as i64,
         &c.body[..],
+        c.response_status,
     ])?;
     if max_requests == 0 || count < max_requests {
         return Ok(0);
@@ -111,22 +114,119 @@ fn insert(
     Ok(removed as u64)
 }
 
+/// Which of a bin's requests to list; every field that is set must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// The method, exactly (compared case-insensitively).
+    pub method: Option<String>,
+    /// Text the path contains.
+    pub path: Option<String>,
+    /// A header name, and optionally text its value contains (case-insensitively).
+    pub header: Option<(String, Option<String>)>,
+    /// Text the body contains (ASCII case-insensitively, on the raw bytes).
+    pub text: Option<String>,
+}
+
+impl Filter {
+    /// True when the filter lets every request through.
+    pub fn is_empty(&self) -> bool {
+        *self == Filter::default()
+    }
+
+    /// SQL conditions (each starting with ` AND`) and their parameters, numbered from `first`.
+    fn sql(&self, first: usize) -> (String, Vec<Value>) {
+        let mut sql = String::new();
+        let mut args: Vec<Value> = Vec::new();
+        let next = |args: &mut Vec<Value>, v: Value| {
+            args.push(v);
+            first + args.len() - 1
+        };
+        if let Some(m) = &self.method {
+            let n = next(&mut args, Value::Text(m.to_ascii_uppercase()));
+            sql += &format!(" AND upper(method) = ?{n}");
+        }
+        if let Some(p) = &self.path {
+            let n = next(&mut args, Value::Text(p.clone()));
+            sql += &format!(" AND instr(path, ?{n}) > 0");
+        }
+        if let Some((name, value)) = &self.header {
+            let a = next(&mut args, Value::Text(name.to_ascii_lowercase()));
+            let b = next(&mut args, value.clone().map_or(Value::Null, Value::Text));
+            sql += &format!(" AND hb_has_header(headers, ?{a}, ?{b})");
+        }
+        if let Some(t) = &self.text {
+            let n = next(&mut args, Value::Text(t.clone()));
+            sql += &format!(" AND hb_icontains(body, ?{n})");
+        }
+        (sql, args)
+    }
+}
+
+/// Registers the SQL functions [`Filter`] uses on a connection.
+pub(super) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_scalar_function("hb_icontains", 2, flags, |ctx| {
+        let hay = ctx
+            .get_raw(0)
+            .as_bytes_or_null()
+            .ok()
+            .flatten()
+            .unwrap_or(b"");
+        let needle: String = ctx.get(1)?;
+        Ok(icontains(hay, needle.as_bytes()))
+    })?;
+    conn.create_scalar_function("hb_has_header", 3, flags, |ctx| {
+        let raw = ctx
+            .get_raw(0)
+            .as_bytes_or_null()
+            .ok()
+            .flatten()
+            .unwrap_or(b"");
+        let name: String = ctx.get(1)?;
+        let value: Option<String> = ctx.get(2)?;
+        Ok(headers::decode(raw).unwrap_or_default().iter().any(|h| {
+            h.name.eq_ignore_ascii_case(&name)
+                && value
+                    .as_ref()
+                    .is_none_or(|v| icontains(&h.value, v.as_bytes()))
+        }))
+    })?;
+    Ok(())
+}
+
+/// True when `needle` occurs in `hay`, ignoring ASCII case.
+fn icontains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
 fn page(
     conn: &Connection,
     bin: &str,
     limit: usize,
     before: Option<RequestId>,
     body_limit: Option<usize>,
+    filter: &Filter,
 ) -> Result<Page, StoreError> {
     let before_seq = before.map_or(i64::MAX, RequestId::seq);
+    let (conditions, mut args) = filter.sql(4);
     // One extra row tells whether another page follows.
     let sql = format!(
-        "{} WHERE bin_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+        "{} WHERE bin_id = ?1 AND seq < ?2{conditions} ORDER BY seq DESC LIMIT ?3",
         select(body_limit)
     );
+    let mut all = vec![
+        Value::Text(bin.to_owned()),
+        Value::Integer(before_seq),
+        Value::Integer(limit as i64 + 1),
+    ];
+    all.append(&mut args);
     let mut requests: Vec<Capture> = conn
         .prepare_cached(&sql)?
-        .query_map(params![bin, before_seq, limit as i64 + 1], from_row)?
+        .query_map(params_from_iter(all), from_row)?
         .collect::<Result<_, _>>()?;
     let next = if requests.len() > limit {
         requests.truncate(limit);
@@ -219,19 +319,21 @@ impl Store {
         .await
     }
 
-    /// A page of a bin's requests, newest first, starting below the request `before`; each
-    /// with its whole body, or at most `body_limit` leading bytes of it.
+    /// A page of a bin's requests that pass `filter`, newest first, starting below the request
+    /// `before`; each with its whole body, or at most `body_limit` leading bytes of it.
     pub async fn list_requests(
         &self,
         bin: &BinId,
         limit: usize,
         before: Option<RequestId>,
         body_limit: Option<usize>,
+        filter: &Filter,
     ) -> Result<Page, StoreError> {
         let bin = bin.to_string();
+        let filter = filter.clone();
         self.read(move |conn| {
             super::bins::get(conn, &bin)?;
-            page(conn, &bin, limit, before, body_limit)
+            page(conn, &bin, limit, before, body_limit, &filter)
         })
         .await
     }

@@ -97,6 +97,32 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE requests_v3 RENAME TO requests;
      CREATE INDEX requests_by_bin ON requests(bin_id, seq);
      ALTER TABLE bins DROP COLUMN request_count;",
+    // 4: per-bin answers, forwarding and signing secret; the status each capture was answered
+    // with; every forward or replay of a capture with the target's answer.
+    "CREATE TABLE bin_settings (
+        bin_id            TEXT PRIMARY KEY REFERENCES bins(id) ON DELETE CASCADE,
+        response_status   INTEGER,
+        response_headers  TEXT,
+        response_body     BLOB,
+        response_delay_ms INTEGER NOT NULL DEFAULT 0,
+        forward_url       TEXT,
+        signing_secret    TEXT
+     );
+     ALTER TABLE requests ADD COLUMN response_status INTEGER NOT NULL DEFAULT 200;
+     CREATE TABLE relays (
+        id                 INTEGER PRIMARY KEY,
+        request_seq        INTEGER NOT NULL REFERENCES requests(seq) ON DELETE CASCADE,
+        kind               TEXT NOT NULL,
+        url                TEXT NOT NULL,
+        at                 TEXT NOT NULL,
+        status             INTEGER,
+        duration_ms        INTEGER NOT NULL,
+        error              TEXT,
+        response_headers   TEXT NOT NULL,
+        response_body      BLOB NOT NULL,
+        response_truncated INTEGER NOT NULL
+     );
+     CREATE INDEX relays_by_request ON relays(request_seq, id);",
 ];
 
 /// The schema version this build writes.

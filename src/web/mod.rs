@@ -7,6 +7,7 @@
 mod api;
 mod assets;
 pub mod auth;
+mod bin_settings;
 mod error;
 mod pages;
 mod response;
@@ -26,7 +27,7 @@ use crate::capture::{Capturer, Feed};
 use crate::config::Config;
 use crate::model::{BinId, RequestId};
 use crate::sender::Sender;
-use crate::store::Store;
+use crate::store::{Filter, Store};
 
 pub use error::WebError;
 pub use response::Body;
@@ -106,13 +107,19 @@ async fn capture(
     req: Request<Incoming>,
     remote: SocketAddr,
 ) -> Result<Response<Body>, WebError> {
-    let id = app.capturer.capture(bin_id(bin)?, req, remote).await?;
-    let answer = format!(r#"{{"ok":true,"request_id":"{id}"}}"#);
-    Ok(response::with_type(
-        StatusCode::OK,
-        "application/json",
-        response::full(answer),
-    ))
+    let captured = app.capturer.capture(bin_id(bin)?, req, remote).await?;
+    let Some(custom) = &captured.settings.response else {
+        let answer = format!(r#"{{"ok":true,"request_id":"{}"}}"#, captured.id);
+        return Ok(response::with_type(
+            StatusCode::OK,
+            "application/json",
+            response::full(answer),
+        ));
+    };
+    if custom.delay_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(custom.delay_ms)).await;
+    }
+    Ok(response::custom(custom))
 }
 
 async fn route(
@@ -130,7 +137,14 @@ async fn route(
         (["bins", bin, "events"], _) if get => sse::stream(app, bin_id(bin)?),
         (["bins", bin, "clear"], &Method::POST) => pages::clear_bin(app, bin_id(bin)?).await,
         (["bins", bin, "delete"], &Method::POST) => pages::delete_bin(app, bin_id(bin)?).await,
+        (["bins", bin, "har"], _) if get => api::har(app, &req, bin_id(bin)?).await,
+        (["bins", bin, what @ ("response" | "forward" | "secret")], &Method::POST) => {
+            pages::save_settings(app, req, bin_id(bin)?, what).await
+        }
         (["requests", id], _) if get => pages::request(app, &req, request_id(id)?).await,
+        (["requests", id, "replay"], &Method::POST) => {
+            pages::replay(app, req, request_id(id)?).await
+        }
         (["requests", id, "delete"], &Method::POST) => {
             pages::delete_request(app, request_id(id)?).await
         }
@@ -152,6 +166,8 @@ async fn route(
         (["api", "bins"], _) if get => api::list_bins(app, &req).await,
         (["api", "bins", bin], _) if get => api::get_bin(app, &req, bin_id(bin)?).await,
         (["api", "bins", bin], &Method::DELETE) => api::delete_bin(app, bin_id(bin)?).await,
+        (["api", "bins", bin], &Method::PATCH) => api::patch_bin(app, req, bin_id(bin)?).await,
+        (["api", "bins", bin, "har"], _) if get => api::har(app, &req, bin_id(bin)?).await,
         (["api", "bins", bin, "requests"], _) if get => {
             api::list_requests(app, &req, bin_id(bin)?).await
         }
@@ -164,6 +180,14 @@ async fn route(
             api::delete_request(app, request_id(id)?).await
         }
         (["api", "requests", id, "raw"], _) if get => api::raw(app, request_id(id)?).await,
+        (["api", "requests", id, "curl"], _) if get => api::curl(app, &req, request_id(id)?).await,
+        (["api", "requests", id, "replay"], &Method::POST) => {
+            api::replay(app, req, request_id(id)?).await
+        }
+        (["api", "requests", id, "relays"], _) if get => api::relays(app, request_id(id)?).await,
+        (["api", "requests", id, "verify"], &Method::POST) => {
+            api::verify(app, req, request_id(id)?).await
+        }
         (["api", "events"], _) if get => api::list_events(app).await,
         (["api", "events", slug], &Method::POST) => api::fire_event(app, req, slug).await,
         (["api", "webhooks"], &Method::POST) => api::create_webhook(app, req).await,
@@ -256,4 +280,55 @@ fn paging<B>(
         }
     }
     Ok((limit, before))
+}
+
+/// Reads the request-list filters `method`, `path`, `header` (`name` or `name:value`) and `q`
+/// (body text) shared by the bin page, the list API and the HAR export; empty ones are ignored.
+fn filter<B>(req: &Request<B>) -> Filter {
+    let mut f = Filter::default();
+    for (k, v) in query_pairs(req) {
+        let v = v.trim().to_owned();
+        if v.is_empty() {
+            continue;
+        }
+        match k.as_str() {
+            "method" => f.method = Some(v),
+            "path" => f.path = Some(v),
+            "header" => {
+                f.header = Some(match v.split_once(':') {
+                    Some((n, val)) if !val.trim().is_empty() => {
+                        (n.trim().to_owned(), Some(val.trim().to_owned()))
+                    }
+                    Some((n, _)) => (n.trim().to_owned(), None),
+                    None => (v, None),
+                })
+            }
+            "q" => f.text = Some(v),
+            _ => {}
+        }
+    }
+    f
+}
+
+/// The query string that reproduces `f` (for pager and export links), starting with `&` when
+/// not empty.
+fn filter_query(f: &Filter) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    if let Some(m) = &f.method {
+        q.append_pair("method", m);
+    }
+    if let Some(p) = &f.path {
+        q.append_pair("path", p);
+    }
+    if let Some((n, v)) = &f.header {
+        match v {
+            Some(v) => q.append_pair("header", &format!("{n}:{v}")),
+            None => q.append_pair("header", n),
+        };
+    }
+    if let Some(t) = &f.text {
+        q.append_pair("q", t);
+    }
+    let q = q.finish();
+    if q.is_empty() { q } else { format!("&{q}") }
 }

@@ -86,3 +86,25 @@ pub fn secure(r: &mut Response<Body>) {
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
 }
+
+/// A bin's custom answer: its status, its headers in order, its body; always sandboxed, since
+/// a browser may open a capture URL and the body must not act on hookbin's origin.
+pub fn custom(c: &crate::model::BinResponse) -> Response<Body> {
+    let mut r = Response::new(full(c.body.clone()));
+    *r.status_mut() = StatusCode::from_u16(c.status).unwrap_or(StatusCode::OK);
+    let h = r.headers_mut();
+    for (name, value) in &c.headers {
+        // Names and values were checked when the response was set.
+        if let (Ok(n), Ok(v)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            h.append(n, v);
+        }
+    }
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(RAW_CSP),
+    );
+    r
+}

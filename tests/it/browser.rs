@@ -54,7 +54,10 @@ async fn workflow(b: &Browser, s: &TestServer, shots: bool) -> String {
         json.starts_with("{\n  \"payment_id\": 1287,\n  \"payment_status\": \"completed\""),
         "{json}"
     );
-    assert_eq!(b.text("#signature h2").await, "Signature valid");
+    assert_eq!(
+        b.text("#signature h3").await,
+        "Standard Webhooks: signature valid"
+    );
     let headers = b.text("#headers").await;
     for h in [
         "webhook-id",

@@ -75,7 +75,10 @@ async fn the_whole_loop_new_bin_webhook_test_event_verified_payload() {
     let list = s.get(&format!("/api/bins/{bin}/requests")).await.json();
     let id = list["requests"][0]["id"].as_str().unwrap().to_owned();
     let doc = s.get(&format!("/requests/{id}")).await.html();
-    assert_eq!(texts(&doc, "#signature h2"), ["Signature valid"]);
+    assert_eq!(
+        texts(&doc, "#signature h3"),
+        ["Standard Webhooks: signature valid"]
+    );
     assert!(texts(&doc, "#signature p")[0].contains("Payments"));
     assert!(texts(&doc, "pre.json")[0].starts_with("{\n  \"payment_id\": 1287,"));
     let headers = texts(&doc, "#headers th");
@@ -110,7 +113,10 @@ async fn a_tampered_or_foreign_signature_is_shown_as_not_valid() {
         )
         .await;
     let doc = s.get(&format!("/requests/{id}")).await.html();
-    assert_eq!(texts(&doc, "#signature h2"), ["Signature not valid"]);
+    assert_eq!(
+        texts(&doc, "#signature h3"),
+        ["Standard Webhooks: signature not valid"]
+    );
     let plain = s.capture(&bin, Req::new("POST", "").body("{}")).await;
     assert_eq!(
         count(

@@ -7,10 +7,12 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Bin, BinId, Capture, RequestId};
+use bytes::Bytes;
+
+use crate::model::{Bin, BinId, BinSettings, Capture, RequestId};
 use crate::time;
 use crate::web::response::{self, Body};
-use crate::web::{App, WebError, paging, read_small_body};
+use crate::web::{App, WebError, bin_settings, filter, paging, read_small_body};
 
 /// A bin as the API shows it.
 #[derive(Serialize)]
@@ -21,10 +23,24 @@ pub struct BinOut {
     pub inspect_url: String,
     pub created_at: String,
     pub request_count: u64,
+    /// The custom answer, or `None` for the default `200 {"ok": true, ...}`.
+    pub response: Option<ResponseOut>,
+    pub forward_url: Option<String>,
+    pub signing_secret: Option<String>,
+}
+
+/// A bin's custom answer as the API shows it.
+#[derive(Serialize)]
+pub struct ResponseOut {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body_base64: String,
+    pub body_text: Option<String>,
+    pub delay_ms: u64,
 }
 
 impl BinOut {
-    pub fn new(bin: &Bin, base: &str) -> BinOut {
+    pub fn new(bin: &Bin, base: &str, settings: &BinSettings) -> BinOut {
         BinOut {
             id: bin.id.to_string(),
             name: bin.name.clone(),
@@ -32,6 +48,15 @@ impl BinOut {
             inspect_url: format!("{base}/bins/{}", bin.id),
             created_at: time::format(bin.created_at),
             request_count: bin.request_count,
+            response: settings.response.as_ref().map(|r| ResponseOut {
+                status: r.status,
+                headers: r.headers.clone(),
+                body_base64: BASE64.encode(&r.body),
+                body_text: std::str::from_utf8(&r.body).ok().map(str::to_owned),
+                delay_ms: r.delay_ms,
+            }),
+            forward_url: settings.forward_url.clone(),
+            signing_secret: settings.signing_secret.clone(),
         }
     }
 }
@@ -57,6 +82,8 @@ pub struct RequestOut {
     pub body_base64: String,
     pub body_text: Option<String>,
     pub inspect_url: String,
+    /// The status hookbin answered with.
+    pub response_status: u16,
 }
 
 impl RequestOut {
@@ -82,6 +109,7 @@ impl RequestOut {
             body_base64: BASE64.encode(&c.body),
             body_text: std::str::from_utf8(&c.body).ok().map(str::to_owned),
             inspect_url: format!("{base}/requests/{}", c.id),
+            response_status: c.response_status,
         }
     }
 }
@@ -108,7 +136,7 @@ pub async fn create_bin(app: &App, req: Request<Incoming>) -> Result<Response<Bo
     let bin = app.store.create_bin(name).await?;
     Ok(response::json(
         StatusCode::CREATED,
-        &BinOut::new(&bin, &base),
+        &BinOut::new(&bin, &base, &BinSettings::default()),
     ))
 }
 
@@ -128,7 +156,7 @@ pub async fn list_bins(app: &App, req: &Request<Incoming>) -> Result<Response<Bo
         .list_bins()
         .await?
         .iter()
-        .map(|b| BinOut::new(b, &base))
+        .map(|b| BinOut::new(b, &base, &app.store.bin_settings(b.id.as_str())))
         .collect();
     Ok(response::json(
         StatusCode::OK,
@@ -142,9 +170,130 @@ pub async fn get_bin(
     id: BinId,
 ) -> Result<Response<Body>, WebError> {
     let bin = app.store.get_bin(&id).await?;
+    let settings = app.store.bin_settings(id.as_str());
     Ok(response::json(
         StatusCode::OK,
-        &BinOut::new(&bin, &app.base_url(req)),
+        &BinOut::new(&bin, &app.base_url(req), &settings),
+    ))
+}
+
+/// Deserializes a field that may be absent (outer `None`), `null` (inner `None`) or a value.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BinPatch {
+    #[serde(default, deserialize_with = "present")]
+    response: Option<Option<ResponseIn>>,
+    #[serde(default, deserialize_with = "present")]
+    forward_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    signing_secret: Option<Option<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResponseIn {
+    #[serde(default = "ok_status")]
+    status: u16,
+    #[serde(default)]
+    headers: HeadersIn,
+    body: Option<String>,
+    body_base64: Option<String>,
+    #[serde(default)]
+    delay_ms: u64,
+}
+
+fn ok_status() -> u16 {
+    200
+}
+
+/// Headers as an object (`{"Name": "value"}`) or, to repeat a name, as `[name, value]` pairs.
+#[derive(Deserialize, Default)]
+#[serde(untagged)]
+enum HeadersIn {
+    #[default]
+    None,
+    Map(serde_json::Map<String, serde_json::Value>),
+    Pairs(Vec<(String, String)>),
+}
+
+impl HeadersIn {
+    fn pairs(self) -> Result<Vec<(String, String)>, WebError> {
+        match self {
+            HeadersIn::None => Ok(Vec::new()),
+            HeadersIn::Pairs(p) => Ok(p),
+            HeadersIn::Map(m) => m
+                .into_iter()
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(s) => Ok((k, s)),
+                    other => Err(WebError::BadRequest(format!(
+                        "header {k} must have a string value, not {other}"
+                    ))),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `PATCH /api/bins/{id}`: changes the fields given (`null` resets one to the default).
+pub async fn patch_bin(
+    app: &App,
+    req: Request<Incoming>,
+    id: BinId,
+) -> Result<Response<Body>, WebError> {
+    let base = app.base_url(&req);
+    let patch: BinPatch = super::json_body(
+        req,
+        r#"{"response": {"status": 201, "headers": {"X-A": "1"}, "body": "ok", "delay_ms": 0}, "forward_url": "http://127.0.0.1:3000/hooks", "signing_secret": "..."}"#,
+    )
+    .await?;
+    let bin = app.store.get_bin(&id).await?;
+    let mut settings = (*app.store.bin_settings(id.as_str())).clone();
+    if let Some(r) = patch.response {
+        settings.response = r
+            .map(|r| {
+                let body = match (r.body, r.body_base64) {
+                    (Some(_), Some(_)) => {
+                        return Err(WebError::BadRequest(
+                            "give body or body_base64, not both".into(),
+                        ));
+                    }
+                    (Some(text), None) => Bytes::from(text),
+                    (None, Some(b64)) => BASE64
+                        .decode(b64.trim())
+                        .map_err(|e| {
+                            WebError::BadRequest(format!("body_base64 is not valid base64: {e}"))
+                        })?
+                        .into(),
+                    (None, None) => Bytes::new(),
+                };
+                bin_settings::response(r.status, r.headers.pairs()?, body, r.delay_ms)
+            })
+            .transpose()?;
+    }
+    if let Some(url) = patch.forward_url {
+        settings.forward_url = url
+            .map(|u| bin_settings::forward_url(&u, &id, app.local_addr.port()))
+            .transpose()?;
+    }
+    if let Some(secret) = patch.signing_secret {
+        settings.signing_secret = secret
+            .map(|s| bin_settings::signing_secret(&s))
+            .transpose()?;
+    }
+    app.store
+        .set_bin_settings(id.as_str(), settings.clone())
+        .await?;
+    Ok(response::json(
+        StatusCode::OK,
+        &BinOut::new(&bin, &base, &settings),
     ))
 }
 
@@ -167,7 +316,10 @@ pub async fn list_requests(
     bin: BinId,
 ) -> Result<Response<Body>, WebError> {
     let (limit, before) = paging(req, 50, 1000)?;
-    let page = app.store.list_requests(&bin, limit, before, None).await?;
+    let page = app
+        .store
+        .list_requests(&bin, limit, before, None, &filter(req))
+        .await?;
     let base = app.base_url(req);
     let requests: Vec<RequestOut> = page
         .requests

@@ -2,10 +2,12 @@
 //! events, webhooks and deliveries in [`webhooks`].
 
 mod bins;
+mod requests;
 mod wait;
 mod webhooks;
 
 pub use bins::*;
+pub use requests::*;
 pub use wait::wait;
 pub use webhooks::*;
 

@@ -4,13 +4,17 @@ use askama::Template;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
+use bytes::Bytes;
+
 use super::{human_size, render};
-use crate::inspect::{self, BodyView};
-use crate::model::{Bin, BinId, Capture, RequestId};
-use crate::sender::signing::{self, Verdict};
+use crate::inspect;
+use crate::model::{Bin, BinId, BinSettings, Capture};
+use crate::store::Filter;
 use crate::time;
 use crate::web::response::{self, Body};
-use crate::web::{App, WebError, paging, read_small_body};
+use crate::web::{
+    App, WebError, bin_settings, field, filter, filter_query, paging, read_small_body,
+};
 
 /// Requests listed per bin page.
 const PAGE_SIZE: usize = 50;
@@ -43,10 +47,12 @@ pub struct RequestRow {
     pub received_at: String,
     pub content_type: String,
     pub size: String,
+    /// The status hookbin answered with.
+    pub status: u16,
 }
 
 impl RequestRow {
-    fn new(c: &Capture) -> RequestRow {
+    pub(super) fn new(c: &Capture) -> RequestRow {
         RequestRow {
             id: c.id.to_string(),
             method: c.method.clone(),
@@ -55,6 +61,7 @@ impl RequestRow {
             received_at: time::format(c.received_at),
             content_type: c.content_type().unwrap_or("").to_owned(),
             size: human_size(c.body_size),
+            status: c.response_status,
         }
     }
 }
@@ -121,6 +128,70 @@ struct BinPage {
     next: Option<String>,
     first_page: bool,
     curl: String,
+    filter: FilterView,
+    form: SettingsForm,
+    settings_error: Option<String>,
+}
+
+/// The filter as the form shows it, and the query string that carries it to links.
+struct FilterView {
+    active: bool,
+    method: String,
+    path: String,
+    header: String,
+    q: String,
+    query: String,
+}
+
+impl FilterView {
+    fn new(f: &Filter) -> FilterView {
+        FilterView {
+            active: !f.is_empty(),
+            method: f.method.clone().unwrap_or_default(),
+            path: f.path.clone().unwrap_or_default(),
+            header: match &f.header {
+                Some((n, Some(v))) => format!("{n}:{v}"),
+                Some((n, None)) => n.clone(),
+                None => String::new(),
+            },
+            q: f.text.clone().unwrap_or_default(),
+            query: filter_query(f),
+        }
+    }
+}
+
+/// The values in the bin's settings forms: what is stored, or what was just typed in.
+#[derive(Default)]
+struct SettingsForm {
+    custom: bool,
+    status: String,
+    headers: String,
+    body: String,
+    delay_ms: String,
+    forward_url: String,
+    secret: String,
+}
+
+impl SettingsForm {
+    fn new(s: &BinSettings) -> SettingsForm {
+        let r = s.response.as_ref();
+        SettingsForm {
+            custom: r.is_some(),
+            status: r.map_or("200".into(), |r| r.status.to_string()),
+            headers: r.map_or(String::new(), |r| {
+                r.headers
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}\n"))
+                    .collect()
+            }),
+            body: r.map_or(String::new(), |r| {
+                String::from_utf8_lossy(&r.body).into_owned()
+            }),
+            delay_ms: r.map_or("0".into(), |r| r.delay_ms.to_string()),
+            forward_url: s.forward_url.clone().unwrap_or_default(),
+            secret: s.signing_secret.clone().unwrap_or_default(),
+        }
+    }
 }
 
 pub async fn bin(
@@ -128,23 +199,132 @@ pub async fn bin(
     req: &Request<Incoming>,
     id: BinId,
 ) -> Result<Response<Body>, WebError> {
+    let form = SettingsForm::new(&app.store.bin_settings(id.as_str()));
+    bin_with(app, req, id, form, None).await
+}
+
+async fn bin_with<B>(
+    app: &App,
+    req: &Request<B>,
+    id: BinId,
+    form: SettingsForm,
+    settings_error: Option<String>,
+) -> Result<Response<Body>, WebError> {
     let (limit, before) = paging(req, PAGE_SIZE, 500)?;
+    let filter = filter(req);
     let bin = app.store.get_bin(&id).await?;
-    let page = app.store.list_requests(&id, limit, before, Some(0)).await?;
+    let page = app
+        .store
+        .list_requests(&id, limit, before, Some(0), &filter)
+        .await?;
     let view = BinView::new(&bin, &app.base_url(req));
     let curl = format!(
         "curl -X POST '{}/hello?source=curl' -H 'Content-Type: application/json' -d '{{\"hello\": \"hookbin\"}}'",
         view.url
     );
+    let status = if settings_error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     render(
-        StatusCode::OK,
+        status,
         &BinPage {
             bin: view,
             requests: page.requests.iter().map(RequestRow::new).collect(),
             next: page.next.map(|n| n.to_string()),
             first_page: before.is_none(),
             curl,
+            filter: FilterView::new(&filter),
+            form,
+            settings_error,
         },
+    )
+}
+
+/// The settings forms: `what` is `response`, `forward` or `secret`; a form with
+/// `action=reset` puts that setting back to the default. Errors show on the bin page.
+pub async fn save_settings(
+    app: &App,
+    req: Request<Incoming>,
+    id: BinId,
+    what: &str,
+) -> Result<Response<Body>, WebError> {
+    let (parts, body) = req.into_parts();
+    let form = inspect::pairs(&read_small_body(Request::from_parts(parts.clone(), body)).await?);
+    let req = Request::from_parts(parts, ());
+    let get = |name| field(&form, name).to_owned();
+    let reset = get("action") == "reset";
+    let mut settings = (*app.store.bin_settings(id.as_str())).clone();
+    let mut shown = SettingsForm::new(&settings);
+    let result = match what {
+        "response" => {
+            shown.custom = true;
+            shown.status = get("status");
+            shown.headers = get("headers");
+            shown.body = get("body");
+            shown.delay_ms = get("delay_ms");
+            if reset {
+                settings.response = None;
+                Ok(())
+            } else {
+                parse_response(&shown).map(|r| settings.response = Some(r))
+            }
+        }
+        "forward" => {
+            shown.forward_url = get("url");
+            if reset {
+                settings.forward_url = None;
+                Ok(())
+            } else {
+                bin_settings::forward_url(&shown.forward_url, &id, app.local_addr.port())
+                    .map(|u| settings.forward_url = Some(u))
+            }
+        }
+        "secret" => {
+            shown.secret = get("secret");
+            if reset {
+                settings.signing_secret = None;
+                Ok(())
+            } else {
+                bin_settings::signing_secret(&shown.secret)
+                    .map(|s| settings.signing_secret = Some(s))
+            }
+        }
+        _ => return Err(WebError::NotFound(format!("no bin setting {what}"))),
+    };
+    if let Err(e) = result {
+        return bin_with(app, &req, id, shown, Some(e.to_string())).await;
+    }
+    app.store.set_bin_settings(id.as_str(), settings).await?;
+    // A form on a request page sends its own page back as `back`.
+    let back = get("back");
+    let to = if back.starts_with("/requests/") && !back.contains("//") {
+        back
+    } else {
+        format!("/bins/{id}#settings")
+    };
+    Ok(response::see_other(&to))
+}
+
+fn parse_response(f: &SettingsForm) -> Result<crate::model::BinResponse, WebError> {
+    let status = f.status.trim().parse().map_err(|_| {
+        WebError::BadRequest(format!(
+            "status must be a number from 200 to 599, not '{}'",
+            f.status
+        ))
+    })?;
+    let delay = match f.delay_ms.trim() {
+        "" => 0,
+        d => d.parse().map_err(|_| {
+            WebError::BadRequest(format!("delay must be a number of milliseconds, not '{d}'"))
+        })?,
+    };
+    bin_settings::response(
+        status,
+        bin_settings::header_lines(&f.headers)?,
+        Bytes::from(f.body.clone()),
+        delay,
     )
 }
 
@@ -158,130 +338,8 @@ pub async fn delete_bin(app: &App, id: BinId) -> Result<Response<Body>, WebError
     Ok(response::see_other("/"))
 }
 
-#[derive(Template)]
-#[template(path = "request.html")]
-struct RequestPage {
-    row: RequestRow,
-    bin_id: String,
-    url: String,
-    http_version: String,
-    remote_addr: String,
-    query: Vec<(String, String)>,
-    headers: Vec<(String, String)>,
-    body: BodyView,
-    body_size: u64,
-    truncated: bool,
-    shown: String,
-    /// Set when a hex dump shows only the first [`inspect::HEX_LIMIT`] bytes.
-    hex_cut: Option<String>,
-    signature: Option<SignatureView>,
-}
-
-/// The verdict on a captured request's Standard Webhooks signature.
-pub struct SignatureView {
-    pub valid: bool,
-    pub headline: String,
-    pub detail: String,
-}
-
-impl SignatureView {
-    fn new(v: Verdict) -> SignatureView {
-        match v {
-            Verdict::Valid { webhook, skew_secs } => SignatureView {
-                valid: true,
-                headline: "Signature valid".into(),
-                detail: format!(
-                    "Signed with the secret of webhook \u{201c}{webhook}\u{201d}. {}",
-                    if skew_secs.abs() <= 300 {
-                        "The timestamp is within 5 minutes of arrival.".to_owned()
-                    } else {
-                        format!("But the timestamp is {skew_secs} s from arrival: a receiver would reject it as a replay.")
-                    }
-                ),
-            },
-            Verdict::NoMatch => SignatureView {
-                valid: false,
-                headline: "Signature not valid".into(),
-                detail: "It matches the secret of no webhook in this hookbin: the body or headers changed, or it was signed with another secret.".into(),
-            },
-            Verdict::Malformed(why) => SignatureView {
-                valid: false,
-                headline: "Signature headers malformed".into(),
-                detail: why,
-            },
-        }
-    }
-}
-
-/// Checks the capture's Standard Webhooks headers against every webhook secret.
-async fn signature(
-    app: &App,
-    c: &Capture,
-    complete: bool,
-) -> Result<Option<SignatureView>, WebError> {
-    if c.header("webhook-signature").is_none() {
-        return Ok(None);
-    }
-    let secrets: Vec<(String, String)> = app
-        .store
-        .list_webhooks()
-        .await?
-        .into_iter()
-        .map(|w| (w.name, w.secret))
-        .collect();
-    let full;
-    let body = if complete {
-        &c.body
-    } else {
-        full = app.store.get_request(c.id, None).await?.body;
-        &full
-    };
-    let verdict = signing::check(
-        |name| c.header(name).map(str::to_owned),
-        body,
-        c.received_at.timestamp(),
-        &secrets,
-    );
-    Ok(verdict.map(SignatureView::new))
-}
-
-pub async fn request(
-    app: &App,
-    req: &Request<Incoming>,
-    id: RequestId,
-) -> Result<Response<Body>, WebError> {
-    let c = app
-        .store
-        .get_request(id, Some(inspect::INLINE_LIMIT))
-        .await?;
-    let complete = c.body.len() as u64 == c.body_size;
-    let signature = signature(app, &c, complete).await?;
-    let page = RequestPage {
-        signature,
-        url: format!("{}{}", app.base_url(req), c.target()),
-        bin_id: c.bin_id.to_string(),
-        http_version: c.http_version.clone(),
-        remote_addr: c.remote_addr.clone(),
-        query: inspect::pairs(c.query.as_bytes()),
-        headers: c.text_headers(),
-        body: inspect::view(c.content_type(), &c.body, complete),
-        body_size: c.body_size,
-        truncated: !complete,
-        shown: human_size(c.body.len() as u64),
-        hex_cut: (c.body_size > inspect::HEX_LIMIT as u64)
-            .then(|| human_size(inspect::HEX_LIMIT as u64)),
-        row: RequestRow::new(&c),
-    };
-    render(StatusCode::OK, &page)
-}
-
-pub async fn delete_request(app: &App, id: RequestId) -> Result<Response<Body>, WebError> {
-    let bin = app.store.delete_request(id).await?;
-    Ok(response::see_other(&format!("/bins/{bin}")))
-}
-
 /// A CSS class for the method's colour; unknown methods share one.
-fn method_class(method: &str) -> String {
+pub(super) fn method_class(method: &str) -> String {
     match method {
         "GET" | "POST" | "PUT" | "PATCH" | "DELETE" => format!("m-{}", method.to_ascii_lowercase()),
         _ => "m-other".to_owned(),

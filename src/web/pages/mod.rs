@@ -4,9 +4,11 @@
 //! captured content can never turn into markup or script.
 
 mod bins;
+mod requests;
 mod webhooks;
 
 pub use bins::*;
+pub use requests::*;
 pub use webhooks::*;
 
 use askama::Template;
@@ -21,28 +23,4 @@ fn render(status: StatusCode, page: &impl Template) -> Result<Response<Body>, We
         .map_err(|e| WebError::Internal(format!("template: {e}")))
 }
 
-/// Bytes in the largest binary unit that keeps the number readable.
-pub fn human_size(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sizes_read_naturally() {
-        assert_eq!(super::human_size(0), "0 B");
-        assert_eq!(super::human_size(1023), "1023 B");
-        assert_eq!(super::human_size(1536), "1.5 KiB");
-        assert_eq!(super::human_size(10 * 1024 * 1024), "10.0 MiB");
-    }
-}
+pub use crate::inspect::human_size;

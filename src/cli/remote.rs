@@ -1,0 +1,283 @@
+//! Commands that talk to a running hookbin over its JSON API rather than opening the database:
+//! `bins new`, `bins list` and `tail`. They take the server's URL from `--server` (or
+//! `HOOKBIN_SERVER`) and its token, if it needs one, from `--token` (or `HOOKBIN_TOKEN`).
+
+use std::io::Write;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use clap::Args;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+use super::CliError;
+use crate::inspect::{self, BodyView};
+
+/// Where the running server is.
+#[derive(Debug, Clone, Args)]
+pub struct Server {
+    /// The running hookbin's base URL.
+    #[arg(long, env = "HOOKBIN_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+}
+
+/// A JSON API client for one server.
+pub struct Remote {
+    base: String,
+    token: Option<String>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl Remote {
+    pub fn new(server: &Server, token: Option<String>) -> Result<Remote, CliError> {
+        let base = server.server.trim_end_matches('/').to_owned();
+        crate::sender::client::check_url(&base).map_err(CliError::Input)?;
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Remote {
+            base,
+            token,
+            client: Client::builder(TokioExecutor::new()).build(https),
+        })
+    }
+
+    /// Sends one API request; answers the status and the body read as JSON (`Null` if empty).
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, Value), CliError> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let body = match body {
+            Some(v) => {
+                req = req.header("content-type", "application/json");
+                Bytes::from(v.to_string())
+            }
+            None => Bytes::new(),
+        };
+        let req = req
+            .body(Full::new(body))
+            .map_err(|e| CliError::Input(format!("bad request: {e}")))?;
+        let unreachable = |e: &(dyn std::error::Error + 'static)| {
+            CliError::Input(format!(
+                "cannot reach hookbin at {}: {}",
+                self.base,
+                crate::sender::client::root_cause(e)
+            ))
+        };
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| unreachable(&e))?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| unreachable(&e))?
+            .to_bytes();
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).map_err(|_| {
+                CliError::Input(format!(
+                    "{} answered {status} with something other than hookbin's JSON: is it a hookbin?",
+                    self.base
+                ))
+            })?
+        };
+        Ok((status, json))
+    }
+
+    /// Like [`Remote::call`], but a status other than `ok` is an error with the server's words.
+    async fn expect(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        ok: StatusCode,
+    ) -> Result<Value, CliError> {
+        let (status, json) = self.call(method, path, body).await?;
+        if status != ok {
+            let why = json["error"].as_str().unwrap_or("no reason given");
+            return Err(CliError::Input(format!("hookbin answered {status}: {why}")));
+        }
+        Ok(json)
+    }
+}
+
+/// `hookbin bins new [NAME]`: prints only the new bin's capture URL, for `URL=$(...)`.
+pub async fn new_bin(remote: &Remote, name: Option<String>) -> Result<bool, CliError> {
+    let body = name.map(|n| serde_json::json!({ "name": n }));
+    let bin = remote
+        .expect(Method::POST, "/api/bins", body, StatusCode::CREATED)
+        .await?;
+    println!("{}", bin["url"].as_str().unwrap_or_default());
+    Ok(true)
+}
+
+/// `hookbin bins list`: one line per bin.
+pub async fn list_bins(remote: &Remote) -> Result<bool, CliError> {
+    let list = remote
+        .expect(Method::GET, "/api/bins", None, StatusCode::OK)
+        .await?;
+    for b in list["bins"].as_array().into_iter().flatten() {
+        println!(
+            "{:<24} {:>7} requests  {}",
+            b["id"].as_str().unwrap_or_default(),
+            b["request_count"],
+            b["url"].as_str().unwrap_or_default()
+        );
+    }
+    Ok(true)
+}
+
+/// What `hookbin tail` shows.
+#[derive(Debug, Clone, Args)]
+pub struct TailOptions {
+    /// The bin to follow (its id or name).
+    pub bin: String,
+    /// Also print each body, pretty-printed (JSON re-indented, forms as fields).
+    #[arg(long)]
+    pub body: bool,
+    /// Print the last N stored requests first.
+    #[arg(short = 'n', long = "lines", default_value_t = 10, value_name = "N")]
+    pub lines: usize,
+    /// Exit after N new requests (without it, follow until interrupted).
+    #[arg(long, value_name = "N")]
+    pub max: Option<usize>,
+}
+
+/// `hookbin tail BIN`: prints the last requests, then every new one as it arrives, using the
+/// long-poll API (no request is missed between two polls: each asks for what came after the
+/// last one seen).
+pub async fn tail(remote: &Remote, opts: &TailOptions) -> Result<bool, CliError> {
+    if crate::model::BinId::parse(&opts.bin).is_none() {
+        return Err(CliError::Input(format!("'{}' is not a bin id", opts.bin)));
+    }
+    let bin = &opts.bin;
+    let mut cursor: Option<String> = None;
+    let history = opts.lines.clamp(1, 1000);
+    let page = remote
+        .expect(
+            Method::GET,
+            &format!("/api/bins/{bin}/requests?limit={history}"),
+            None,
+            StatusCode::OK,
+        )
+        .await?;
+    let stored = page["requests"].as_array().cloned().unwrap_or_default();
+    if let Some(newest) = stored.first() {
+        cursor = newest["id"].as_str().map(str::to_owned);
+    }
+    if opts.lines > 0 {
+        for r in stored.iter().rev() {
+            print_request(r, opts.body);
+        }
+    }
+    let mut seen = 0;
+    while opts.max.is_none_or(|m| seen < m) {
+        let after = cursor
+            .as_deref()
+            .map(|c| format!("&after={c}"))
+            .unwrap_or_default();
+        let path = format!("/api/bins/{bin}/wait?timeout=30s{after}");
+        match remote.call(Method::GET, &path, None).await? {
+            (StatusCode::OK, r) => {
+                print_request(&r, opts.body);
+                cursor = r["id"].as_str().map(str::to_owned);
+                seen += 1;
+            }
+            (StatusCode::NO_CONTENT, _) => {}
+            (status, json) => {
+                let why = json["error"].as_str().unwrap_or("no reason given");
+                return Err(CliError::Input(format!("hookbin answered {status}: {why}")));
+            }
+        }
+    }
+    Ok(true)
+}
+
+fn print_request(r: &Value, with_body: bool) {
+    let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+    let time = s("received_at");
+    let clock = time.get(11..23).unwrap_or(&time);
+    let query = s("query");
+    let target = if query.is_empty() {
+        s("path")
+    } else {
+        format!("{}?{query}", s("path"))
+    };
+    let size = inspect::human_size(r["body_size"].as_u64().unwrap_or(0));
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{clock}  {:<7} {}  {}  {size}  {}",
+        safe(&s("method")),
+        safe(&target),
+        r["response_status"],
+        safe(&s("content_type")),
+    );
+    if with_body {
+        let body = BASE64.decode(s("body_base64")).unwrap_or_default();
+        let ct = r["content_type"].as_str();
+        let text = match inspect::view(ct, &body, true) {
+            BodyView::Empty => String::new(),
+            BodyView::Json(t) | BodyView::Text(t) => t,
+            BodyView::Form(fields) => fields.iter().map(|(k, v)| format!("{k} = {v}\n")).collect(),
+            BodyView::Multipart(parts) => parts
+                .iter()
+                .map(|p| {
+                    let name = p.name.clone().unwrap_or_default();
+                    match &p.text {
+                        Some(t) => format!("--- part {name}\n{t}\n"),
+                        None => format!("--- part {name} ({} bytes, binary)\n", p.size),
+                    }
+                })
+                .collect(),
+            BodyView::Binary(lines) => lines.join("\n"),
+        };
+        if !text.is_empty() {
+            let _ = writeln!(out, "{}\n", safe(text.trim_end()));
+        }
+    }
+    let _ = out.flush();
+}
+
+/// Captured text is hostile: control characters (which could drive the terminal) are shown
+/// escaped; newlines and tabs stay.
+fn safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn terminal_control_characters_are_escaped() {
+        assert_eq!(super::safe("a\u{1b}[2Jb\n\tc"), "a\\u{1b}[2Jb\n\tc");
+    }
+}

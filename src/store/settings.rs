@@ -1,0 +1,168 @@
+//! Per-bin settings (kept in memory for the capture path) and the log of relays: each forward
+//! or replay of a capture with the target's answer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rusqlite::{Connection, Row, params};
+
+use super::{Store, StoreError};
+use crate::model::{BinResponse, BinSettings, Relay, RelayKind, RequestId};
+use crate::time;
+
+/// Settings of every bin that has any, by bin id.
+pub(super) type Settings = Arc<std::sync::RwLock<HashMap<String, Arc<BinSettings>>>>;
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<(String, BinSettings)> {
+    let status: Option<u16> = row.get(1)?;
+    let headers: Option<String> = row.get(2)?;
+    let body: Option<Vec<u8>> = row.get(3)?;
+    let response = status.map(|status| BinResponse {
+        status,
+        headers: headers
+            .and_then(|h| serde_json::from_str(&h).ok())
+            .unwrap_or_default(),
+        body: body.unwrap_or_default().into(),
+        delay_ms: row.get::<_, i64>(4).unwrap_or(0) as u64,
+    });
+    Ok((
+        row.get(0)?,
+        BinSettings {
+            response,
+            forward_url: row.get(5)?,
+            signing_secret: row.get(6)?,
+        },
+    ))
+}
+
+/// Every stored setting, read at open and after a failed commit.
+pub(super) fn load_all(conn: &Connection) -> Result<HashMap<String, Arc<BinSettings>>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT bin_id, response_status, response_headers, response_body, response_delay_ms,
+                forward_url, signing_secret FROM bin_settings",
+    )?;
+    let rows = stmt.query_map([], from_row)?;
+    let mut all = HashMap::new();
+    for row in rows {
+        let (id, s) = row?;
+        all.insert(id, Arc::new(s));
+    }
+    Ok(all)
+}
+
+fn relay_from_row(row: &Row<'_>) -> rusqlite::Result<Relay> {
+    let at: String = row.get(3)?;
+    let headers: String = row.get(7)?;
+    Ok(Relay {
+        request_id: RequestId::from_seq(row.get(0)?),
+        kind: RelayKind::parse(&row.get::<_, String>(1)?),
+        url: row.get(2)?,
+        at: time::parse(&at).unwrap_or_default(),
+        status: row.get(4)?,
+        duration_ms: row.get::<_, i64>(5)? as u64,
+        error: row.get(6)?,
+        response_headers: serde_json::from_str(&headers).unwrap_or_default(),
+        response_body: row.get::<_, Vec<u8>>(8)?.into(),
+        response_truncated: row.get(9)?,
+    })
+}
+
+impl Store {
+    /// A bin's settings, answered from memory (the capture path asks on every request).
+    pub fn bin_settings(&self, id: &str) -> Arc<BinSettings> {
+        self.settings
+            .read()
+            .expect("settings poisoned")
+            .get(id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Replaces a bin's settings; the default settings remove its row.
+    pub async fn set_bin_settings(&self, id: &str, s: BinSettings) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        let cache = self.settings.clone();
+        self.write(move |conn| {
+            super::bins::get(conn, &id)?;
+            if s.is_default() {
+                conn.prepare_cached("DELETE FROM bin_settings WHERE bin_id = ?1")?
+                    .execute([&id])?;
+                cache.write().expect("settings poisoned").remove(&id);
+                return Ok(());
+            }
+            let r = s.response.as_ref();
+            let headers = r.map(|r| serde_json::to_string(&r.headers).expect("pairs serialize"));
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO bin_settings (bin_id, response_status, response_headers,
+                    response_body, response_delay_ms, forward_url, signing_secret)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                id,
+                r.map(|r| r.status),
+                headers,
+                r.map(|r| r.body.to_vec()),
+                r.map_or(0, |r| r.delay_ms as i64),
+                s.forward_url,
+                s.signing_secret,
+            ])?;
+            cache
+                .write()
+                .expect("settings poisoned")
+                .insert(id, Arc::new(s));
+            Ok(())
+        })
+        .await
+    }
+
+    /// Logs one forward or replay; a capture deleted meanwhile is `NotFound`.
+    pub async fn record_relay(&self, r: Relay) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            let headers = serde_json::to_string(&r.response_headers).expect("pairs serialize");
+            let result = conn
+                .prepare_cached(
+                    "INSERT INTO relays (request_seq, kind, url, at, status, duration_ms, error,
+                        response_headers, response_body, response_truncated)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )?
+                .execute(params![
+                    r.request_id.seq(),
+                    r.kind.as_str(),
+                    r.url,
+                    time::format(r.at),
+                    r.status,
+                    r.duration_ms as i64,
+                    r.error,
+                    headers,
+                    &r.response_body[..],
+                    r.response_truncated,
+                ]);
+            match result {
+                Ok(_) => Ok(()),
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
+                {
+                    Err(StoreError::NotFound(format!("request {}", r.request_id)))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    /// Every forward and replay of a capture, newest first.
+    pub async fn relays(&self, id: RequestId) -> Result<Vec<Relay>, StoreError> {
+        self.read(move |conn| {
+            let rows = conn
+                .prepare_cached(
+                    "SELECT request_seq, kind, url, at, status, duration_ms, error,
+                            response_headers, response_body, response_truncated
+                     FROM relays WHERE request_seq = ?1 ORDER BY id DESC",
+                )?
+                .query_map([id.seq()], relay_from_row)?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+}

@@ -1,0 +1,264 @@
+//! What can be done with a captured request beyond reading it: export it as curl or HAR,
+//! replay it to a URL, list its forwards and replays, and check its signatures.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use crate::inspect::signatures::{self, Check, Outcome};
+use crate::model::{BinId, Capture, Relay, RequestId};
+use crate::time;
+use crate::web::response::{self, Body};
+use crate::web::{App, WebError, filter, query_pairs, read_small_body};
+
+/// Most captures one HAR export holds.
+pub const HAR_MAX: usize = 10_000;
+
+/// A forward or replay as the API shows it.
+#[derive(Serialize)]
+pub struct RelayOut {
+    pub kind: &'static str,
+    pub url: String,
+    pub at: String,
+    pub status: Option<u16>,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+    pub response_headers: Vec<(String, String)>,
+    pub response_body_base64: String,
+    pub response_body_text: Option<String>,
+    pub response_truncated: bool,
+}
+
+impl RelayOut {
+    pub fn new(r: &Relay) -> RelayOut {
+        RelayOut {
+            kind: r.kind.as_str(),
+            url: r.url.clone(),
+            at: time::format(r.at),
+            status: r.status,
+            duration_ms: r.duration_ms,
+            error: r.error.clone(),
+            response_headers: r.response_headers.clone(),
+            response_body_base64: BASE64.encode(&r.response_body),
+            response_body_text: std::str::from_utf8(&r.response_body)
+                .ok()
+                .map(str::to_owned),
+            response_truncated: r.response_truncated,
+        }
+    }
+}
+
+/// `GET /api/requests/{id}/curl`: the shell command that re-sends the request, as text.
+pub async fn curl(
+    app: &App,
+    req: &Request<Incoming>,
+    id: RequestId,
+) -> Result<Response<Body>, WebError> {
+    let c = app.store.get_request(id, None).await?;
+    let cmd = crate::export::curl(&c, &format!("{}{}", app.base_url(req), c.target()));
+    Ok(response::with_type(
+        StatusCode::OK,
+        "text/plain; charset=utf-8",
+        response::full(cmd + "\n"),
+    ))
+}
+
+/// The captures a HAR export covers: those named by `ids` (comma-separated or repeated), or
+/// else every one passing the request's filters, newest first, up to [`HAR_MAX`].
+pub async fn har_captures<B>(
+    app: &App,
+    req: &Request<B>,
+    bin: &BinId,
+) -> Result<Vec<Capture>, WebError> {
+    let ids: Vec<String> = query_pairs(req)
+        .into_iter()
+        .filter(|(k, _)| k == "ids")
+        .flat_map(|(_, v)| v.split(',').map(str::to_owned).collect::<Vec<_>>())
+        .filter(|v| !v.trim().is_empty())
+        .collect();
+    if !ids.is_empty() {
+        if ids.len() > HAR_MAX {
+            return Err(WebError::BadRequest(format!(
+                "at most {HAR_MAX} ids per export"
+            )));
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for raw in ids {
+            let id = RequestId::parse(raw.trim()).ok_or_else(|| {
+                WebError::BadRequest(format!("ids must be request ids, not '{raw}'"))
+            })?;
+            let c = app.store.get_request(id, None).await?;
+            if c.bin_id != *bin {
+                return Err(WebError::NotFound(format!("no request {id} in bin {bin}")));
+            }
+            out.push(c);
+        }
+        return Ok(out);
+    }
+    let filter = filter(req);
+    let mut out = Vec::new();
+    let mut before = None;
+    loop {
+        let room = (HAR_MAX - out.len()).min(1000);
+        let page = app
+            .store
+            .list_requests(bin, room, before, None, &filter)
+            .await?;
+        out.extend(page.requests);
+        match page.next {
+            Some(n) if out.len() < HAR_MAX => before = Some(n),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// `GET /api/bins/{id}/har` (and the page's export link): a HAR 1.2 file download.
+pub async fn har<B>(app: &App, req: &Request<B>, bin: BinId) -> Result<Response<Body>, WebError> {
+    app.store.get_bin(&bin).await?;
+    let captures = har_captures(app, req, &bin).await?;
+    let log = crate::export::har(&captures, &app.base_url(req));
+    let mut r = response::json(StatusCode::OK, &log);
+    let disposition = format!("attachment; filename=\"hookbin-{bin}.har\"");
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayIn {
+    url: String,
+}
+
+/// `POST /api/requests/{id}/replay {"url": ...}`: re-sends the request and answers with what
+/// the target said (a 200 even when the target failed: the outcome is in the body).
+pub async fn replay(
+    app: &App,
+    req: Request<Incoming>,
+    id: RequestId,
+) -> Result<Response<Body>, WebError> {
+    let input: ReplayIn =
+        super::json_body(req, r#"{"url": "http://127.0.0.1:3000/hooks"}"#).await?;
+    let relay = replay_to(app, id, &input.url).await?;
+    Ok(response::json(StatusCode::OK, &RelayOut::new(&relay)))
+}
+
+/// Replays a stored request to `url` after checking the URL.
+pub async fn replay_to(app: &App, id: RequestId, url: &str) -> Result<Relay, WebError> {
+    let url = url.trim();
+    crate::sender::client::check_url(url).map_err(WebError::BadRequest)?;
+    let c = app.store.get_request(id, None).await?;
+    Ok(app.capturer.relayer().replay(&c, url).await?)
+}
+
+/// `GET /api/requests/{id}/relays`: every forward and replay of the request, newest first.
+pub async fn relays(app: &App, id: RequestId) -> Result<Response<Body>, WebError> {
+    app.store.get_request(id, Some(0)).await?;
+    let relays: Vec<RelayOut> = app
+        .store
+        .relays(id)
+        .await?
+        .iter()
+        .map(RelayOut::new)
+        .collect();
+    Ok(response::json(
+        StatusCode::OK,
+        &serde_json::json!({ "relays": relays }),
+    ))
+}
+
+/// The secrets a capture in `bin` is checked with: the bin's own, then every webhook's.
+pub async fn secrets(app: &App, bin: &BinId) -> Result<Vec<(String, String)>, WebError> {
+    let mut out = Vec::new();
+    if let Some(s) = &app.store.bin_settings(bin.as_str()).signing_secret {
+        out.push(("this bin's signing secret".to_owned(), s.clone()));
+    }
+    for w in app.store.list_webhooks().await? {
+        out.push((
+            format!("the secret of webhook \u{201c}{}\u{201d}", w.name),
+            w.secret,
+        ));
+    }
+    Ok(out)
+}
+
+/// Checks the signatures of `c` (which must hold its whole body) against `secrets`.
+pub fn check(c: &Capture, secrets: &[(String, String)]) -> Vec<Check> {
+    signatures::check_all(
+        |name| c.header(name).map(str::to_owned),
+        &c.body,
+        c.received_at.timestamp(),
+        secrets,
+    )
+}
+
+#[derive(Serialize)]
+struct CheckOut {
+    scheme: &'static str,
+    header: &'static str,
+    valid: bool,
+    outcome: &'static str,
+    secret: Option<String>,
+    skew_secs: Option<i64>,
+    summary: String,
+    detail: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct VerifyIn {
+    secret: Option<String>,
+}
+
+/// `POST /api/requests/{id}/verify`, optionally `{"secret": ...}`: the verdict of every
+/// signature scheme the request carries, against the given secret or else the bin's and the
+/// webhooks' secrets.
+pub async fn verify(
+    app: &App,
+    req: Request<Incoming>,
+    id: RequestId,
+) -> Result<Response<Body>, WebError> {
+    let body = read_small_body(req).await?;
+    let input: VerifyIn = if body.iter().all(u8::is_ascii_whitespace) {
+        VerifyIn::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            WebError::BadRequest(format!(
+                "body must be empty or a JSON object like {{\"secret\": \"...\"}}: {e}"
+            ))
+        })?
+    };
+    let c = app.store.get_request(id, None).await?;
+    let secrets = match input.secret {
+        Some(s) => vec![("the given secret".to_owned(), s)],
+        None => secrets(app, &c.bin_id).await?,
+    };
+    let checks: Vec<CheckOut> = check(&c, &secrets)
+        .into_iter()
+        .map(|ch| {
+            let (outcome, secret, skew_secs) = match &ch.outcome {
+                Outcome::Valid { secret, skew_secs } => ("valid", Some(secret.clone()), *skew_secs),
+                Outcome::NoMatch { .. } => ("no_match", None, None),
+                Outcome::Malformed(_) => ("malformed", None, None),
+            };
+            CheckOut {
+                scheme: ch.scheme,
+                header: ch.header,
+                valid: ch.passes(),
+                outcome,
+                secret,
+                skew_secs,
+                summary: ch.headline(),
+                detail: ch.detail(),
+            }
+        })
+        .collect();
+    Ok(response::json(
+        StatusCode::OK,
+        &serde_json::json!({ "checks": checks }),
+    ))
+}

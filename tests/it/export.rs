@@ -1,0 +1,228 @@
+//! Export: the curl command re-sends an identical request when run, and HAR 1.2 files hold
+//! every field the format requires.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hyper::StatusCode;
+use serde_json::Value;
+
+use crate::support::{Req, TestServer};
+
+/// The headers that must arrive again: all but those curl and hyper derive from the
+/// connection and the body.
+fn comparable(request: &Value) -> Vec<(String, String)> {
+    let mut h: Vec<(String, String)> = request["headers_base64"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let v = BASE64.decode(p[1].as_str().unwrap()).unwrap();
+            (
+                p[0].as_str().unwrap().to_owned(),
+                String::from_utf8_lossy(&v).into_owned(),
+            )
+        })
+        .filter(|(k, _)| !matches!(k.as_str(), "host" | "content-length" | "transfer-encoding"))
+        .collect();
+    h.sort();
+    h
+}
+
+/// Runs a curl command with `sh` and returns the request it made, as the API shows it.
+async fn run_curl(s: &TestServer, bin: &str, cmd: &str) -> Value {
+    let before = s
+        .get(&format!("/api/bins/{bin}/requests?limit=1"))
+        .await
+        .json()["requests"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("replay.sh");
+    std::fs::write(&script, cmd).unwrap();
+    let mut sh = std::process::Command::new("sh");
+    sh.arg(&script);
+    // Off the async runtime, so the server keeps answering while curl runs.
+    let out = tokio::task::spawn_blocking(move || sh.output().expect("sh runs"))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = s
+        .get(&format!("/api/bins/{bin}/wait?after={before}&timeout=10s"))
+        .await;
+    assert_eq!(after.status, StatusCode::OK, "the curl request arrived");
+    after.json()
+}
+
+fn curl_available() -> bool {
+    let found = std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "curl is required under CI"
+        );
+        eprintln!("SKIPPED: curl is not installed; the curl export tests cannot run");
+    }
+    found
+}
+
+#[tokio::test]
+async fn the_curl_command_re_sends_an_identical_request() {
+    if !curl_available() {
+        return;
+    }
+    let s = TestServer::start().await;
+    let bin = s.new_bin().await;
+    let mut binary: Vec<u8> = (0..=255u8).collect();
+    binary.extend_from_slice(b"%s %d \\ ' \" $HOME `x`");
+    let cases = vec![
+        Req::new("POST", "/hooks/a?x=1&y=%20z&arr[]=1")
+            .header("content-type", "application/json")
+            .header("x-quote", "it's \"quoted\" $HOME")
+            .header("x-dup", "1")
+            .header("x-dup", "2")
+            .header("x-empty", "")
+            .body("{\"msg\": \"it's $(not run) `nor this`\"}\n"),
+        Req::new("PUT", "/bin")
+            .header("content-type", "application/octet-stream")
+            .body(binary.clone()),
+        Req::new("DELETE", "/gone").header("user-agent", "Stripe/1.0"),
+        Req::new("GET", "/plain?q=1"),
+        Req::new("POST", "/big").body(vec![b'a'; 100_000]),
+    ];
+    for req in cases {
+        let id = s.capture(&bin, req).await;
+        let original = s.get(&format!("/api/requests/{id}")).await.json();
+        let cmd = s.get(&format!("/api/requests/{id}/curl")).await;
+        assert_eq!(cmd.header("content-type"), "text/plain; charset=utf-8");
+        let again = run_curl(&s, &bin, &cmd.text()).await;
+        for field in ["method", "path", "query", "body_base64"] {
+            assert_eq!(again[field], original[field], "{field} for {}", cmd.text());
+        }
+        assert_eq!(
+            comparable(&again),
+            comparable(&original),
+            "headers for {}",
+            cmd.text()
+        );
+    }
+}
+
+#[tokio::test]
+async fn har_exports_hold_the_har_1_2_fields() {
+    let s = TestServer::start().await;
+    let bin = s.new_bin().await;
+    let a = s
+        .capture(
+            &bin,
+            Req::new("POST", "/a?x=1&y=2")
+                .header("content-type", "application/json")
+                .header("cookie", "session=abc; theme=dark")
+                .body("{\"a\":1}"),
+        )
+        .await;
+    let b = s
+        .capture(&bin, Req::new("PUT", "/b").body(vec![0u8, 0xff, 0x10]))
+        .await;
+    let c = s.capture(&bin, Req::new("GET", "/c")).await;
+
+    let r = s.get(&format!("/api/bins/{bin}/har")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.header("content-disposition").contains(".har"));
+    let har = r.json();
+    let log = &har["log"];
+    assert_eq!(log["version"], "1.2");
+    assert_eq!(log["creator"]["name"], "hookbin");
+    assert!(log["creator"]["version"].is_string());
+    let entries = log["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    for e in entries {
+        assert!(hookbin::time::parse(e["startedDateTime"].as_str().unwrap()).is_some());
+        assert!(e["time"].is_number());
+        let req = &e["request"];
+        for k in ["method", "url", "httpVersion"] {
+            assert!(req[k].is_string(), "request.{k}");
+        }
+        for k in ["cookies", "headers", "queryString"] {
+            assert!(req[k].is_array(), "request.{k}");
+        }
+        for k in ["headersSize", "bodySize"] {
+            assert!(req[k].is_i64(), "request.{k}");
+        }
+        for h in req["headers"].as_array().unwrap() {
+            assert!(h["name"].is_string() && h["value"].is_string());
+        }
+        let resp = &e["response"];
+        assert_eq!(resp["status"], 200);
+        assert_eq!(resp["statusText"], "OK");
+        for k in ["httpVersion", "redirectURL"] {
+            assert!(resp[k].is_string(), "response.{k}");
+        }
+        for k in ["cookies", "headers"] {
+            assert!(resp[k].is_array(), "response.{k}");
+        }
+        assert!(resp["content"]["size"].is_i64() && resp["content"]["mimeType"].is_string());
+        assert!(resp["headersSize"].is_i64() && resp["bodySize"].is_i64());
+        assert!(e["cache"].is_object());
+        for k in ["send", "wait", "receive"] {
+            assert!(e["timings"][k].is_number(), "timings.{k}");
+        }
+    }
+    // Newest first, like the bin.
+    let ids: Vec<&str> = entries
+        .iter()
+        .map(|e| e["_hookbin_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [c.as_str(), b.as_str(), a.as_str()]);
+    let ea = &entries[2]["request"];
+    assert_eq!(ea["url"], s.url(&format!("/b/{bin}/a?x=1&y=2")));
+    assert_eq!(ea["postData"]["text"], "{\"a\":1}");
+    assert_eq!(ea["postData"]["mimeType"], "application/json");
+    assert_eq!(ea["queryString"][1]["name"], "y");
+    assert_eq!(ea["cookies"][1]["name"], "theme");
+    let eb = &entries[1]["request"];
+    assert_eq!(eb["postData"]["_encoding"], "base64");
+    assert_eq!(
+        BASE64
+            .decode(eb["postData"]["text"].as_str().unwrap())
+            .unwrap(),
+        [0u8, 0xff, 0x10]
+    );
+    assert!(entries[0]["request"].get("postData").is_none());
+
+    // A selection, a filter, and the page's export link.
+    let sel = s
+        .get(&format!("/api/bins/{bin}/har?ids={a},{c}"))
+        .await
+        .json();
+    assert_eq!(sel["log"]["entries"].as_array().unwrap().len(), 2);
+    let put = s
+        .get(&format!("/api/bins/{bin}/har?method=PUT"))
+        .await
+        .json();
+    assert_eq!(put["log"]["entries"][0]["_hookbin_id"], b.as_str());
+    assert_eq!(put["log"]["entries"].as_array().unwrap().len(), 1);
+    let page = s
+        .get(&format!("/bins/{bin}/har?ids={b}&ids={a}"))
+        .await
+        .json();
+    assert_eq!(page["log"]["entries"].as_array().unwrap().len(), 2);
+
+    s.get(&format!("/api/bins/{bin}/har?ids=nope"))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+    let other = s.new_bin().await;
+    s.get(&format!("/api/bins/{other}/har?ids={a}"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+    s.get("/api/bins/missing/har")
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+}

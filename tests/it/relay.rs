@@ -1,0 +1,223 @@
+//! Replay and forward: captures re-sent byte for byte to a local receiver, with the target's
+//! answer logged beside the capture.
+
+use hyper::StatusCode;
+use serde_json::json;
+
+use crate::support::receiver::Receiver;
+use crate::support::{Req, TestServer, count, eventually, texts};
+
+/// A body no text re-encoding could survive: NUL, invalid UTF-8 and a CR LF.
+const BINARY: &[u8] = b"\x00\xff\xfe{\"sig\":1}\r\n\x80";
+
+fn signed_capture() -> Req {
+    Req::new("POST", "/orders/42?source=shop&x=1")
+        .header("content-type", "application/octet-stream")
+        .header("webhook-id", "msg_1")
+        .header("webhook-signature", "v1,abc=")
+        .header("x-dup", "one")
+        .header("x-dup", "two")
+        .header("connection", "keep-alive, x-hop")
+        .header("x-hop", "must not travel")
+        .body(BINARY)
+}
+
+#[tokio::test]
+async fn replay_sends_the_exact_request_and_logs_the_answer() {
+    let s = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let bin = s.new_bin().await;
+    let id = s.capture(&bin, signed_capture()).await;
+
+    rx.script(&[418]);
+    let r = s
+        .post_json(
+            &format!("/api/requests/{id}/replay"),
+            json!({"url": rx.url("/replayed?k=v")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let relay = r.json();
+    assert_eq!(relay["kind"], "replay");
+    assert_eq!(
+        relay["status"], 418,
+        "the target's answer, even when not 2xx"
+    );
+    assert_eq!(relay["error"], serde_json::Value::Null);
+    assert_eq!(relay["response_body_text"], "answer 418");
+
+    let got = rx.got();
+    assert_eq!(got.len(), 1);
+    let g = &got[0];
+    assert_eq!(g.method, "POST");
+    assert_eq!(g.path, "/replayed?k=v", "the URL given, as given");
+    assert_eq!(&g.body[..], BINARY, "body bytes are untouched");
+    assert_eq!(g.header("webhook-signature"), Some("v1,abc="));
+    assert_eq!(g.header("content-type"), Some("application/octet-stream"));
+    let dups: Vec<&str> = g
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "x-dup")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(dups, ["one", "two"], "duplicates keep their order");
+    assert_eq!(g.header("x-hop"), None, "named by Connection: hop-by-hop");
+    assert_eq!(
+        g.header("content-length"),
+        Some(BINARY.len().to_string().as_str())
+    );
+    assert_eq!(g.header("host"), Some(rx.addr.to_string().as_str()));
+
+    let log = s.get(&format!("/api/requests/{id}/relays")).await.json();
+    assert_eq!(log["relays"].as_array().unwrap().len(), 1);
+    assert_eq!(log["relays"][0]["status"], 418);
+
+    // The page shows the replay and offers the same URL again.
+    let doc = s.get(&format!("/requests/{id}")).await.html();
+    assert_eq!(count(&doc, "#relays details"), 1);
+    assert!(texts(&doc, "#relays summary")[0].contains("418"));
+}
+
+#[tokio::test]
+async fn replay_reports_an_unreachable_target_and_refuses_bad_input() {
+    let s = TestServer::start().await;
+    let bin = s.new_bin().await;
+    let id = s.capture(&bin, Req::new("GET", "")).await;
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}/x", closed.local_addr().unwrap());
+    drop(closed);
+    let r = s
+        .post_json(&format!("/api/requests/{id}/replay"), json!({"url": dead}))
+        .await
+        .json();
+    assert_eq!(r["status"], serde_json::Value::Null);
+    assert!(
+        r["error"].as_str().unwrap().contains("could not connect"),
+        "{r}"
+    );
+
+    let path = format!("/api/requests/{id}/replay");
+    s.post_json(&path, json!({"url": "ftp://x"}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+    s.post_json(&path, json!({}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+    s.post_json(
+        "/api/requests/0000000000000001/replay",
+        json!({"url": "http://127.0.0.1:9/"}),
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_replay_form_replays_and_shows_the_answer() {
+    let s = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let bin = s.new_bin().await;
+    let id = s
+        .capture(&bin, Req::new("PUT", "").body("form replay"))
+        .await;
+    let form = format!(
+        "url={}",
+        form_urlencoded::byte_serialize(rx.url("/f").as_bytes()).collect::<String>()
+    );
+    let r = s
+        .send(
+            Req::new("POST", &format!("/requests/{id}/replay"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(rx.got()[0].method, "PUT");
+    assert_eq!(&rx.got()[0].body[..], b"form replay");
+    let doc = s.get(&format!("/requests/{id}")).await.html();
+    assert!(texts(&doc, "#relays summary")[0].contains("200"));
+}
+
+#[tokio::test]
+async fn a_forwarding_bin_sends_every_capture_on_and_logs_the_answer() {
+    let s = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let bin = s.new_bin().await;
+    let r = s
+        .patch_json(
+            &format!("/api/bins/{bin}"),
+            json!({"forward_url": rx.url("/hooks?app=1")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["forward_url"], rx.url("/hooks?app=1"));
+
+    let id = s.capture(&bin, signed_capture()).await;
+    let got = eventually(10, "the forward to arrive", || async {
+        rx.got().into_iter().next()
+    })
+    .await;
+    assert_eq!(got.path, "/hooks/orders/42?app=1&source=shop&x=1");
+    assert_eq!(&got.body[..], BINARY);
+    assert_eq!(got.header("webhook-id"), Some("msg_1"));
+    assert_eq!(got.header("x-hop"), None);
+
+    let relays = eventually(10, "the forward to be logged", || async {
+        let v = s.get(&format!("/api/requests/{id}/relays")).await.json();
+        (!v["relays"].as_array().unwrap().is_empty()).then_some(v)
+    })
+    .await;
+    assert_eq!(relays["relays"][0]["kind"], "forward");
+    assert_eq!(relays["relays"][0]["status"], 200);
+    assert_eq!(
+        relays["relays"][0]["url"],
+        rx.url("/hooks/orders/42?app=1&source=shop&x=1")
+    );
+
+    // Forwarding stops when the URL is cleared; a bin cannot forward to itself.
+    s.patch_json(&format!("/api/bins/{bin}"), json!({"forward_url": null}))
+        .await;
+    s.capture(&bin, Req::new("POST", "").body("not forwarded"))
+        .await;
+    let own = s.url(&format!("/b/{bin}/x"));
+    s.patch_json(&format!("/api/bins/{bin}"), json!({"forward_url": own}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+    s.patch_json(&format!("/api/bins/{bin}"), json!({"forward_url": "nope"}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+    // Give a wrongly forwarded capture time to arrive before counting.
+    s.capture(&bin, Req::new("POST", "").body("marker")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(rx.got().len(), 1);
+}
+
+#[tokio::test]
+async fn forwarding_is_set_from_the_bin_page() {
+    let s = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let bin = s.new_bin().await;
+    let form = |body: String| {
+        Req::new("POST", &format!("/bins/{bin}/forward"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+    };
+    let bad = s.send(form("url=not-a-url".into())).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let doc = bad.html();
+    assert!(texts(&doc, "#settings-error")[0].contains("not-a-url"));
+
+    let url: String = form_urlencoded::byte_serialize(rx.url("/in").as_bytes()).collect();
+    let ok = s.send(form(format!("url={url}"))).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    s.capture(&bin, Req::new("POST", "").body("via page")).await;
+    let got = eventually(10, "the forward", || async { rx.got().into_iter().next() }).await;
+    assert_eq!(&got.body[..], b"via page");
+
+    let stop = s.send(form("action=reset".into())).await;
+    assert_eq!(stop.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        s.get(&format!("/api/bins/{bin}")).await.json()["forward_url"],
+        serde_json::Value::Null
+    );
+}
