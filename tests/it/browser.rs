@@ -183,8 +183,33 @@ async fn hostile_content_never_runs() {
         .await;
     s.test_send(&hook).await;
     let hook_id = hook["id"].as_str().unwrap();
+    // A bin whose own answer is hostile HTML; replaying a capture there logs that answer.
+    let trap = s.new_bin().await;
+    let r = s
+        .patch_json(
+            &format!("/api/bins/{trap}"),
+            serde_json::json!({
+                "response": {"status": 200, "headers": {"Content-Type": "text/html", "X-Evil": evil}, "body": evil},
+                "forward_url": format!(
+                    "http://127.0.0.1:9/?{}",
+                    form_urlencoded::byte_serialize(evil.as_bytes()).collect::<String>()
+                ),
+                "signing_secret": evil,
+            }),
+        )
+        .await;
+    assert_eq!(r.status, hyper::StatusCode::OK, "{}", r.text());
+    let replay = s
+        .post_json(
+            &format!("/api/requests/{id}/replay"),
+            serde_json::json!({"url": s.url(&format!("/b/{trap}"))}),
+        )
+        .await;
+    assert_eq!(replay.json()["response_body_text"], evil);
     let pages = [
         format!("/bins/{bin}"),
+        format!("/bins/{trap}"),
+        format!("/b/{trap}"),
         format!("/requests/{id}"),
         format!("/requests/{form}"),
         "/webhooks".to_owned(),
@@ -207,8 +232,8 @@ async fn hostile_content_never_runs() {
             serde_json::Value::Null,
             "hostile content ran on {page}"
         );
-        if page.ends_with("/raw") {
-            // The raw body is the captured HTML itself, rendered inert by `CSP: sandbox`.
+        if page.ends_with("/raw") || page.starts_with("/b/") {
+            // The raw body, or a bin's own answer, is the HTML itself, inert under `CSP: sandbox`.
             continue;
         }
         assert_eq!(
@@ -237,5 +262,65 @@ async fn hostile_content_never_runs() {
         .await
         .unwrap();
     assert!(links.is_empty());
+    b.close().await;
+}
+
+#[tokio::test]
+async fn bin_settings_filters_and_replay_in_chromium() {
+    let Some(b) = browser::open(1280, 1000, true).await else {
+        return;
+    };
+    let s = TestServer::start().await;
+    let rx = crate::support::receiver::Receiver::start().await;
+    let bin = s.new_bin().await;
+    b.goto(&s.url(&format!("/bins/{bin}"))).await;
+
+    // Answer 201 with a header and body, set in the form.
+    let status = b.wait("#response-form input[name=status]").await;
+    status.clear().await.unwrap();
+    status.send_keys("201").await.unwrap();
+    b.wait("#response-form textarea[name=headers]")
+        .await
+        .send_keys("X-Demo: yes")
+        .await
+        .unwrap();
+    b.wait("#response-form textarea[name=body]")
+        .await
+        .send_keys("created")
+        .await
+        .unwrap();
+    b.click("#response-form button[type=submit]").await;
+    b.wait("#settings").await;
+    let answer = s
+        .send(Req::new("POST", &format!("/b/{bin}/orders")).body(r#"{"id":7}"#))
+        .await;
+    assert_eq!(answer.status, hyper::StatusCode::CREATED);
+    assert_eq!(answer.text(), "created");
+    s.send(Req::new("GET", &format!("/b/{bin}/health"))).await;
+
+    // Filter by method on the page.
+    b.goto(&s.url(&format!("/bins/{bin}"))).await;
+    b.wait("#requests tbody tr").await;
+    assert_eq!(b.count("#requests tbody tr").await, 2);
+    b.wait("#filter input[name=method]")
+        .await
+        .send_keys("POST")
+        .await
+        .unwrap();
+    b.click("#filter button[type=submit]").await;
+    b.wait("#filter-notice").await;
+    assert_eq!(b.count("#requests tbody tr").await, 1);
+    b.screenshot("bin-filtered").await;
+
+    // Replay it to a local receiver from the request page.
+    b.click("#requests tbody tr .target a").await;
+    let url = b.wait("#replay-form input[name=url]").await;
+    url.send_keys(&rx.url("/replayed")).await.unwrap();
+    b.click("#replay-form button[type=submit]").await;
+    b.wait("#relays details").await;
+    assert!(b.text("#relays summary").await.contains("200"));
+    assert_eq!(&rx.got()[0].body[..], br#"{"id":7}"#);
+    assert!(b.text("#curl-command").await.starts_with("curl "));
+    b.screenshot("request-replay").await;
     b.close().await;
 }
