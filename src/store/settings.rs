@@ -2,7 +2,7 @@
 //! or replay of a capture with the target's answer.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use rusqlite::{Connection, Row, params};
 
@@ -70,12 +70,13 @@ fn relay_from_row(row: &Row<'_>) -> rusqlite::Result<Relay> {
 impl Store {
     /// A bin's settings, answered from memory (the capture path asks on every request).
     pub fn bin_settings(&self, id: &str) -> Arc<BinSettings> {
+        static PLAIN: LazyLock<Arc<BinSettings>> = LazyLock::new(Arc::default);
         self.settings
             .read()
             .expect("settings poisoned")
             .get(id)
-            .cloned()
-            .unwrap_or_default()
+            .unwrap_or(&PLAIN)
+            .clone()
     }
 
     /// Replaces a bin's settings; the default settings remove its row.

@@ -299,7 +299,10 @@ pub async fn save_settings(
     app.store.set_bin_settings(id.as_str(), settings).await?;
     // A form on a request page sends its own page back as `back`.
     let back = get("back");
-    let to = if back.starts_with("/requests/") && !back.contains("//") {
+    let local = back
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'#' | b'-' | b'_'));
+    let to = if local && back.starts_with("/requests/") && !back.contains("//") {
         back
     } else {
         format!("/bins/{id}#settings")

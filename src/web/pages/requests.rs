@@ -99,8 +99,8 @@ pub async fn request(
     ]
     .iter()
     .any(|h| c.header(h).is_some());
-    // Signatures and curl need every body byte; most bodies are already whole.
-    let whole = if complete || !(carries_signature || c.body_size <= CURL_INLINE) {
+    // Signatures need every body byte (a curl line is only printed for bodies that are whole).
+    let whole = if complete || !carries_signature {
         None
     } else {
         Some(app.store.get_request(id, None).await?)
