@@ -5,6 +5,10 @@
 //!
 //! Forwards are best effort: tried once, in the background, at most `concurrency` at a time;
 //! a failure is logged (and can be replayed), not retried.
+//!
+//! Like any proxy, a relay adds a `Via` header naming this hookbin process (RFC 9110 7.6.3).
+//! A capture that already carries it came from one of our own relays, so it is not forwarded
+//! again: two bins forwarding to each other cannot loop.
 
 use std::sync::Arc;
 
@@ -49,16 +53,20 @@ pub struct Relayer {
     client: Client,
     store: Store,
     queue: mpsc::Sender<(Outgoing, String)>,
+    /// This process's `Via` value, e.g. `1.1 hookbin-3fa2c1d0`.
+    via: Arc<str>,
 }
 
 impl Relayer {
     /// A relayer sending through `client`, with at most `concurrency` forwards in flight.
     pub fn new(client: Client, store: Store, concurrency: usize) -> Relayer {
         let (queue, mut rx) = mpsc::channel::<(Outgoing, String)>(QUEUE);
+        let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let relayer = Relayer {
             client,
             store,
             queue,
+            via: format!("1.1 hookbin-{tag}").into(),
         };
         let worker = relayer.clone();
         let slots = Arc::new(Semaphore::new(concurrency.max(1)));
@@ -81,27 +89,45 @@ impl Relayer {
     /// and its query are appended). Never waits: a full queue logs the forward as dropped.
     pub fn forward(&self, id: RequestId, capture: NewCapture, base: &str) {
         let url = forward_target(base, &capture.bin_id, &capture.path, &capture.query);
+        let headers = decode_headers(&capture.headers).unwrap_or_default();
+        let looped = headers.iter().any(|h| {
+            h.name.eq_ignore_ascii_case("via")
+                && String::from_utf8_lossy(&h.value).contains(&*self.via)
+        });
+        if looped {
+            let why = format!(
+                "not forwarded: it came from a forward or replay of this hookbin (Via: {}), so forwarding it could loop",
+                self.via
+            );
+            self.log_unsent(id, url, why);
+            return;
+        }
         let out = Outgoing {
             id,
             method: capture.method,
-            headers: decode_headers(&capture.headers).unwrap_or_default(),
+            headers,
             body: capture.body,
         };
         if let Err(mpsc::error::TrySendError::Full((_, url))) = self.queue.try_send((out, url)) {
-            let store = self.store.clone();
-            tokio::spawn(async move {
-                let dropped = Attempt {
-                    at: chrono::Utc::now(),
-                    error: Some(format!(
-                        "not forwarded: {QUEUE} forwards were already waiting for the target"
-                    )),
-                    ..Attempt::default()
-                };
-                let _ = store
-                    .record_relay(to_relay(id, RelayKind::Forward, &url, dropped))
-                    .await;
-            });
+            let why =
+                format!("not forwarded: {QUEUE} forwards were already waiting for the target");
+            self.log_unsent(id, url, why);
         }
+    }
+
+    /// Logs, in the background, a forward that was not sent and why.
+    fn log_unsent(&self, id: RequestId, url: String, why: String) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let unsent = Attempt {
+                at: chrono::Utc::now(),
+                error: Some(why),
+                ..Attempt::default()
+            };
+            let _ = store
+                .record_relay(to_relay(id, RelayKind::Forward, &url, unsent))
+                .await;
+        });
     }
 
     /// Sends a stored capture (with its whole body) to `url` as it is, logs and returns the
@@ -119,8 +145,10 @@ impl Relayer {
     async fn relay(&self, kind: RelayKind, out: &Outgoing, url: &str) -> Relay {
         let attempt = match Method::from_bytes(out.method.as_bytes()) {
             Ok(method) => {
+                let mut headers = travelling(&out.headers);
+                headers.push(("via".into(), self.via.as_bytes().to_vec()));
                 self.client
-                    .send(method, url, &travelling(&out.headers), out.body.clone())
+                    .send(method, url, &headers, out.body.clone())
                     .await
             }
             Err(_) => Attempt {

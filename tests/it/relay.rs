@@ -221,3 +221,50 @@ async fn forwarding_is_set_from_the_bin_page() {
         serde_json::Value::Null
     );
 }
+
+#[tokio::test]
+async fn two_bins_forwarding_to_each_other_do_not_loop() {
+    let s = TestServer::start().await;
+    let a = s.new_bin().await;
+    let b = s.new_bin().await;
+    for (from, to) in [(&a, &b), (&b, &a)] {
+        let r = s
+            .patch_json(
+                &format!("/api/bins/{from}"),
+                json!({"forward_url": s.url(&format!("/b/{to}"))}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    let first = s.capture(&a, Req::new("POST", "").body("ping")).await;
+    // A's capture reaches B, carrying hookbin's Via; B logs why it does not send it back.
+    let in_b = eventually(10, "the forward to reach B", || async {
+        let v = s.get(&format!("/api/bins/{b}/requests")).await.json();
+        v["requests"].as_array().unwrap().first().cloned()
+    })
+    .await;
+    assert_eq!(in_b["body_text"], "ping");
+    let via = in_b["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h[0] == "via")
+        .expect("a Via header")[1]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(via.starts_with("1.1 hookbin-"), "{via}");
+    let b_id = in_b["id"].as_str().unwrap();
+    let unsent = eventually(10, "B's refusal to be logged", || async {
+        let v = s.get(&format!("/api/requests/{b_id}/relays")).await.json();
+        v["relays"].as_array().unwrap().first().cloned()
+    })
+    .await;
+    assert!(
+        unsent["error"].as_str().unwrap().contains("could loop"),
+        "{unsent}"
+    );
+    let a_list = s.get(&format!("/api/bins/{a}/requests")).await.json();
+    assert_eq!(a_list["requests"].as_array().unwrap().len(), 1);
+    assert_eq!(a_list["requests"][0]["id"], first.as_str());
+}
