@@ -95,6 +95,9 @@ pub enum CliError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Input(String),
+    /// The running server could not be reached (or broke off an answer).
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 /// Runs `cmd`; `Ok(false)` means it ran but what it did failed (e.g. the receiver said 500).

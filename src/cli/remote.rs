@@ -74,7 +74,7 @@ impl Remote {
             .body(Full::new(body))
             .map_err(|e| CliError::Input(format!("bad request: {e}")))?;
         let unreachable = |e: &(dyn std::error::Error + 'static)| {
-            CliError::Input(format!(
+            CliError::Unreachable(format!(
                 "cannot reach hookbin at {}: {}",
                 self.base,
                 crate::sender::client::root_cause(e)
@@ -162,11 +162,15 @@ pub struct TailOptions {
     /// Exit after N new requests (without it, follow until interrupted).
     #[arg(long, value_name = "N")]
     pub max: Option<usize>,
+    /// Print each request as one line of JSON (the API's request object), for jq and scripts.
+    #[arg(long, conflicts_with = "body")]
+    pub json: bool,
 }
 
 /// `hookbin tail BIN`: prints the last requests, then every new one as it arrives, using the
 /// long-poll API (no request is missed between two polls: each asks for what came after the
-/// last one seen).
+/// last one seen). If the server goes away while following, it says so and keeps trying, and
+/// goes on where it stopped once the server is back.
 pub async fn tail(remote: &Remote, opts: &TailOptions) -> Result<bool, CliError> {
     if crate::model::BinId::parse(&opts.bin).is_none() {
         return Err(CliError::Input(format!("'{}' is not a bin id", opts.bin)));
@@ -188,19 +192,34 @@ pub async fn tail(remote: &Remote, opts: &TailOptions) -> Result<bool, CliError>
     }
     if opts.lines > 0 {
         for r in stored.iter().rev() {
-            print_request(r, opts.body);
+            print_request(r, opts);
         }
     }
     let mut seen = 0;
+    let mut lost = false;
     while opts.max.is_none_or(|m| seen < m) {
         let after = cursor
             .as_deref()
             .map(|c| format!("&after={c}"))
             .unwrap_or_default();
         let path = format!("/api/bins/{bin}/wait?timeout=30s{after}");
-        match remote.call(Method::GET, &path, None).await? {
+        let answer = match remote.call(Method::GET, &path, None).await {
+            Err(CliError::Unreachable(why)) => {
+                if !lost {
+                    eprintln!("hookbin: {why}; trying again every second");
+                    lost = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+            other => other?,
+        };
+        if std::mem::take(&mut lost) {
+            eprintln!("hookbin: reconnected to {}", remote.base);
+        }
+        match answer {
             (StatusCode::OK, r) => {
-                print_request(&r, opts.body);
+                print_request(&r, opts);
                 cursor = r["id"].as_str().map(str::to_owned);
                 seen += 1;
             }
@@ -214,7 +233,14 @@ pub async fn tail(remote: &Remote, opts: &TailOptions) -> Result<bool, CliError>
     Ok(true)
 }
 
-fn print_request(r: &Value, with_body: bool) {
+fn print_request(r: &Value, opts: &TailOptions) {
+    let mut out = std::io::stdout().lock();
+    if opts.json {
+        // serde_json escapes control characters, so this line is safe for a terminal too.
+        let _ = writeln!(out, "{r}");
+        let _ = out.flush();
+        return;
+    }
     let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
     let time = s("received_at");
     let clock = time.get(11..23).unwrap_or(&time);
@@ -225,7 +251,6 @@ fn print_request(r: &Value, with_body: bool) {
         format!("{}?{query}", s("path"))
     };
     let size = inspect::human_size(r["body_size"].as_u64().unwrap_or(0));
-    let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
         "{clock}  {:<7} {}  {}  {size}  {}",
@@ -234,7 +259,7 @@ fn print_request(r: &Value, with_body: bool) {
         r["response_status"],
         safe(&s("content_type")),
     );
-    if with_body {
+    if opts.body {
         let body = BASE64.decode(s("body_base64")).unwrap_or_default();
         let ct = r["content_type"].as_str();
         let text = match inspect::view(ct, &body, true) {

@@ -3,8 +3,8 @@
 
 use std::process::{Output, Stdio};
 
-use crate::support::process::command;
-use crate::support::{Req, TestServer, eventually};
+use crate::support::process::{Hookbin, command};
+use crate::support::{Req, TestServer, eventually, send};
 
 /// Runs `hookbin args… --server URL` to the end.
 async fn run(s: &TestServer, args: &[&str]) -> Output {
@@ -117,4 +117,58 @@ async fn tail_prints_stored_then_new_requests_with_bodies() {
     let missing = run(&s, &["tail", "no-such-bin", "--max", "1"]).await;
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("404"));
+}
+
+#[tokio::test]
+async fn tail_follows_across_a_server_restart_and_prints_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tail.db");
+    let first = Hookbin::start(&db, &["--bin", "ci"]);
+    let addr = first.addr;
+    let server = format!("http://{addr}");
+    let post = |body: &'static str| async move {
+        let r = send(addr, Req::new("POST", "/b/ci/x").body(body)).await;
+        assert_eq!(r.status, hyper::StatusCode::OK, "{}", r.text());
+        r.json()["request_id"].as_str().unwrap().to_owned()
+    };
+    post("before").await;
+
+    let mut cmd = command();
+    cmd.args([
+        "tail", "ci", "-n", "0", "--max", "2", "--json", "--server", &server,
+    ]);
+    let child = tokio::task::spawn_blocking(move || {
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(first.terminate().success());
+    // While it is down, tail keeps trying; then the same port and database come back.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let _second = Hookbin::start_on(&db, addr);
+    let a = post("after one").await;
+    let b = post("after two").await;
+    eventually(30, "tail to print both and exit", || async {
+        child.is_finished().then_some(())
+    })
+    .await;
+    let out = child.await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let ids: Vec<&str> = lines.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [a.as_str(), b.as_str()], "none missed, none repeated");
+    assert_eq!(lines[0]["body_text"], "after one");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("trying again"), "{err}");
+    assert!(err.contains("reconnected"), "{err}");
 }

@@ -58,7 +58,9 @@ pub async fn wait(
         // Row keys are arrival times (ms << 16): "after now" is a key too.
         None => RequestId::from_seq(chrono::Utc::now().timestamp_millis() << 16),
     };
-    let arrived = tokio::time::timeout(timeout, async {
+    // A stopping server answers open waits at once (204) instead of holding its shutdown.
+    let mut stopping = app.shutdown.clone();
+    let waited = tokio::time::timeout(timeout, async {
         loop {
             match feed.recv().await {
                 Ok(s)
@@ -73,8 +75,11 @@ pub async fn wait(
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
             }
         }
-    })
-    .await;
+    });
+    let arrived = tokio::select! {
+        r = waited => r,
+        _ = stopping.wait_for(|stop| *stop) => Ok(None),
+    };
     match arrived {
         Ok(Some(id)) if id == after => match app.store.first_after(&bin, after).await? {
             Some(c) => Ok(response::json(StatusCode::OK, &RequestOut::new(&c, &base))),

@@ -37,6 +37,15 @@ impl Hookbin {
         )
     }
 
+    /// Starts hookbin on a given address over `db`, as after a restart.
+    pub fn start_on(db: &Path, addr: SocketAddr) -> Hookbin {
+        Self::spawn(
+            command()
+                .args(["--listen", &addr.to_string(), "--db"])
+                .arg(db),
+        )
+    }
+
     /// Starts `cmd` and reads the URL from its first line.
     pub fn spawn(cmd: &mut Command) -> Hookbin {
         let mut child = cmd
