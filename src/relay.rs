@@ -11,6 +11,7 @@
 //! again: two bins forwarding to each other cannot loop.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use hyper::Method;
@@ -22,6 +23,9 @@ use crate::store::{Store, StoreError, decode_headers};
 
 /// Forwards waiting for a free slot; beyond this a forward is logged as dropped.
 const QUEUE: usize = 1024;
+/// Body bytes of the forwards waiting or in flight; beyond this a forward is logged as dropped,
+/// so a slow target cannot make hookbin hold an unbounded backlog of bodies.
+const BACKLOG_BYTES: usize = 64 * 1024 * 1024;
 
 /// Headers that describe one connection, not the message, and never travel on (RFC 9110
 /// 7.6.1), plus the two that the new request's own framing and target decide.
@@ -55,6 +59,8 @@ pub struct Relayer {
     queue: mpsc::Sender<(Outgoing, String)>,
     /// This process's `Via` value, e.g. `1.1 hookbin-3fa2c1d0`.
     via: Arc<str>,
+    /// Body bytes of the forwards queued or in flight.
+    backlog: Arc<AtomicUsize>,
 }
 
 impl Relayer {
@@ -67,6 +73,7 @@ impl Relayer {
             store,
             queue,
             via: format!("1.1 hookbin-{tag}").into(),
+            backlog: Arc::default(),
         };
         let worker = relayer.clone();
         let slots = Arc::new(Semaphore::new(concurrency.max(1)));
@@ -78,6 +85,7 @@ impl Relayer {
                 let worker = worker.clone();
                 tokio::spawn(async move {
                     worker.relay(RelayKind::Forward, &out, &url).await;
+                    worker.backlog.fetch_sub(out.body.len(), Ordering::Relaxed);
                     drop(slot);
                 });
             }
@@ -102,6 +110,18 @@ impl Relayer {
             self.log_unsent(id, url, why);
             return;
         }
+        let size = capture.body.len();
+        let held = self.backlog.fetch_add(size, Ordering::Relaxed);
+        // One body alone may exceed the cap (it is within --max-body); it goes if nothing waits.
+        if held > 0 && held + size > BACKLOG_BYTES {
+            self.backlog.fetch_sub(size, Ordering::Relaxed);
+            let why = format!(
+                "not forwarded: {} MiB of forwards were already waiting for the target",
+                held / (1024 * 1024)
+            );
+            self.log_unsent(id, url, why);
+            return;
+        }
         let out = Outgoing {
             id,
             method: capture.method,
@@ -109,6 +129,7 @@ impl Relayer {
             body: capture.body,
         };
         if let Err(mpsc::error::TrySendError::Full((_, url))) = self.queue.try_send((out, url)) {
+            self.backlog.fetch_sub(size, Ordering::Relaxed);
             let why =
                 format!("not forwarded: {QUEUE} forwards were already waiting for the target");
             self.log_unsent(id, url, why);

@@ -1,6 +1,9 @@
 //! HAR 1.2 (the HTTP Archive format) for a set of captures. Each entry is one capture; its
 //! response is what hookbin answered, of which only the status is recorded. Bodies that are not
 //! UTF-8 text are given in base64 and marked with the custom field `_encoding`.
+//!
+//! A log is written in three parts ([`HAR_START`], entries joined by commas, [`HAR_END`]) so
+//! that an export can stream one capture at a time instead of holding them all.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -8,20 +11,27 @@ use serde_json::{Value, json};
 
 use crate::model::Capture;
 
-/// A HAR 1.2 log of `captures`, whose URLs are built on `base` (`http://host:port`).
-pub fn har(captures: &[Capture], base: &str) -> Value {
-    let entries: Vec<Value> = captures.iter().map(|c| entry(c, base)).collect();
-    json!({
-        "log": {
-            "version": "1.2",
-            "creator": { "name": "hookbin", "version": env!("CARGO_PKG_VERSION") },
-            "pages": [],
-            "entries": entries,
-        }
-    })
+/// Everything of a HAR log before its first entry.
+pub const HAR_START: &str = concat!(
+    r#"{"log":{"version":"1.2","creator":{"name":"hookbin","version":""#,
+    env!("CARGO_PKG_VERSION"),
+    r#""},"pages":[],"entries":["#
+);
+
+/// Everything of a HAR log after its last entry.
+pub const HAR_END: &str = "]}}";
+
+/// A whole HAR 1.2 log of `captures`, whose URLs are built on `base` (`http://host:port`).
+pub fn har(captures: &[Capture], base: &str) -> String {
+    let entries: Vec<String> = captures
+        .iter()
+        .map(|c| har_entry(c, base).to_string())
+        .collect();
+    format!("{HAR_START}{}{HAR_END}", entries.join(","))
 }
 
-fn entry(c: &Capture, base: &str) -> Value {
+/// The HAR entry of one capture.
+pub fn har_entry(c: &Capture, base: &str) -> Value {
     let headers: Vec<Value> = c
         .text_headers()
         .into_iter()
@@ -85,4 +95,44 @@ fn entry(c: &Capture, base: &str) -> Value {
         "timings": { "send": 0, "wait": 0, "receive": 0 },
         "_hookbin_id": c.id.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{BinId, Header, RequestId};
+
+    #[test]
+    fn streamed_parts_make_valid_har_json() {
+        let empty: Value = serde_json::from_str(&har(&[], "http://h")).unwrap();
+        assert_eq!(empty["log"]["version"], "1.2");
+        assert_eq!(
+            empty["log"]["creator"]["version"],
+            env!("CARGO_PKG_VERSION")
+        );
+        assert_eq!(empty["log"]["entries"], json!([]));
+        let c = Capture {
+            id: RequestId::from_seq(7),
+            bin_id: BinId::parse("b").unwrap(),
+            received_at: chrono::Utc::now(),
+            method: "POST".into(),
+            path: "/b/b/x".into(),
+            query: "a=1".into(),
+            http_version: "HTTP/1.1".into(),
+            remote_addr: "127.0.0.1:1".into(),
+            headers: vec![Header {
+                name: "content-type".into(),
+                value: b"text/plain".to_vec(),
+            }],
+            body_size: 2,
+            body: bytes::Bytes::from_static(b"hi"),
+            response_status: 202,
+        };
+        let two: Value = serde_json::from_str(&har(&[c.clone(), c], "http://h")).unwrap();
+        let e = &two["log"]["entries"][1];
+        assert_eq!(e["request"]["url"], "http://h/b/b/x?a=1");
+        assert_eq!(e["request"]["postData"]["text"], "hi");
+        assert_eq!(e["response"]["status"], 202);
+        assert_eq!(e["response"]["statusText"], "Accepted");
+    }
 }

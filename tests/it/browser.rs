@@ -290,7 +290,8 @@ async fn bin_settings_filters_and_replay_in_chromium() {
         .await
         .unwrap();
     b.click("#response-form button[type=submit]").await;
-    b.wait("#settings").await;
+    // Only the page after the save names the custom status.
+    assert_eq!(b.text("#custom-status").await, "201");
     let answer = s
         .send(Req::new("POST", &format!("/b/{bin}/orders")).body(r#"{"id":7}"#))
         .await;

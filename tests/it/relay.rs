@@ -268,3 +268,45 @@ async fn two_bins_forwarding_to_each_other_do_not_loop() {
     assert_eq!(a_list["requests"].as_array().unwrap().len(), 1);
     assert_eq!(a_list["requests"][0]["id"], first.as_str());
 }
+
+#[tokio::test]
+async fn a_slow_target_cannot_make_forwards_pile_up_without_bound() {
+    let s = TestServer::start_with(|c| c.max_body = 40 * 1024 * 1024).await;
+    let rx = Receiver::start().await;
+    rx.delay(std::time::Duration::from_secs(2));
+    let bin = s.new_bin().await;
+    s.patch_json(
+        &format!("/api/bins/{bin}"),
+        json!({"forward_url": rx.url("/slow")}),
+    )
+    .await;
+    let big = vec![b'x'; 33 * 1024 * 1024];
+    let first = s
+        .capture(&bin, Req::new("POST", "").body(big.clone()))
+        .await;
+    // The first (33 MiB) is still with the slow target: another 33 MiB would pass the 64 MiB cap.
+    let second = s.capture(&bin, Req::new("POST", "").body(big)).await;
+    let logged = |id: String| {
+        let s = &s;
+        async move {
+            eventually(20, "the forward to be logged", || async {
+                let v = s.get(&format!("/api/requests/{id}/relays")).await.json();
+                v["relays"].as_array().unwrap().first().cloned()
+            })
+            .await
+        }
+    };
+    let refused = logged(second).await;
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("already waiting"),
+        "{refused}"
+    );
+    assert_eq!(logged(first).await["status"], 200);
+    // Once the backlog has drained, forwarding goes on.
+    let third = s.capture(&bin, Req::new("POST", "").body("small")).await;
+    assert_eq!(logged(third).await["status"], 200);
+    assert_eq!(rx.got().len(), 2);
+}

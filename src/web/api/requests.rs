@@ -1,15 +1,23 @@
 //! What can be done with a captured request beyond reading it: export it as curl or HAR,
 //! replay it to a URL, list its forwards and replays, and check its signatures.
 
+use std::convert::Infallible;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use hyper::body::Incoming;
+use bytes::Bytes;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 
+use crate::export::{HAR_END, HAR_START, har_entry};
 use crate::inspect::signatures::{self, Check, Outcome};
 use crate::model::{BinId, Capture, Relay, RequestId};
+use crate::store::StoreError;
 use crate::time;
 use crate::web::response::{self, Body};
 use crate::web::{App, WebError, filter, query_pairs, read_small_body};
@@ -66,61 +74,88 @@ pub async fn curl(
     ))
 }
 
-/// The captures a HAR export covers: those named by `ids` (comma-separated or repeated), or
+/// The requests a HAR export covers: those named by `ids` (comma-separated or repeated), or
 /// else every one passing the request's filters, newest first, up to [`HAR_MAX`].
-pub async fn har_captures<B>(
-    app: &App,
-    req: &Request<B>,
-    bin: &BinId,
-) -> Result<Vec<Capture>, WebError> {
-    let ids: Vec<String> = query_pairs(req)
+async fn har_ids<B>(app: &App, req: &Request<B>, bin: &BinId) -> Result<Vec<RequestId>, WebError> {
+    let named: Vec<String> = query_pairs(req)
         .into_iter()
         .filter(|(k, _)| k == "ids")
         .flat_map(|(_, v)| v.split(',').map(str::to_owned).collect::<Vec<_>>())
         .filter(|v| !v.trim().is_empty())
         .collect();
-    if !ids.is_empty() {
-        if ids.len() > HAR_MAX {
+    if !named.is_empty() {
+        if named.len() > HAR_MAX {
             return Err(WebError::BadRequest(format!(
                 "at most {HAR_MAX} ids per export"
             )));
         }
-        let mut out = Vec::with_capacity(ids.len());
-        for raw in ids {
+        let mut ids = Vec::with_capacity(named.len());
+        for raw in named {
             let id = RequestId::parse(raw.trim()).ok_or_else(|| {
                 WebError::BadRequest(format!("ids must be request ids, not '{raw}'"))
             })?;
-            let c = app.store.get_request(id, None).await?;
+            let c = app.store.get_request(id, Some(0)).await?;
             if c.bin_id != *bin {
                 return Err(WebError::NotFound(format!("no request {id} in bin {bin}")));
             }
-            out.push(c);
+            ids.push(id);
         }
-        return Ok(out);
+        return Ok(ids);
     }
     let filter = filter(req);
-    let mut out = Vec::new();
+    let mut ids = Vec::new();
     let mut before = None;
     loop {
-        let room = (HAR_MAX - out.len()).min(1000);
+        let room = (HAR_MAX - ids.len()).min(1000);
         let page = app
             .store
-            .list_requests(bin, room, before, None, &filter)
+            .list_requests(bin, room, before, Some(0), &filter)
             .await?;
-        out.extend(page.requests);
+        ids.extend(page.requests.iter().map(|c| c.id));
         match page.next {
-            Some(n) if out.len() < HAR_MAX => before = Some(n),
-            _ => return Ok(out),
+            Some(n) if ids.len() < HAR_MAX => before = Some(n),
+            _ => return Ok(ids),
         }
     }
 }
 
-/// `GET /api/bins/{id}/har` (and the page's export link): a HAR 1.2 file download.
+/// `GET /api/bins/{id}/har` (and the page's export link): a HAR 1.2 file download. It is
+/// streamed one capture at a time, so a bin of large bodies never sits in memory whole; a
+/// request deleted while the export runs is left out.
 pub async fn har<B>(app: &App, req: &Request<B>, bin: BinId) -> Result<Response<Body>, WebError> {
     app.store.get_bin(&bin).await?;
-    let captures = har_captures(app, req, &bin).await?;
-    let log = crate::export::har(&captures, &app.base_url(req));
-    let mut r = response::json(StatusCode::OK, &log);
+    let ids = har_ids(app, req, &bin).await?;
+    let base = app.base_url(req);
+    let store = app.store.clone();
+    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(4);
+    tokio::spawn(async move {
+        let send = |text: String| tx.send(Ok(Frame::data(Bytes::from(text))));
+        if send(HAR_START.to_owned()).await.is_err() {
+            return;
+        }
+        let mut first = true;
+        for id in ids {
+            let c = match store.get_request(id, None).await {
+                Ok(c) => c,
+                Err(StoreError::NotFound(_)) => continue,
+                Err(e) => {
+                    // The answer is already under way: end it short rather than lie.
+                    tracing::warn!(error = %e, "HAR export stopped");
+                    return;
+                }
+            };
+            let comma = if std::mem::take(&mut first) { "" } else { "," };
+            if send(format!("{comma}{}", har_entry(&c, &base)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        let _ = send(HAR_END.to_owned()).await;
+    });
+    let body: Body = StreamBody::new(ReceiverStream::new(rx)).boxed();
+    let mut r = response::with_type(StatusCode::OK, "application/json", body);
     let disposition = format!("attachment; filename=\"hookbin-{bin}.har\"");
     if let Ok(v) = HeaderValue::from_str(&disposition) {
         r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
