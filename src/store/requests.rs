@@ -347,6 +347,22 @@ impl Store {
         self.read(move |conn| get(conn, id, body_limit)).await
     }
 
+    /// Several captures with their whole bodies, in the order asked for; ids that are gone are
+    /// left out.
+    pub async fn get_requests(&self, ids: Vec<RequestId>) -> Result<Vec<Capture>, StoreError> {
+        self.read(move |conn| {
+            let marks = vec!["?"; ids.len()].join(",");
+            let sql = format!("{} WHERE seq IN ({marks})", select(None));
+            let mut found: std::collections::HashMap<RequestId, Capture> = conn
+                .prepare(&sql)?
+                .query_map(params_from_iter(ids.iter().map(|id| id.seq())), from_row)?
+                .map(|c| c.map(|c| (c.id, c)))
+                .collect::<Result<_, _>>()?;
+            Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+        })
+        .await
+    }
+
     /// Deletes one capture; returns the bin it belonged to.
     pub async fn delete_request(&self, id: RequestId) -> Result<BinId, StoreError> {
         let counts = self.counts.clone();

@@ -226,3 +226,29 @@ async fn har_exports_hold_the_har_1_2_fields() {
         .await
         .assert_error(StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn large_har_exports_stream_in_batches_and_keep_their_order() {
+    let s = TestServer::start().await;
+    let bin = s.new_bin().await;
+    // 5 MiB bodies: the export reads them in several batches.
+    let mut ids = Vec::new();
+    for fill in [b'a', b'b', b'c'] {
+        ids.push(
+            s.capture(&bin, Req::new("POST", "").body(vec![fill; 5 * 1024 * 1024]))
+                .await,
+        );
+    }
+    let har = s.get(&format!("/api/bins/{bin}/har")).await.json();
+    let entries = har["log"]["entries"].as_array().unwrap();
+    let got: Vec<&str> = entries
+        .iter()
+        .map(|e| e["_hookbin_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, [ids[2].as_str(), ids[1].as_str(), ids[0].as_str()]);
+    for (e, fill) in entries.iter().zip(["c", "b", "a"]) {
+        let text = e["request"]["postData"]["text"].as_str().unwrap();
+        assert_eq!(text.len(), 5 * 1024 * 1024);
+        assert!(text.starts_with(fill) && text.ends_with(fill));
+    }
+}

@@ -17,7 +17,6 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::export::{HAR_END, HAR_START, har_entry};
 use crate::inspect::signatures::{self, Check, Outcome};
 use crate::model::{BinId, Capture, Relay, RequestId};
-use crate::store::StoreError;
 use crate::time;
 use crate::web::response::{self, Body};
 use crate::web::{App, WebError, filter, query_pairs, read_small_body};
@@ -74,9 +73,19 @@ pub async fn curl(
     ))
 }
 
-/// The requests a HAR export covers: those named by `ids` (comma-separated or repeated), or
-/// else every one passing the request's filters, newest first, up to [`HAR_MAX`].
-async fn har_ids<B>(app: &App, req: &Request<B>, bin: &BinId) -> Result<Vec<RequestId>, WebError> {
+/// Body bytes read from the store at once while a HAR export streams.
+const HAR_BATCH_BYTES: u64 = 8 * 1024 * 1024;
+/// Captures read from the store at once while a HAR export streams.
+const HAR_BATCH_MAX: usize = 500;
+
+/// The requests a HAR export covers, with their body sizes: those named by `ids`
+/// (comma-separated or repeated), or else every one passing the request's filters, newest
+/// first, up to [`HAR_MAX`].
+async fn har_ids<B>(
+    app: &App,
+    req: &Request<B>,
+    bin: &BinId,
+) -> Result<Vec<(RequestId, u64)>, WebError> {
     let named: Vec<String> = query_pairs(req)
         .into_iter()
         .filter(|(k, _)| k == "ids")
@@ -98,7 +107,7 @@ async fn har_ids<B>(app: &App, req: &Request<B>, bin: &BinId) -> Result<Vec<Requ
             if c.bin_id != *bin {
                 return Err(WebError::NotFound(format!("no request {id} in bin {bin}")));
             }
-            ids.push(id);
+            ids.push((id, c.body_size));
         }
         return Ok(ids);
     }
@@ -111,7 +120,7 @@ async fn har_ids<B>(app: &App, req: &Request<B>, bin: &BinId) -> Result<Vec<Requ
             .store
             .list_requests(bin, room, before, Some(0), &filter)
             .await?;
-        ids.extend(page.requests.iter().map(|c| c.id));
+        ids.extend(page.requests.iter().map(|c| (c.id, c.body_size)));
         match page.next {
             Some(n) if ids.len() < HAR_MAX => before = Some(n),
             _ => return Ok(ids),
@@ -120,8 +129,8 @@ async fn har_ids<B>(app: &App, req: &Request<B>, bin: &BinId) -> Result<Vec<Requ
 }
 
 /// `GET /api/bins/{id}/har` (and the page's export link): a HAR 1.2 file download. It is
-/// streamed one capture at a time, so a bin of large bodies never sits in memory whole; a
-/// request deleted while the export runs is left out.
+/// streamed in batches of a few MiB of bodies, so a bin of large bodies never sits in memory
+/// whole; a request deleted while the export runs is left out.
 pub async fn har<B>(app: &App, req: &Request<B>, bin: BinId) -> Result<Response<Body>, WebError> {
     app.store.get_bin(&bin).await?;
     let ids = har_ids(app, req, &bin).await?;
@@ -134,22 +143,40 @@ pub async fn har<B>(app: &App, req: &Request<B>, bin: BinId) -> Result<Response<
             return;
         }
         let mut first = true;
-        for id in ids {
-            let c = match store.get_request(id, None).await {
+        // Batches of up to HAR_BATCH_MAX captures and HAR_BATCH_BYTES of bodies (at least one).
+        let mut rest = ids.as_slice();
+        while !rest.is_empty() {
+            let mut bytes = 0;
+            let take = rest
+                .iter()
+                .take(HAR_BATCH_MAX)
+                .take_while(|(_, size)| {
+                    bytes += size;
+                    bytes <= HAR_BATCH_BYTES
+                })
+                .count()
+                .max(1);
+            let (batch, more) = rest.split_at(take);
+            rest = more;
+            let captures = match store
+                .get_requests(batch.iter().map(|(id, _)| *id).collect())
+                .await
+            {
                 Ok(c) => c,
-                Err(StoreError::NotFound(_)) => continue,
                 Err(e) => {
                     // The answer is already under way: end it short rather than lie.
                     tracing::warn!(error = %e, "HAR export stopped");
                     return;
                 }
             };
-            let comma = if std::mem::take(&mut first) { "" } else { "," };
-            if send(format!("{comma}{}", har_entry(&c, &base)))
-                .await
-                .is_err()
-            {
-                return;
+            for c in captures {
+                let comma = if std::mem::take(&mut first) { "" } else { "," };
+                if send(format!("{comma}{}", har_entry(&c, &base)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
             }
         }
         let _ = send(HAR_END.to_owned()).await;

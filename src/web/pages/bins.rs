@@ -1,10 +1,9 @@
 //! Pages for bins and captured requests.
 
 use askama::Template;
+use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-
-use bytes::Bytes;
 
 use super::{human_size, render};
 use crate::inspect;
