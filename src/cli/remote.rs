@@ -176,7 +176,6 @@ pub async fn tail(remote: &Remote, opts: &TailOptions) -> Result<bool, CliError>
         return Err(CliError::Input(format!("'{}' is not a bin id", opts.bin)));
     }
     let bin = &opts.bin;
-    let mut cursor: Option<String> = None;
     let history = opts.lines.clamp(1, 1000);
     let page = remote
         .expect(
@@ -187,9 +186,13 @@ pub async fn tail(remote: &Remote, opts: &TailOptions) -> Result<bool, CliError>
         )
         .await?;
     let stored = page["requests"].as_array().cloned().unwrap_or_default();
-    if let Some(newest) = stored.first() {
-        cursor = newest["id"].as_str().map(str::to_owned);
-    }
+    // Everything after the newest stored request is new; in a bin that was empty, everything
+    // is (the smallest request id), so nothing sent between two polls is ever missed.
+    let mut cursor = stored
+        .first()
+        .and_then(|newest| newest["id"].as_str())
+        .unwrap_or("0000000000000000")
+        .to_owned();
     if opts.lines > 0 {
         for r in stored.iter().rev() {
             print_request(r, opts);
@@ -198,11 +201,7 @@ pub async fn tail(remote: &Remote, opts: &TailOptions) -> Result<bool, CliError>
     let mut seen = 0;
     let mut lost = false;
     while opts.max.is_none_or(|m| seen < m) {
-        let after = cursor
-            .as_deref()
-            .map(|c| format!("&after={c}"))
-            .unwrap_or_default();
-        let path = format!("/api/bins/{bin}/wait?timeout=30s{after}");
+        let path = format!("/api/bins/{bin}/wait?timeout=30s&after={cursor}");
         let answer = match remote.call(Method::GET, &path, None).await {
             Err(CliError::Unreachable(why)) => {
                 if !lost {
@@ -220,7 +219,9 @@ pub async fn tail(remote: &Remote, opts: &TailOptions) -> Result<bool, CliError>
         match answer {
             (StatusCode::OK, r) => {
                 print_request(&r, opts);
-                cursor = r["id"].as_str().map(str::to_owned);
+                if let Some(id) = r["id"].as_str() {
+                    cursor = id.to_owned();
+                }
                 seen += 1;
             }
             (StatusCode::NO_CONTENT, _) => {}

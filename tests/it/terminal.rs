@@ -4,7 +4,46 @@
 use std::process::{Output, Stdio};
 
 use crate::support::process::{Hookbin, command};
-use crate::support::{Req, TestServer, eventually, send};
+use crate::support::{Req, TestServer, send};
+
+/// A `hookbin tail` child; killed if the test ends (or fails) before it exits, so a broken
+/// tail fails the test instead of hanging it.
+struct Tail(Option<std::process::Child>);
+
+impl Tail {
+    fn spawn(mut cmd: std::process::Command) -> Tail {
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Tail(Some(child))
+    }
+
+    /// Waits up to `secs` for tail to exit by itself, then returns what it printed.
+    async fn finish(mut self, secs: u64) -> Output {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while self.0.as_mut().unwrap().try_wait().unwrap().is_none() {
+            // A panic here drops `self`, which kills the child.
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tail did not exit within {secs} s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        self.0.take().unwrap().wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Tail {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
 
 /// Runs `hookbin args… --server URL` to the end.
 async fn run(s: &TestServer, args: &[&str]) -> Output {
@@ -79,7 +118,7 @@ async fn tail_prints_stored_then_new_requests_with_bodies() {
         "--server",
         &s.url(""),
     ]);
-    let child = tokio::task::spawn_blocking(move || cmd.stdout(Stdio::piped()).output().unwrap());
+    let tail = Tail::spawn(cmd);
     // tail is now waiting after the stored request: nothing sent meanwhile can be missed.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     s.capture(
@@ -90,11 +129,7 @@ async fn tail_prints_stored_then_new_requests_with_bodies() {
     )
     .await;
     s.capture(&bin, Req::new("DELETE", "/third")).await;
-    eventually(20, "tail to exit after two new requests", || async {
-        child.is_finished().then_some(())
-    })
-    .await;
-    let out = child.await.unwrap();
+    let out = tail.finish(20).await;
     assert!(
         out.status.success(),
         "{}",
@@ -137,12 +172,7 @@ async fn tail_follows_across_a_server_restart_and_prints_json_lines() {
     cmd.args([
         "tail", "ci", "-n", "0", "--max", "2", "--json", "--server", &server,
     ]);
-    let child = tokio::task::spawn_blocking(move || {
-        cmd.stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap()
-    });
+    let tail = Tail::spawn(cmd);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(first.terminate().success());
     // While it is down, tail keeps trying; then the same port and database come back.
@@ -150,11 +180,7 @@ async fn tail_follows_across_a_server_restart_and_prints_json_lines() {
     let _second = Hookbin::start_on(&db, addr);
     let a = post("after one").await;
     let b = post("after two").await;
-    eventually(30, "tail to print both and exit", || async {
-        child.is_finished().then_some(())
-    })
-    .await;
-    let out = child.await.unwrap();
+    let out = tail.finish(30).await;
     assert!(
         out.status.success(),
         "{}",
@@ -171,4 +197,34 @@ async fn tail_follows_across_a_server_restart_and_prints_json_lines() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("trying again"), "{err}");
     assert!(err.contains("reconnected"), "{err}");
+}
+
+#[tokio::test]
+async fn tail_on_an_empty_bin_catches_the_first_request() {
+    let s = TestServer::start().await;
+    let bin = s.new_bin().await;
+    let mut cmd = command();
+    cmd.args([
+        "tail",
+        &bin,
+        "-n",
+        "0",
+        "--max",
+        "1",
+        "--json",
+        "--server",
+        &s.url(""),
+    ]);
+    let tail = Tail::spawn(cmd);
+    // Once tail has seen the bin empty, the first request to arrive is new to it.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let id = s.capture(&bin, Req::new("POST", "").body("first")).await;
+    let out = tail.finish(20).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["id"], id.as_str());
 }
