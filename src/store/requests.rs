@@ -245,8 +245,8 @@ fn get(conn: &Connection, id: RequestId, body_limit: Option<usize>) -> Result<Ca
         .ok_or_else(|| StoreError::NotFound(format!("request {id}")))
 }
 
-/// True when an insert failed because its bin row is gone (the foreign key check).
-fn is_missing_parent(e: &StoreError) -> bool {
+/// True when an insert failed because the row it belongs to is gone (the foreign key check).
+pub(super) fn is_missing_parent(e: &StoreError) -> bool {
     matches!(e, StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
         if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
 }

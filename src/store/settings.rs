@@ -6,6 +6,7 @@ use std::sync::{Arc, LazyLock};
 
 use rusqlite::{Connection, Row, params};
 
+use super::requests::is_missing_parent;
 use super::{Store, StoreError};
 use crate::model::{BinResponse, BinSettings, Relay, RelayKind, RequestId};
 use crate::time;
@@ -138,14 +139,11 @@ impl Store {
                     &r.response_body[..],
                     r.response_truncated,
                 ]);
-            match result {
-                Ok(_) => Ok(()),
-                Err(rusqlite::Error::SqliteFailure(f, _))
-                    if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
-                {
+            match result.map_err(StoreError::from) {
+                Err(e) if is_missing_parent(&e) => {
                     Err(StoreError::NotFound(format!("request {}", r.request_id)))
                 }
-                Err(e) => Err(e.into()),
+                other => other.map(|_| ()),
             }
         })
         .await
