@@ -12,7 +12,7 @@ use bytes::Bytes;
 use crate::model::{Bin, BinId, BinSettings, Capture, RequestId};
 use crate::time;
 use crate::web::response::{self, Body};
-use crate::web::{App, WebError, bin_settings, filter, paging, read_small_body};
+use crate::web::{App, WebError, bin_settings, filter, paging};
 
 /// A bin as the API shows it.
 #[derive(Serialize)]
@@ -122,16 +122,7 @@ struct NewBin {
 
 pub async fn create_bin(app: &App, req: Request<Incoming>) -> Result<Response<Body>, WebError> {
     let base = app.base_url(&req);
-    let body = read_small_body(req).await?;
-    let input: NewBin = if body.iter().all(u8::is_ascii_whitespace) {
-        NewBin::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            WebError::BadRequest(format!(
-                "body must be a JSON object like {{\"name\": \"ci-orders\"}}: {e}"
-            ))
-        })?
-    };
+    let input: NewBin = super::optional_json_body(req, r#"{"name": "ci-orders"}"#).await?;
     let name = input.name.map(|n| parse_name(&n)).transpose()?;
     let bin = app.store.create_bin(name).await?;
     Ok(response::json(

@@ -27,3 +27,20 @@ async fn json_body<T: DeserializeOwned>(
         WebError::BadRequest(format!("body must be a JSON object like {example}: {e}"))
     })
 }
+
+/// Like [`json_body`] for endpoints whose every field is optional: an empty (or blank) body
+/// reads as `T::default()`.
+async fn optional_json_body<T: DeserializeOwned + Default>(
+    req: Request<Incoming>,
+    example: &str,
+) -> Result<T, WebError> {
+    let body = read_small_body(req).await?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        WebError::BadRequest(format!(
+            "body must be empty or a JSON object like {example}: {e}"
+        ))
+    })
+}

@@ -19,7 +19,7 @@ use crate::inspect::signatures::{self, Check, Outcome};
 use crate::model::{BinId, Capture, Relay, RequestId};
 use crate::time;
 use crate::web::response::{self, Body};
-use crate::web::{App, WebError, filter, query_pairs, read_small_body};
+use crate::web::{App, WebError, filter, query_pairs};
 
 /// Most captures one HAR export holds.
 pub const HAR_MAX: usize = 10_000;
@@ -284,16 +284,7 @@ pub async fn verify(
     req: Request<Incoming>,
     id: RequestId,
 ) -> Result<Response<Body>, WebError> {
-    let body = read_small_body(req).await?;
-    let input: VerifyIn = if body.iter().all(u8::is_ascii_whitespace) {
-        VerifyIn::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            WebError::BadRequest(format!(
-                "body must be empty or a JSON object like {{\"secret\": \"...\"}}: {e}"
-            ))
-        })?
-    };
+    let input: VerifyIn = super::optional_json_body(req, r#"{"secret": "..."}"#).await?;
     let c = app.store.get_request(id, None).await?;
     let secrets = match input.secret {
         Some(s) => vec![("the given secret".to_owned(), s)],
