@@ -14,6 +14,15 @@ use crate::sender::signing;
 /// Webhooks and Stripe reject it (their default tolerance).
 pub const TOLERANCE_SECS: i64 = 300;
 
+/// The header each scheme signs in: Standard Webhooks, GitHub, Stripe.
+const STANDARD_HEADER: &str = "webhook-signature";
+const GITHUB_HEADER: &str = "x-hub-signature-256";
+const STRIPE_HEADER: &str = "stripe-signature";
+
+/// Every header a signature checked here can arrive in; a request with none of them has
+/// nothing to verify.
+pub const SIGNATURE_HEADERS: [&str; 3] = [STANDARD_HEADER, GITHUB_HEADER, STRIPE_HEADER];
+
 /// The verdict on one scheme's signature.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Check {
@@ -92,25 +101,25 @@ pub fn check_all(
     secrets: &[(String, String)],
 ) -> Vec<Check> {
     let mut checks = Vec::new();
-    if let Some(sig) = header("webhook-signature") {
+    if let Some(sig) = header(STANDARD_HEADER) {
         let outcome = standard(&header, &sig, body, received_at, secrets);
         checks.push(Check {
             scheme: "Standard Webhooks",
-            header: "webhook-signature",
+            header: STANDARD_HEADER,
             outcome,
         });
     }
-    if let Some(sig) = header("x-hub-signature-256") {
+    if let Some(sig) = header(GITHUB_HEADER) {
         checks.push(Check {
             scheme: "GitHub",
-            header: "x-hub-signature-256",
+            header: GITHUB_HEADER,
             outcome: github(&sig, body, secrets),
         });
     }
-    if let Some(sig) = header("stripe-signature") {
+    if let Some(sig) = header(STRIPE_HEADER) {
         checks.push(Check {
             scheme: "Stripe",
-            header: "stripe-signature",
+            header: STRIPE_HEADER,
             outcome: stripe(&sig, body, received_at, secrets),
         });
     }

@@ -7,6 +7,7 @@ use hyper::{Request, Response, StatusCode};
 
 use super::bins::RequestRow;
 use super::{human_size, render};
+use crate::inspect::signatures::SIGNATURE_HEADERS;
 use crate::inspect::{self, BodyView};
 use crate::model::{Relay, RequestId};
 use crate::time;
@@ -92,13 +93,7 @@ pub async fn request(
         .get_request(id, Some(inspect::INLINE_LIMIT))
         .await?;
     let complete = c.body.len() as u64 == c.body_size;
-    let carries_signature = [
-        "webhook-signature",
-        "x-hub-signature-256",
-        "stripe-signature",
-    ]
-    .iter()
-    .any(|h| c.header(h).is_some());
+    let carries_signature = SIGNATURE_HEADERS.iter().any(|h| c.header(h).is_some());
     // Signatures need every body byte (a curl line is only printed for bodies that are whole).
     let whole = if complete || !carries_signature {
         None
