@@ -38,11 +38,9 @@ impl Remote {
     pub fn new(server: &Server, token: Option<String>) -> Result<Remote, CliError> {
         let base = server.server.trim_end_matches('/').to_owned();
         crate::sender::client::check_url(&base).map_err(CliError::Input)?;
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        let https = crate::sender::client::https(http);
         Ok(Remote {
             base,
             token,
@@ -115,11 +113,16 @@ impl Remote {
     ) -> Result<Value, CliError> {
         let (status, json) = self.call(method, path, body).await?;
         if status != ok {
-            let why = json["error"].as_str().unwrap_or("no reason given");
-            return Err(CliError::Input(format!("hookbin answered {status}: {why}")));
+            return Err(refused(status, &json));
         }
         Ok(json)
     }
+}
+
+/// An answer the command cannot use, with the server's own words for why.
+fn refused(status: StatusCode, json: &Value) -> CliError {
+    let why = json["error"].as_str().unwrap_or("no reason given");
+    CliError::Input(format!("hookbin answered {status}: {why}"))
 }
 
 /// `hookbin bins new [NAME]`: prints only the new bin's capture URL, for `URL=$(...)`.
@@ -225,10 +228,7 @@ pub async fn tail(remote: &Remote, opts: &TailOptions) -> Result<bool, CliError>
                 seen += 1;
             }
             (StatusCode::NO_CONTENT, _) => {}
-            (status, json) => {
-                let why = json["error"].as_str().unwrap_or("no reason given");
-                return Err(CliError::Input(format!("hookbin answered {status}: {why}")));
-            }
+            (status, json) => return Err(refused(status, &json)),
         }
     }
     Ok(true)

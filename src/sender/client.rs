@@ -35,11 +35,7 @@ impl Client {
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeout));
         http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let https = https(http);
         let inner = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)
@@ -169,6 +165,16 @@ impl Client {
         attempt.response_body = kept.freeze();
         Ok(())
     }
+}
+
+/// Wraps a TCP connector for HTTP and HTTPS (rustls, the Mozilla roots compiled in, HTTP/1.1):
+/// the one TLS setup for every outgoing request hookbin makes.
+pub fn https<R>(http: HttpConnector<R>) -> HttpsConnector<HttpConnector<R>> {
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http)
 }
 
 /// Accepts only absolute `http://` or `https://` URLs with a host.
