@@ -42,18 +42,20 @@ pub async fn serve(
         lease,
         stop_rx.clone(),
     );
+    let relayer = Relayer::new(
+        Client::new(config.timeout, config.deny_private_targets),
+        store.clone(),
+        config.endpoint_concurrency,
+    );
     let app = Arc::new(App {
         capturer: Capturer::new(
             store.clone(),
             config.max_body,
             config.max_requests,
             feed.clone(),
-            Relayer::new(
-                Client::new(config.timeout, config.deny_private_targets),
-                store.clone(),
-                config.endpoint_concurrency,
-            ),
+            relayer.clone(),
         ),
+        relayer,
         sender,
         store,
         config,

@@ -70,11 +70,6 @@ impl Capturer {
         }
     }
 
-    /// What forwards and replays captures.
-    pub fn relayer(&self) -> &Relayer {
-        &self.relayer
-    }
-
     /// Reads the request (body within the limit), stores it and returns its id once committed;
     /// then queues it for forwarding if its bin forwards.
     pub async fn capture(

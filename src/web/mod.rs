@@ -26,6 +26,7 @@ use tokio::sync::watch;
 use crate::capture::{Capturer, Feed};
 use crate::config::Config;
 use crate::model::{BinId, RequestId};
+use crate::relay::Relayer;
 use crate::sender::Sender;
 use crate::store::{Filter, Store};
 
@@ -40,6 +41,8 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     pub capturer: Capturer,
+    /// Replays captures by hand (the capturer holds a clone for forwarding).
+    pub relayer: Relayer,
     pub sender: Sender,
     pub feed: Feed,
     /// The address the server is bound to, for bin URLs when a request names no Host.

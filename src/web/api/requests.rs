@@ -214,7 +214,7 @@ pub async fn replay_to(app: &App, id: RequestId, url: &str) -> Result<Relay, Web
     let url = url.trim();
     crate::sender::client::check_url(url).map_err(WebError::BadRequest)?;
     let c = app.store.get_request(id, None).await?;
-    Ok(app.capturer.relayer().replay(&c, url).await?)
+    Ok(app.relayer.replay(&c, url).await?)
 }
 
 /// `GET /api/requests/{id}/relays`: every forward and replay of the request, newest first.
