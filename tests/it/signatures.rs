@@ -22,6 +22,17 @@ async fn bin_with_secret(s: &TestServer) -> String {
     bin
 }
 
+/// Captures a POST into `bin` that carries one signature header; returns its id.
+async fn signed(s: &TestServer, bin: &str, header: &str, value: String, body: &str) -> String {
+    s.capture(
+        bin,
+        Req::new("POST", "")
+            .header(header, value)
+            .body(body.to_owned()),
+    )
+    .await
+}
+
 async fn verdicts(s: &TestServer, id: &str) -> Vec<String> {
     texts(
         &s.get(&format!("/requests/{id}")).await.html(),
@@ -34,29 +45,23 @@ async fn github_signatures_are_checked_with_the_bin_secret() {
     let s = TestServer::start().await;
     let bin = bin_with_secret(&s).await;
     let body = r#"{"action":"opened","number":1}"#;
-    let good = s
-        .capture(
-            &bin,
-            Req::new("POST", "")
-                .header(
-                    "x-hub-signature-256",
-                    github_signature(SECRET, body.as_bytes()),
-                )
-                .body(body),
-        )
-        .await;
+    let good = signed(
+        &s,
+        &bin,
+        "x-hub-signature-256",
+        github_signature(SECRET, body.as_bytes()),
+        body,
+    )
+    .await;
     assert_eq!(verdicts(&s, &good).await, ["GitHub: signature valid"]);
-    let tampered = s
-        .capture(
-            &bin,
-            Req::new("POST", "")
-                .header(
-                    "x-hub-signature-256",
-                    github_signature(SECRET, body.as_bytes()),
-                )
-                .body(body.replace('1', "2")),
-        )
-        .await;
+    let tampered = signed(
+        &s,
+        &bin,
+        "x-hub-signature-256",
+        github_signature(SECRET, body.as_bytes()),
+        &body.replace('1', "2"),
+    )
+    .await;
     assert_eq!(
         verdicts(&s, &tampered).await,
         ["GitHub: signature not valid"]
@@ -69,44 +74,35 @@ async fn stripe_signatures_are_checked_with_timestamp_and_body() {
     let bin = bin_with_secret(&s).await;
     let body = r#"{"id":"evt_1","type":"payment_intent.succeeded"}"#;
     let now = chrono::Utc::now().timestamp();
-    let good = s
-        .capture(
-            &bin,
-            Req::new("POST", "")
-                .header(
-                    "stripe-signature",
-                    stripe_signature(SECRET, now, body.as_bytes()),
-                )
-                .body(body),
-        )
-        .await;
+    let good = signed(
+        &s,
+        &bin,
+        "stripe-signature",
+        stripe_signature(SECRET, now, body.as_bytes()),
+        body,
+    )
+    .await;
     assert_eq!(verdicts(&s, &good).await, ["Stripe: signature valid"]);
-    let old = s
-        .capture(
-            &bin,
-            Req::new("POST", "")
-                .header(
-                    "stripe-signature",
-                    stripe_signature(SECRET, now - 3600, body.as_bytes()),
-                )
-                .body(body),
-        )
-        .await;
+    let old = signed(
+        &s,
+        &bin,
+        "stripe-signature",
+        stripe_signature(SECRET, now - 3600, body.as_bytes()),
+        body,
+    )
+    .await;
     assert_eq!(
         verdicts(&s, &old).await,
         ["Stripe: signature valid, timestamp too old"]
     );
-    let tampered = s
-        .capture(
-            &bin,
-            Req::new("POST", "")
-                .header(
-                    "stripe-signature",
-                    stripe_signature(SECRET, now, body.as_bytes()),
-                )
-                .body(body.replace("succeeded", "failed")),
-        )
-        .await;
+    let tampered = signed(
+        &s,
+        &bin,
+        "stripe-signature",
+        stripe_signature(SECRET, now, body.as_bytes()),
+        &body.replace("succeeded", "failed"),
+    )
+    .await;
     assert_eq!(
         verdicts(&s, &tampered).await,
         ["Stripe: signature not valid"]
@@ -168,17 +164,14 @@ async fn the_request_page_form_sets_the_secret_and_shows_the_verdict() {
     let s = TestServer::start().await;
     let bin = s.new_bin().await;
     let body = "{}";
-    let id = s
-        .capture(
-            &bin,
-            Req::new("POST", "")
-                .header(
-                    "x-hub-signature-256",
-                    github_signature("s3cret", body.as_bytes()),
-                )
-                .body(body),
-        )
-        .await;
+    let id = signed(
+        &s,
+        &bin,
+        "x-hub-signature-256",
+        github_signature("s3cret", body.as_bytes()),
+        body,
+    )
+    .await;
     let doc = s.get(&format!("/requests/{id}")).await.html();
     assert_eq!(
         texts(&doc, "#signature h3"),
