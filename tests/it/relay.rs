@@ -83,10 +83,7 @@ async fn replay_reports_an_unreachable_target_and_refuses_bad_input() {
     let s = TestServer::start().await;
     let bin = s.new_bin().await;
     let id = s.capture(&bin, Req::new("GET", "")).await;
-    // A port nothing listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("http://{}/x", closed.local_addr().unwrap());
-    drop(closed);
+    let dead = format!("{}/x", crate::support::dead_url());
     let r = s
         .post_json(&format!("/api/requests/{id}/replay"), json!({"url": dead}))
         .await

@@ -108,9 +108,7 @@ async fn a_non_2xx_or_missing_answer_is_reported_as_failure() {
     assert_eq!(d["state"], "failed");
 
     // Nothing listening: no status, and the reason in words.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("http://{}/", closed.local_addr().unwrap());
-    drop(closed);
+    let dead = format!("{}/", crate::support::dead_url());
     let hook = s.new_webhook("Gone", &dead, "payment_received").await;
     let res = s.test_send(&hook).await;
     assert_eq!(res["ok"], false);

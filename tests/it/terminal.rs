@@ -83,9 +83,7 @@ async fn bins_new_prints_a_url_that_captures() {
     assert!(text.contains("ci-orders") && text.contains(bin), "{text}");
 
     // No server there: a clear message and a failing exit.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let dead = crate::support::dead_url();
     let mut cmd = command();
     cmd.args(["bins", "new", "--server", &dead]);
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())

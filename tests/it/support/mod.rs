@@ -360,6 +360,12 @@ where
     }
 }
 
+/// `http://127.0.0.1:PORT` where nothing listens: the port was free a moment ago.
+pub fn dead_url() -> String {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", closed.local_addr().unwrap())
+}
+
 /// Texts of the elements matching a CSS selector.
 pub fn texts(doc: &scraper::Html, selector: &str) -> Vec<String> {
     let sel = scraper::Selector::parse(selector).unwrap();
