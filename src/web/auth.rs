@@ -131,9 +131,15 @@ struct LoginPage<'a> {
     error: Option<&'a str>,
 }
 
-/// Where to go after signing in: a local path only, never another site.
+/// Where to go after signing in: a local path only, never another site, and only printable
+/// ASCII, which is all a `Location` header can carry (anything else would leave the redirect
+/// without one).
 fn local_path(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    if next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && next.bytes().all(|b| (0x20..0x7f).contains(&b))
+    {
         next
     } else {
         "/"
@@ -202,6 +208,8 @@ mod tests {
         assert_eq!(local_path("//evil.example"), "/");
         assert_eq!(local_path("https://evil.example"), "/");
         assert_eq!(local_path("/\\\\evil"), "/");
+        assert_eq!(local_path("/bins\r\nSet-Cookie: x=1"), "/");
+        assert_eq!(local_path("/bins/caf\u{e9}"), "/");
     }
 
     #[test]
