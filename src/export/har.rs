@@ -21,15 +21,6 @@ pub const HAR_START: &str = concat!(
 /// Everything of a HAR log after its last entry.
 pub const HAR_END: &str = "]}}";
 
-/// A whole HAR 1.2 log of `captures`, whose URLs are built on `base` (`http://host:port`).
-pub fn har(captures: &[Capture], base: &str) -> String {
-    let entries: Vec<String> = captures
-        .iter()
-        .map(|c| har_entry(c, base).to_string())
-        .collect();
-    format!("{HAR_START}{}{HAR_END}", entries.join(","))
-}
-
 /// The HAR entry of one capture.
 pub fn har_entry(c: &Capture, base: &str) -> Value {
     let headers: Vec<Value> = c
@@ -101,6 +92,15 @@ pub fn har_entry(c: &Capture, base: &str) -> Value {
 mod tests {
     use super::*;
     use crate::model::{BinId, Header, RequestId};
+
+    /// A whole log, joined as the streaming export joins it.
+    fn har(captures: &[Capture], base: &str) -> String {
+        let entries: Vec<String> = captures
+            .iter()
+            .map(|c| har_entry(c, base).to_string())
+            .collect();
+        format!("{HAR_START}{}{HAR_END}", entries.join(","))
+    }
 
     #[test]
     fn streamed_parts_make_valid_har_json() {

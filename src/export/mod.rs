@@ -5,4 +5,4 @@ mod curl;
 mod har;
 
 pub use curl::curl;
-pub use har::{HAR_END, HAR_START, har, har_entry};
+pub use har::{HAR_END, HAR_START, har_entry};
