@@ -73,14 +73,29 @@ pub struct Args {
     #[arg(long, env = "HOOKBIN_MAX_HEADER_BYTES", default_value = "64KiB", value_parser = parse_size)]
     pub max_header_bytes: u64,
 
-    /// Time a client gets to send a request's headers, and the longest an idle keep-alive
-    /// connection is kept; then the connection is closed.
+    /// Most header lines in a request head; more gets 431.
+    #[arg(long, env = "HOOKBIN_MAX_HEADERS", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_headers: u16,
+
+    /// Time a connection may go without a request in flight: to send its first request head
+    /// (counted from when it opens), and between requests (HTTP/1.1 keep-alive, HTTP/2 with no
+    /// open stream); then it is closed, with a 408 if a head had begun.
     #[arg(long, env = "HOOKBIN_HEADER_TIMEOUT", default_value = "10s", value_parser = retry::parse_duration)]
     pub header_timeout: Duration,
+
+    /// Time a request body gets to arrive in full once its head has; slower gets 408 and the
+    /// connection closes.
+    #[arg(long, env = "HOOKBIN_BODY_TIMEOUT", default_value = "30s", value_parser = retry::parse_duration)]
+    pub body_timeout: Duration,
 
     /// Largest the database may grow (e.g. 2GiB); past it captures get 507 until space is freed.
     #[arg(long, env = "HOOKBIN_MAX_DB_SIZE", value_parser = parse_size)]
     pub max_db_size: Option<u64>,
+
+    /// Disk space kept in reserve beside the database (`<db>.reserve`) and given back when the
+    /// disk is full, so that deleting bins and requests still works then; 0 keeps none.
+    #[arg(long, env = "HOOKBIN_DISK_RESERVE", default_value = "32MiB", value_parser = parse_size)]
+    pub disk_reserve: u64,
 
     /// Refuse to deliver to loopback, private and link-local addresses (checked on the
     /// resolved address), for hookbins shared with others.
@@ -111,6 +126,22 @@ pub struct Args {
     pub events: Vec<PathBuf>,
 }
 
+/// Shortest `--token` the server accepts: anything shorter is guessable, and an empty one would
+/// protect nothing at all.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+/// Flags that cannot make a working config.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(
+        "--token (or HOOKBIN_TOKEN) is {0} characters; it needs at least {MIN_TOKEN_CHARS}. \
+         Leave it unset to have hookbin generate and print one"
+    )]
+    WeakToken(usize),
+}
+
 /// What the server needs to run, already validated.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -126,6 +157,8 @@ pub struct Config {
     pub token: Option<String>,
     pub limits: Limits,
     pub max_db_size: Option<u64>,
+    /// Bytes of disk held back for deletes on a full disk.
+    pub disk_reserve: u64,
     pub deny_private_targets: bool,
     pub bin_ttl: Option<Duration>,
     pub delivery_retention: Duration,
@@ -138,7 +171,11 @@ pub struct Config {
 pub struct Limits {
     pub max_connections: usize,
     pub max_header_bytes: usize,
+    pub max_headers: usize,
+    /// The longest a connection may go without a request in flight (see `conn::watch`).
     pub header_timeout: Duration,
+    /// The longest a request body may take to arrive.
+    pub body_timeout: Duration,
 }
 
 impl Config {
@@ -157,9 +194,12 @@ impl Config {
             limits: Limits {
                 max_connections: 1024,
                 max_header_bytes: 64 * 1024,
+                max_headers: 100,
                 header_timeout: Duration::from_secs(10),
+                body_timeout: Duration::from_secs(30),
             },
             max_db_size: None,
+            disk_reserve: 32 << 20,
             deny_private_targets: false,
             bin_ttl: None,
             delivery_retention: Duration::from_secs(30 * 86400),
@@ -167,10 +207,16 @@ impl Config {
         }
     }
 
-    /// The config the flags describe; fails if an extra event catalog cannot be loaded. Listening
-    /// beyond loopback without `--token` generates one (see [`Config::token`]).
-    pub fn from_args(a: &Args) -> Result<Config, CatalogError> {
+    /// The config the flags describe; fails if an extra event catalog cannot be loaded, or if
+    /// the server is given a token too short to protect anything. Listening beyond loopback
+    /// without `--token` generates one (see [`Config::token`]).
+    pub fn from_args(a: &Args) -> Result<Config, ConfigError> {
         let token = match &a.token {
+            // A client command with an empty token simply sends none.
+            Some(t) if a.command.is_some() && t.is_empty() => None,
+            Some(t) if a.command.is_none() && t.chars().count() < MIN_TOKEN_CHARS => {
+                return Err(ConfigError::WeakToken(t.chars().count()));
+            }
             Some(t) => Some(t.clone()),
             None if !a.listen.ip().is_loopback() => Some(crate::web::auth::new_token()),
             None => None,
@@ -188,9 +234,12 @@ impl Config {
             limits: Limits {
                 max_connections: a.max_connections.max(1),
                 max_header_bytes: a.max_header_bytes.clamp(8192, 1 << 24) as usize,
+                max_headers: a.max_headers as usize,
                 header_timeout: a.header_timeout,
+                body_timeout: a.body_timeout,
             },
             max_db_size: a.max_db_size,
+            disk_reserve: a.disk_reserve,
             deny_private_targets: a.deny_private_targets,
             bin_ttl: a.bin_ttl,
             delivery_retention: a.delivery_retention,
@@ -258,5 +307,23 @@ mod tests {
         assert_eq!(c.retry.max_attempts(), 8);
         assert!(Args::try_parse_from(["hookbin", "--retry-schedule", "5"]).is_err());
         assert!(Args::try_parse_from(["hookbin", "--public-url", "ftp://x"]).is_err());
+    }
+
+    #[test]
+    fn an_empty_token_is_refused_at_startup() {
+        for weak in ["", "short-token"] {
+            let a = Args::try_parse_from(["hookbin", "--listen", "0.0.0.0:0", "--token", weak])
+                .unwrap();
+            let err = Config::from_args(&a).unwrap_err().to_string();
+            assert!(err.contains("at least 16"), "{err}");
+        }
+        let a = Args::try_parse_from(["hookbin", "--token", "0123456789abcdef"]).unwrap();
+        assert_eq!(
+            Config::from_args(&a).unwrap().token.as_deref(),
+            Some("0123456789abcdef")
+        );
+        // A client command with an empty token sends none instead of failing.
+        let a = Args::try_parse_from(["hookbin", "--token", "", "bins", "list"]).unwrap();
+        assert_eq!(Config::from_args(&a).unwrap().token, None);
     }
 }

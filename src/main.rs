@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use hookbin::config::{Args, Config};
-use hookbin::store::Store;
+use hookbin::store::{ServerLock, Store};
 
 /// mimalloc handles the many small, short-lived, cross-thread allocations of request handling
 /// markedly better than glibc's allocator (measured by bench/run.sh).
@@ -33,7 +33,7 @@ fn main() -> ExitCode {
 
 #[tokio::main]
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let config = Config::from_args(&args)?;
+    let mut config = Config::from_args(&args)?;
     if let Some(cmd) = args.command.clone() {
         let ok = hookbin::cli::run(cmd, config).await?;
         return Ok(if ok {
@@ -42,6 +42,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             ExitCode::FAILURE
         });
     }
+    // Before anything touches the database: a second server on it must not start at all.
+    let _lock = ServerLock::acquire(&config.db)?;
     let store = Store::open(&config.db)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -71,6 +73,14 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "pages and API need the access token given with --token"
             );
         }
+    }
+    let (fit, lowered) = hookbin::server::fds::fit(
+        config.limits.max_connections,
+        hookbin::server::fds::connection_room(),
+    );
+    config.limits.max_connections = fit;
+    if let Some(why) = lowered {
+        let _ = writeln!(out, "{why}");
     }
     let _ = out.flush();
     hookbin::server::serve(listener, store, config, shutdown_signal()).await?;

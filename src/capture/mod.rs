@@ -2,16 +2,19 @@
 //!
 //! The body limit is enforced while the body streams in: a request announcing more than the
 //! limit is refused before a byte of its body is read, and one that sends more is cut off at the
-//! limit. Nothing is stored unless the whole request was accepted, and the caller hears of
+//! limit, and one that does not arrive in full within the body timeout is abandoned. Nothing
+//! is stored unless the whole request was accepted, and the caller hears of
 //! success only once the capture is committed. Each committed capture is then announced on the
 //! live feed that the bin pages follow.
 
+pub mod body;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
-use http_body_util::{BodyExt, Limited};
-use hyper::body::{Body, Incoming};
+use hyper::body::Incoming;
 use hyper::{Request, Version};
 use tokio::sync::broadcast;
 
@@ -24,10 +27,8 @@ use crate::store::{Store, StoreError, encode_headers};
 pub enum CaptureError {
     #[error("no bin with id {0}")]
     UnknownBin(BinId),
-    #[error("request body is larger than the limit of {0} bytes")]
-    TooLarge(u64),
-    #[error("could not read the request body: {0}")]
-    Body(String),
+    #[error(transparent)]
+    Body(#[from] body::BodyError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -40,6 +41,7 @@ pub type Feed = broadcast::Sender<Arc<CaptureSummary>>;
 pub struct Capturer {
     store: Store,
     max_body: u64,
+    body_timeout: Duration,
     max_requests: u64,
     feed: Feed,
     relayer: Relayer,
@@ -53,10 +55,11 @@ pub struct Captured {
 }
 
 impl Capturer {
-    /// A capturer writing to `store`, announcing on `feed`, forwarding through `relayer`.
+    /// A capturer writing to `store`, announcing on `feed`, forwarding through `relayer`;
+    /// bodies are bounded by `max_body` bytes and `body_timeout`.
     pub fn new(
         store: Store,
-        max_body: u64,
+        (max_body, body_timeout): (u64, Duration),
         max_requests: u64,
         feed: Feed,
         relayer: Relayer,
@@ -64,6 +67,7 @@ impl Capturer {
         Capturer {
             store,
             max_body,
+            body_timeout,
             max_requests,
             feed,
             relayer,
@@ -83,20 +87,7 @@ impl Capturer {
         }
         let settings = self.store.bin_settings(bin.as_str());
         let (parts, body) = req.into_parts();
-        if body.size_hint().lower() > self.max_body {
-            return Err(CaptureError::TooLarge(self.max_body));
-        }
-        let body = Limited::new(body, self.max_body as usize)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.is::<http_body_util::LengthLimitError>() {
-                    CaptureError::TooLarge(self.max_body)
-                } else {
-                    CaptureError::Body(e.to_string())
-                }
-            })?
-            .to_bytes();
+        let body = body::read(body, self.max_body, self.body_timeout).await?;
         let capture = NewCapture {
             bin_id: bin.clone(),
             received_at: Utc::now(),

@@ -1,13 +1,14 @@
 //! Splits a `multipart/*` body into its parts for display.
 //!
 //! Lenient by design: it shows whatever well-formed parts it finds and gives up (returning
-//! `None`) only when there is no boundary to split on.
+//! `None`, so the caller shows the raw text) when there is no valid boundary or no part to
+//! split off. Boundaries are held to RFC 2046's 70 characters, which keeps the search linear.
 
 use super::{HEX_LIMIT, Part, hexdump, text};
 
 /// The parts of `body`, using the boundary from the Content-Type header `content_type`.
 pub fn parse(content_type: &str, body: &[u8]) -> Option<Vec<Part>> {
-    let boundary = param(content_type, "boundary")?;
+    let boundary = param(content_type, "boundary").filter(|b| (1..=70).contains(&b.len()))?;
     let delimiter = format!("--{boundary}");
     let delimiter = delimiter.as_bytes();
     let mut rest = &body[find(body, delimiter)? + delimiter.len()..];
@@ -21,7 +22,7 @@ pub fn parse(content_type: &str, body: &[u8]) -> Option<Vec<Part>> {
         }
         rest = &rest[end + 2 + delimiter.len()..];
     }
-    Some(parts)
+    (!parts.is_empty()).then_some(parts)
 }
 
 fn find_delimiter(hay: &[u8], delimiter: &[u8]) -> Option<usize> {
@@ -113,5 +114,28 @@ mod tests {
     fn no_boundary_means_no_parts() {
         assert!(parse("multipart/form-data", b"x").is_none());
         assert!(parse("multipart/form-data; boundary=q", b"no delimiter here").is_none());
+        let long = format!("multipart/form-data; boundary={}", "b".repeat(71));
+        assert!(parse(&long, b"--x").is_none());
+    }
+
+    #[test]
+    fn a_body_with_no_part_to_split_is_not_multipart() {
+        // Only a closing delimiter: the text before it would be lost if shown as zero parts.
+        assert!(
+            parse(
+                "multipart/form-data; boundary=b",
+                b"hello secret text --b--b"
+            )
+            .is_none()
+        );
+        let v = super::super::view(
+            Some("multipart/form-data; boundary=b"),
+            b"hello secret text --b--b",
+            true,
+        );
+        assert_eq!(
+            v,
+            super::super::BodyView::Text("hello secret text --b--b".into())
+        );
     }
 }

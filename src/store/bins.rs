@@ -113,7 +113,7 @@ impl Store {
         let key = id.to_string();
         let counts = self.counts.clone();
         let settings = self.settings.clone();
-        self.write(move |conn| {
+        self.write_freeing(move |conn| {
             conn.prepare_cached("DELETE FROM requests WHERE bin_id = ?1")?
                 .execute([&key])?;
             match conn
@@ -135,12 +135,15 @@ impl Store {
     pub async fn clear_bin(&self, id: &BinId) -> Result<u64, StoreError> {
         let id = id.to_string();
         let counts = self.counts.clone();
-        self.write(move |conn| {
+        self.write_freeing(move |conn| {
             get(conn, &id)?;
             let removed = conn
                 .prepare_cached("DELETE FROM requests WHERE bin_id = ?1")?
                 .execute([&id])?;
-            counts.lock().expect("counts poisoned").insert(id, 0);
+            counts
+                .lock()
+                .expect("counts poisoned")
+                .insert(id.clone(), 0);
             Ok(removed as u64)
         })
         .await

@@ -48,8 +48,13 @@ impl WalSize {
     }
 }
 
-/// Starts the checkpointer for the database at `path`, reporting the log size into `wal`.
-pub fn spawn(path: PathBuf, wal: WalSize) -> rusqlite::Result<Checkpointer> {
+/// Starts the checkpointer for the database at `path`, reporting the log size into `wal` and
+/// calling `after` after each successful checkpoint.
+pub fn spawn(
+    path: PathBuf,
+    wal: WalSize,
+    after: Box<dyn Fn() + Send>,
+) -> rusqlite::Result<Checkpointer> {
     let conn = Connection::open(&path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
@@ -65,7 +70,8 @@ pub fn spawn(path: PathBuf, wal: WalSize) -> rusqlite::Result<Checkpointer> {
                 match checkpoint(&conn, "PASSIVE") {
                     Ok(log_pages) => {
                         tracing::debug!(log_pages, "checkpointed");
-                        wal.0.store(log_pages * page, Ordering::Relaxed)
+                        wal.0.store(log_pages * page, Ordering::Relaxed);
+                        after();
                     }
                     Err(e) => tracing::warn!(error = %e, "checkpoint failed"),
                 }

@@ -9,8 +9,10 @@ mod bins;
 mod checkpoint;
 mod deliveries;
 mod headers;
+mod lock;
 mod readers;
 mod requests;
+mod reserve;
 mod schema;
 mod settings;
 mod webhooks;
@@ -26,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use deliveries::{Admit, Next};
 pub use headers::{decode as decode_headers, encode as encode_headers};
+pub use lock::{LockError, ServerLock};
 pub use requests::{Filter, Page};
 pub use schema::SCHEMA_VERSION;
 pub use webhooks::{WebhookFields, WebhookPatch};
@@ -97,6 +100,8 @@ pub struct Store {
     settings: settings::Settings,
     /// The last request row key handed out; only the writer thread advances it.
     last_seq: Arc<AtomicI64>,
+    /// Disk space held back for deletes on a full disk (servers only, see [`Store::keep_reserve`]).
+    reserve: Arc<reserve::Reserve>,
     _checkpointer: Arc<checkpoint::Checkpointer>,
 }
 
@@ -119,7 +124,14 @@ impl Store {
         let last_seq = Arc::new(AtomicI64::new(requests::max_seq(&conn)?));
         let readers = Arc::new(readers::Readers::new(path.to_owned()));
         let wal = checkpoint::WalSize::default();
-        let checkpointer = checkpoint::spawn(path.to_owned(), wal.clone()).map_err(open_err)?;
+        let reserve = Arc::new(reserve::Reserve::default());
+        let restore = reserve.clone();
+        let checkpointer = checkpoint::spawn(
+            path.to_owned(),
+            wal.clone(),
+            Box::new(move || restore.restore()),
+        )
+        .map_err(open_err)?;
         let reload = counts.clone();
         let reload_settings = settings.clone();
         let hooks = writer::Hooks {
@@ -143,6 +155,7 @@ impl Store {
             counts,
             settings,
             last_seq,
+            reserve,
             _checkpointer: Arc::new(checkpointer),
         })
     }
@@ -155,6 +168,30 @@ impl Store {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         self.submit(|tx| writer::job(f, tx)).await
+    }
+
+    /// Like [`Store::write`] for jobs that free space: if the disk is too full even for them,
+    /// the space reserve is released and the job tried once more.
+    async fn write_freeing<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Fn(&Connection) -> Result<T, StoreError> + Clone + Send + 'static,
+    {
+        match self.write(f.clone()).await {
+            Err(StoreError::Full(_)) if self.reserve.release() => self.write(f).await,
+            result => result,
+        }
+    }
+
+    /// Keeps `bytes` of disk beside the database (`<db>.reserve`) for deletes on a full disk;
+    /// for servers, which own their database (CLI commands do not call this). 0 keeps none.
+    pub fn keep_reserve(&self, bytes: u64) {
+        if bytes == 0 {
+            return;
+        }
+        let mut name = self.readers.path().as_os_str().to_owned();
+        name.push(".reserve");
+        self.reserve.keep(PathBuf::from(name), bytes);
     }
 
     /// Like [`Store::write`] but without the per-job savepoint, for a job that is atomic by

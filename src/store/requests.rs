@@ -105,12 +105,15 @@ fn insert(
     if max_requests == 0 || count < max_requests {
         return Ok(0);
     }
+    // The count is known, so the rows to go are the oldest `count + 1 - max_requests`: read
+    // from the low end of the bin's index, a cost that does not grow with the cap.
+    let excess = count + 1 - max_requests;
     let removed = conn
         .prepare_cached(
-            "DELETE FROM requests WHERE bin_id = ?1 AND seq <= (
-                 SELECT seq FROM requests WHERE bin_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+            "DELETE FROM requests WHERE seq IN (
+                 SELECT seq FROM requests WHERE bin_id = ?1 ORDER BY seq LIMIT ?2)",
         )?
-        .execute(params![c.bin_id.as_str(), max_requests as i64])?;
+        .execute(params![c.bin_id.as_str(), excess as i64])?;
     Ok(removed as u64)
 }
 
@@ -366,7 +369,7 @@ impl Store {
     /// Deletes one capture; returns the bin it belonged to.
     pub async fn delete_request(&self, id: RequestId) -> Result<BinId, StoreError> {
         let counts = self.counts.clone();
-        self.write(move |conn| {
+        self.write_freeing(move |conn| {
             let bin: String = conn
                 .prepare_cached("DELETE FROM requests WHERE seq = ?1 RETURNING bin_id")?
                 .query_row([id.seq()], |r| r.get(0))

@@ -142,6 +142,9 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Statement journals (which a multi-row delete inside a savepoint needs) stay in memory:
+    // on a full disk a temporary file could not be written, and deletes must still work.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     // Checkpoints run on their own thread (see `checkpoint`), never inside a commit.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // When the log starts over, keep the file at its size: rewriting blocks the file already

@@ -9,14 +9,22 @@
 //!   names, so a foreign domain resolved to 127.0.0.1 cannot read it.
 //! - **The access token**, when one is set (always when listening beyond loopback): the API
 //!   takes `Authorization: Bearer`, a browser signs in once through `/login`, which sets an
-//!   HttpOnly, SameSite=Strict cookie.
+//!   HttpOnly, SameSite=Strict cookie (also Secure when hookbin is reached over https). The
+//!   cookie holds a value derived from the token, not the token, so a leaked cookie does not
+//!   give away the token that the API and the CLI take.
+//!
+//! The host a request is judged by is the authority it actually carries: the request target's
+//! (absolute-form, or HTTP/2's `:authority`) before `Host`, as RFC 9112 says; a request naming
+//! none is not taken for a local one.
 
 use askama::Template;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
+use sha2::Sha256;
 
 use super::response::{self, Body};
 use super::{App, WebError, read_small_body};
@@ -58,11 +66,33 @@ pub fn check<B>(app: &App, req: &Request<B>) -> Result<(), Denied> {
         }
         return Ok(());
     };
-    if presented(req).is_some_and(|t| same(t.as_bytes(), token.as_bytes())) {
-        Ok(())
-    } else {
-        Err(Denied::SignIn)
+    let ok = match presented(req) {
+        Some(Presented::Bearer(t)) => same(t.as_bytes(), token.as_bytes()),
+        Some(Presented::Cookie(c)) => same(c.as_bytes(), cookie_value(token).as_bytes()),
+        None => false,
+    };
+    if ok { Ok(()) } else { Err(Denied::SignIn) }
+}
+
+/// The authority (`host[:port]`) a request is addressed to: the target's own (absolute-form,
+/// or HTTP/2's `:authority`) before the `Host` header, as RFC 9112 §3.2.2 says; `None` when
+/// it names none.
+pub fn authority<B>(req: &Request<B>) -> Option<&str> {
+    if let Some(a) = req.uri().authority() {
+        return Some(a.as_str());
     }
+    req.headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| h.parse::<hyper::http::uri::Authority>().is_ok())
+}
+
+/// What the sign-in cookie holds for `token`: an HMAC of a fixed label under the token, so the
+/// cookie proves the token was typed without being it.
+fn cookie_value(token: &str) -> String {
+    let mut m = Hmac::<Sha256>::new_from_slice(token.as_bytes()).expect("HMAC takes any key");
+    m.update(b"hookbin sign-in cookie v1");
+    URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
 }
 
 fn cross_site<B>(req: &Request<B>) -> bool {
@@ -72,11 +102,11 @@ fn cross_site<B>(req: &Request<B>) -> bool {
     }
     match (
         h.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
-        h.get(header::HOST),
+        authority(req),
     ) {
         (Some(origin), Some(host)) => {
             let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-            host.to_str().map_or(true, |host| origin_host != host)
+            origin_host != host
         }
         (Some(_), None) => true,
         (None, _) => false,
@@ -84,12 +114,8 @@ fn cross_site<B>(req: &Request<B>) -> bool {
 }
 
 fn loopback_host<B>(req: &Request<B>) -> bool {
-    let Some(host) = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return true;
+    let Some(host) = authority(req) else {
+        return false;
     };
     let name = match host.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
@@ -102,26 +128,38 @@ fn loopback_host<B>(req: &Request<B>) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The token a request carries, from `Authorization: Bearer` or the sign-in cookie.
-fn presented<B>(req: &Request<B>) -> Option<&str> {
+/// What a request presents to prove it may enter.
+enum Presented<'a> {
+    /// The token itself, from `Authorization: Bearer`.
+    Bearer(&'a str),
+    /// The sign-in cookie's value.
+    Cookie(&'a str),
+}
+
+/// The credential a request carries, from `Authorization: Bearer` or the sign-in cookie.
+fn presented<B>(req: &Request<B>) -> Option<Presented<'_>> {
     let h = req.headers();
     if let Some(bearer) = h
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
     {
-        return Some(bearer.trim());
+        return Some(Presented::Bearer(bearer.trim()));
     }
     h.get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .find_map(|kv| kv.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .map(Presented::Cookie)
 }
 
-/// Compares without stopping at the first difference, so timing does not reveal the token.
+/// Compares without stopping at the first difference, so timing does not reveal the token; an
+/// empty value never matches anything.
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    !a.is_empty()
+        && a.len() == b.len()
+        && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[derive(Template)]
@@ -191,7 +229,16 @@ pub async fn login(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
         );
     }
     let mut r = response::see_other(&next);
-    let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+    let secure = app
+        .config
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"));
+    let cookie = format!(
+        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/{}",
+        cookie_value(token),
+        if secure { "; Secure" } else { "" }
+    );
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -217,6 +264,7 @@ mod tests {
         assert!(same(b"abc", b"abc"));
         assert!(!same(b"abc", b"abd"));
         assert!(!same(b"abc", b"abcd"));
+        assert!(!same(b"", b""), "an empty value must never match");
         assert_ne!(new_token(), new_token());
     }
 }

@@ -8,6 +8,7 @@ use hyper::{Response, StatusCode};
 
 use super::response::{self, Body};
 use crate::capture::CaptureError;
+use crate::capture::body::BodyError;
 use crate::sender::SendError;
 use crate::store::StoreError;
 
@@ -22,6 +23,9 @@ pub enum WebError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    /// The request (its body) did not arrive in time; the connection is closed after this.
+    #[error("{0}")]
+    TimedOut(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -43,6 +47,7 @@ impl WebError {
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::Conflict(_) => StatusCode::CONFLICT,
             WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            WebError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             WebError::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
@@ -58,9 +63,22 @@ impl WebError {
         }
         let status = self.status();
         let message = self.to_string();
-        if api {
-            return response::json(status, &serde_json::json!({ "error": message }));
+        let mut resp = if api {
+            response::json(status, &serde_json::json!({ "error": message }))
+        } else {
+            Self::page(status, message)
+        };
+        if status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may still be on its way: the connection cannot be reused.
+            resp.headers_mut().insert(
+                hyper::header::CONNECTION,
+                hyper::header::HeaderValue::from_static("close"),
+            );
         }
+        resp
+    }
+
+    fn page(status: StatusCode, message: String) -> Response<Body> {
         let page = ErrorPage {
             status: status.as_u16(),
             reason: status.canonical_reason().unwrap_or("Error"),
@@ -104,9 +122,18 @@ impl From<CaptureError> for WebError {
     fn from(e: CaptureError) -> Self {
         match e {
             CaptureError::UnknownBin(_) => WebError::NotFound(e.to_string()),
-            CaptureError::TooLarge(_) => WebError::TooLarge(e.to_string()),
-            CaptureError::Body(_) => WebError::BadRequest(e.to_string()),
+            CaptureError::Body(e) => e.into(),
             CaptureError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<BodyError> for WebError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge(_) => WebError::TooLarge(e.to_string()),
+            BodyError::TimedOut(_) => WebError::TimedOut(e.to_string()),
+            BodyError::Failed(_) => WebError::BadRequest(e.to_string()),
         }
     }
 }

@@ -17,9 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::HOST;
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::watch;
 
@@ -35,6 +33,8 @@ pub use response::Body;
 
 /// Largest body accepted by the API and the forms (captures have their own, larger limit).
 const FORM_LIMIT: usize = 64 * 1024;
+/// Time a form or API body gets to arrive; at most 64 KiB, so this is generous.
+const FORM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Everything a handler may need, shared by all connections.
 pub struct App {
@@ -57,13 +57,8 @@ impl App {
         if let Some(url) = &self.config.public_url {
             return url.clone();
         }
-        let host = req
-            .headers()
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .filter(|h| h.parse::<hyper::http::uri::Authority>().is_ok())
+        let host = auth::authority(req)
             .map(str::to_owned)
-            .or_else(|| req.uri().authority().map(|a| a.to_string()))
             .unwrap_or_else(|| self.local_addr.to_string());
         format!("http://{host}")
     }
@@ -219,19 +214,10 @@ fn request_id(s: &str) -> Result<RequestId, WebError> {
     RequestId::parse(s).ok_or_else(|| WebError::NotFound(format!("no request with id {s}")))
 }
 
-/// Reads a small request body (form or JSON), refusing anything over [`FORM_LIMIT`].
+/// Reads a small request body (form or JSON), refusing anything over [`FORM_LIMIT`] or slower
+/// than [`FORM_TIMEOUT`].
 async fn read_small_body(req: Request<Incoming>) -> Result<Bytes, WebError> {
-    Limited::new(req.into_body(), FORM_LIMIT)
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                WebError::TooLarge(format!("request body over {FORM_LIMIT} bytes"))
-            } else {
-                WebError::BadRequest(format!("could not read the request body: {e}"))
-            }
-        })
+    Ok(crate::capture::body::read(req.into_body(), FORM_LIMIT as u64, FORM_TIMEOUT).await?)
 }
 
 /// The decoded `key=value` pairs of the request's query string.

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hookbin::config::Config;
-use hookbin::store::Store;
+use hookbin::store::{ServerLock, Store};
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::Frame;
 use hyper::{HeaderMap, Method, Request, StatusCode};
@@ -51,11 +51,13 @@ impl TestServer {
     ) -> TestServer {
         let mut config = Config::new(&db);
         tune(&mut config);
+        let lock = ServerLock::acquire(&db).expect("server lock");
         let store = Store::open(&db).expect("open store");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let done = tokio::spawn(async move {
+            let _lock = lock;
             hookbin::server::serve(listener, store, config, async {
                 let _ = stopped.await;
             })

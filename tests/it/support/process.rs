@@ -12,12 +12,23 @@ pub struct Hookbin {
     pub addr: SocketAddr,
     /// The first line it printed.
     pub first_line: String,
-    _stdout: BufReader<ChildStdout>,
+    stdout: BufReader<ChildStdout>,
 }
 
 /// `hookbin` with no HOOKBIN_* variables from the environment leaking in.
 pub fn command() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_hookbin"));
+    clean(Command::new(env!("CARGO_BIN_EXE_hookbin")))
+}
+
+/// `hookbin` run under `prlimit` with `limits` (such as `--as=2000000000`), so that a test can
+/// show what happens within a memory or file-descriptor limit.
+pub fn limited(limits: &[&str]) -> Command {
+    let mut c = Command::new("prlimit");
+    c.args(limits).arg("--").arg(env!("CARGO_BIN_EXE_hookbin"));
+    clean(c)
+}
+
+fn clean(mut c: Command) -> Command {
     for (k, _) in std::env::vars() {
         if k.starts_with("HOOKBIN_") {
             c.env_remove(k);
@@ -64,8 +75,32 @@ impl Hookbin {
             addr: url.parse().unwrap(),
             first_line: line,
             child,
-            _stdout: out,
+            stdout: out,
         }
+    }
+
+    /// The next line it prints after the first (blocking until it does).
+    pub fn next_line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        line
+    }
+
+    /// Peak resident memory so far, in MiB (VmHWM).
+    pub fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmHWM in /proc status");
+        kib / 1024.0
+    }
+
+    /// True while the process has not exited.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 
     /// SIGKILL: no chance to flush anything.

@@ -1,5 +1,7 @@
 //! Hostile traffic, exposure beyond localhost, and sending safely.
 
+mod red_team;
+
 use std::time::Duration;
 
 use hyper::StatusCode;
@@ -9,7 +11,10 @@ use crate::support::receiver::Receiver;
 use crate::support::{Req, TestServer, eventually};
 
 /// Reads until the peer closes or `secs` pass; returns what arrived and whether it closed.
-async fn read_until_close(conn: &mut tokio::net::TcpStream, secs: u64) -> (String, bool) {
+pub(crate) async fn read_until_close(
+    conn: &mut tokio::net::TcpStream,
+    secs: u64,
+) -> (String, bool) {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);

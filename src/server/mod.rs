@@ -1,5 +1,9 @@
 //! The accept loop: wires store, capturer and web handlers together, serves HTTP/1.1 and h2c
-//! connections, and stops gracefully when the shutdown future resolves.
+//! connections within their bounds ([`conn`]), and stops gracefully when the shutdown future
+//! resolves.
+
+mod conn;
+pub mod fds;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -32,6 +36,7 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    store.keep_reserve(config.disk_reserve);
     let (feed, _) = broadcast::channel(1024);
     let (stop_tx, stop_rx) = watch::channel(false);
     let sender = Sender::from_config(store.clone(), &config);
@@ -50,7 +55,7 @@ pub async fn serve(
     let app = Arc::new(App {
         capturer: Capturer::new(
             store.clone(),
-            config.max_body,
+            (config.max_body, config.limits.body_timeout),
             config.max_requests,
             feed.clone(),
             relayer.clone(),
@@ -82,13 +87,13 @@ pub async fn serve(
     );
     let limits = app.config.limits.clone();
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // Slow or oversized heads are cut off by hyper: a head over the limit is answered 431, one
-    // not complete within the timeout (also the keep-alive idle limit) closes the connection.
+    // Oversized heads are refused by hyper (431); slow heads and idle connections are closed by
+    // `conn::watch`, which counts from the moment a connection is accepted.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .max_buf_size(limits.max_header_bytes);
+        .max_buf_size(limits.max_header_bytes)
+        .max_headers(limits.max_headers);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -114,22 +119,21 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         if open.load(Ordering::Relaxed) >= limits.max_connections {
-            tokio::spawn(refuse(stream));
+            refuse(stream);
             continue;
         }
         let slot = Slot::take(&open);
-        // A second handle on the socket, to answer 408 if hyper gives up waiting for a head.
-        let (stream, spare) = match split_spare(stream) {
-            Ok(pair) => pair,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot set up a connection");
-                continue;
-            }
-        };
+        let (stream, tracker) = conn::watch(stream, limits.header_timeout);
         let app = app.clone();
         let service = service_fn(move |req| {
             let app = app.clone();
-            async move { Ok::<_, std::convert::Infallible>(web::handle(app, req, remote).await) }
+            let in_flight = tracker.begin();
+            async move {
+                let resp = web::handle(app, req, remote).await;
+                Ok::<_, std::convert::Infallible>(
+                    resp.map(|body| conn::Tracked::new(body, in_flight)),
+                )
+            }
         });
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
@@ -138,14 +142,7 @@ pub async fn serve(
         tokio::spawn(async move {
             let _slot = slot;
             if let Err(e) = conn.await {
-                let timed_out = e
-                    .downcast_ref::<hyper::Error>()
-                    .is_some_and(hyper::Error::is_timeout);
-                if timed_out {
-                    request_timeout(spare).await;
-                } else {
-                    tracing::debug!(error = %e, %remote, "connection ended with an error");
-                }
+                tracing::debug!(error = %e, %remote, "connection ended with an error");
             }
         });
     }
@@ -184,48 +181,15 @@ impl Drop for Slot {
     }
 }
 
-/// Duplicates the socket handle: hyper owns the first, the second can still answer after hyper
-/// has given up on the connection.
-fn split_spare(
-    stream: tokio::net::TcpStream,
-) -> std::io::Result<(tokio::net::TcpStream, std::net::TcpStream)> {
-    let std = stream.into_std()?;
-    let spare = std.try_clone()?;
-    Ok((tokio::net::TcpStream::from_std(std)?, spare))
-}
-
-/// Tells a client that was too slow to send a request head (or idle too long) why the
-/// connection closes, instead of just hanging up.
-async fn request_timeout(spare: std::net::TcpStream) {
-    if let Ok(stream) = tokio::net::TcpStream::from_std(spare) {
-        answer_and_close(
-            stream,
-            "408 Request Timeout",
-            "the request head did not arrive in time",
-        )
-        .await;
-    }
-}
-
-/// Answers a connection over the limit with a 503 and closes it, without reading a request.
-async fn refuse(stream: tokio::net::TcpStream) {
-    answer_and_close(
-        stream,
-        "503 Service Unavailable",
-        "too many open connections; try again shortly",
-    )
-    .await;
-}
-
-/// Writes one complete `{"error": message}` answer outside hyper and closes the connection.
-async fn answer_and_close(mut stream: tokio::net::TcpStream, status: &str, message: &str) {
-    use tokio::io::AsyncWriteExt;
-    let body = serde_json::json!({ "error": message }).to_string();
+/// Answers a connection over the limit with a 503 and closes it at once, without reading a
+/// request: the answer fits a fresh socket's buffer, so nothing waits and the descriptor is
+/// freed immediately.
+fn refuse(stream: tokio::net::TcpStream) {
+    const BODY: &str = r#"{"error":"too many open connections; try again shortly"}"#;
     let answer = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\n\
-         content-length: {}\r\n\r\n{body}",
-        body.len()
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         connection: close\r\nretry-after: 1\r\ncontent-length: {}\r\n\r\n{BODY}",
+        BODY.len()
     );
-    let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(answer.as_bytes())).await;
-    let _ = stream.shutdown().await;
+    let _ = stream.try_write(answer.as_bytes());
 }

@@ -1,0 +1,227 @@
+//! The bounds on one accepted connection that hyper does not enforce by itself.
+//!
+//! A connection may sit without a request in flight (before its first request head is complete,
+//! between keep-alive requests, or as an HTTP/2 connection with no open stream) for at most the
+//! idle limit, counted from the moment it was accepted or its last answer ended. The limit is
+//! enforced on the socket's read side, under everything hyper does (including the HTTP/1 or
+//! HTTP/2 sniffing that happens before hyper sees a byte), so a client that connects and sends
+//! nothing, or sends one byte, or only answers HTTP/2 pings, is closed on time. An HTTP/1 client
+//! that had begun a request (or never got an answer) is told so with a 408 first.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
+
+/// What hookbin writes to an HTTP/1 client before closing a connection that timed out.
+const TIMEOUT_ANSWER: &[u8] = b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n\
+connection: close\r\ncontent-length: 56\r\n\r\n{\"error\":\"the request head did not arrive in time\"}";
+
+/// State shared between a connection's socket and the requests served on it.
+struct State {
+    opened: Instant,
+    /// Requests whose answer has not finished.
+    in_flight: AtomicUsize,
+    /// Requests begun on this connection.
+    served: AtomicU64,
+    /// Milliseconds after `opened` when the connection last became idle.
+    idle_since_ms: AtomicU64,
+    /// Bytes read from the socket, in all, and at the moment it last became idle.
+    read: AtomicU64,
+    read_at_idle: AtomicU64,
+    /// The reader parked while a request was in flight, woken when the connection turns idle
+    /// so that the idle limit is armed.
+    reader: Mutex<Option<Waker>>,
+}
+
+/// A connection's shared state, as the service sees it: [`Tracker::begin`] per request.
+#[derive(Clone)]
+pub struct Tracker(Arc<State>);
+
+/// A socket that enforces the idle limit on reads.
+pub struct Watched {
+    inner: TcpStream,
+    state: Arc<State>,
+    idle_limit: Duration,
+    sleep: Pin<Box<Sleep>>,
+    /// The first bytes of the connection, to tell HTTP/2's preface from an HTTP/1 request.
+    first: [u8; 3],
+    first_len: usize,
+}
+
+/// Wraps an accepted socket; the tracker goes to the service that answers on it.
+pub fn watch(inner: TcpStream, idle_limit: Duration) -> (Watched, Tracker) {
+    let opened = Instant::now();
+    let state = Arc::new(State {
+        opened,
+        in_flight: AtomicUsize::new(0),
+        served: AtomicU64::new(0),
+        idle_since_ms: AtomicU64::new(0),
+        read: AtomicU64::new(0),
+        read_at_idle: AtomicU64::new(0),
+        reader: Mutex::new(None),
+    });
+    let watched = Watched {
+        inner,
+        state: state.clone(),
+        idle_limit,
+        sleep: Box::pin(tokio::time::sleep_until(opened + idle_limit)),
+        first: [0; 3],
+        first_len: 0,
+    };
+    (watched, Tracker(state))
+}
+
+impl Tracker {
+    /// Marks a request as in flight until the returned guard (kept with its answer) drops.
+    pub fn begin(&self) -> InFlight {
+        self.0.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.0.served.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.0.clone())
+    }
+}
+
+/// One request in flight on a connection.
+pub struct InFlight(Arc<State>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let s = &self.0;
+        if s.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let ms = s.opened.elapsed().as_millis() as u64;
+            s.idle_since_ms.store(ms, Ordering::Relaxed);
+            s.read_at_idle
+                .store(s.read.load(Ordering::Relaxed), Ordering::Relaxed);
+            if let Some(w) = s.reader.lock().expect("reader poisoned").take() {
+                w.wake();
+            }
+        }
+    }
+}
+
+impl Watched {
+    /// True once the connection is known to speak HTTP/2 (its preface starts with `PRI`).
+    fn is_h2(&self) -> bool {
+        self.first_len == 3 && &self.first == b"PRI"
+    }
+
+    /// Ends an idle connection: an HTTP/1 client that had started a request, or never had
+    /// one answered, hears 408 (a best-effort write; the socket's buffer is empty then).
+    fn expire(&self) -> io::Error {
+        let s = &self.state;
+        let started = s.read.load(Ordering::Relaxed) > s.read_at_idle.load(Ordering::Relaxed);
+        if !self.is_h2() && (started || s.served.load(Ordering::Relaxed) == 0) {
+            let _ = self.inner.try_write(TIMEOUT_ANSWER);
+        }
+        io::Error::new(io::ErrorKind::TimedOut, "connection idle past the limit")
+    }
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.state.in_flight.load(Ordering::Acquire) == 0 {
+            let since = this.state.idle_since_ms.load(Ordering::Relaxed);
+            let deadline = this.state.opened + Duration::from_millis(since) + this.idle_limit;
+            if this.sleep.deadline() != deadline {
+                this.sleep.as_mut().reset(deadline);
+            }
+            if this.sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(this.expire()));
+            }
+        } else {
+            let mut reader = this.state.reader.lock().expect("reader poisoned");
+            if !reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *reader = Some(cx.waker().clone());
+            }
+        }
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        let got = &buf.filled()[before..];
+        for &b in got.iter().take(3 - this.first_len) {
+            this.first[this.first_len] = b;
+            this.first_len += 1;
+        }
+        this.state
+            .read
+            .fetch_add(got.len() as u64, Ordering::Relaxed);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A response body that keeps its request counted as in flight until hyper is done with it.
+pub struct Tracked<B> {
+    inner: B,
+    _in_flight: InFlight,
+}
+
+impl<B> Tracked<B> {
+    pub fn new(inner: B, in_flight: InFlight) -> Self {
+        Tracked {
+            inner,
+            _in_flight: in_flight,
+        }
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for Tracked<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
