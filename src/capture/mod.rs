@@ -36,6 +36,13 @@ pub enum CaptureError {
 /// Committed captures, announced to whoever follows bins live.
 pub type Feed = broadcast::Sender<Arc<CaptureSummary>>;
 
+/// A request's header lines exactly as they arrived (names lowercased), attached by the server
+/// where hyper's parsed headers would differ: hyper drops `Content-Length` beside
+/// `Transfer-Encoding` and folds repeated identical `Content-Length` lines, and the stored record
+/// keeps what the sender sent.
+#[derive(Debug, Clone)]
+pub struct Arrived(pub Vec<(String, Vec<u8>)>);
+
 /// Stores requests for bins under the configured limits.
 #[derive(Clone)]
 pub struct Capturer {
@@ -96,12 +103,17 @@ impl Capturer {
             query: parts.uri.query().unwrap_or("").to_owned(),
             http_version: version_text(parts.version),
             remote_addr: remote.to_string(),
-            headers: encode_headers(
-                parts
-                    .headers
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_bytes())),
-            ),
+            headers: match parts.extensions.get::<Arrived>() {
+                Some(Arrived(lines)) => {
+                    encode_headers(lines.iter().map(|(n, v)| (n.as_str(), v.as_slice())))
+                }
+                None => encode_headers(
+                    parts
+                        .headers
+                        .iter()
+                        .map(|(n, v)| (n.as_str(), v.as_bytes())),
+                ),
+            },
             content_type: parts
                 .headers
                 .get(hyper::header::CONTENT_TYPE)

@@ -7,6 +7,9 @@
 //! HTTP/2 sniffing that happens before hyper sees a byte), so a client that connects and sends
 //! nothing, or sends one byte, or only answers HTTP/2 pings, is closed on time. An HTTP/1 client
 //! that had begun a request (or never got an answer) is told so with a 408 first.
+//!
+//! The read side also feeds an HTTP/1 connection's bytes to a [`Tap`], so that each request
+//! can carry its headers exactly as they arrived where hyper would have altered them.
 
 use std::io;
 use std::pin::Pin;
@@ -21,9 +24,20 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-/// What hookbin writes to an HTTP/1 client before closing a connection that timed out.
-const TIMEOUT_ANSWER: &[u8] = b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n\
-connection: close\r\ncontent-length: 56\r\n\r\n{\"error\":\"the request head did not arrive in time\"}";
+use super::heads::Tap;
+use crate::capture::Arrived;
+
+/// A complete HTTP/1.1 answer with a JSON error body that closes the connection, for the
+/// places that answer under hyper (a timed-out head, a refused connection).
+pub fn closing_answer(status: &str, extra: &str, error: &str) -> Vec<u8> {
+    let body = serde_json::json!({ "error": error }).to_string();
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\n\
+         {extra}content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
 
 /// State shared between a connection's socket and the requests served on it.
 struct State {
@@ -40,6 +54,8 @@ struct State {
     /// The reader parked while a request was in flight, woken when the connection turns idle
     /// so that the idle limit is armed.
     reader: Mutex<Option<Waker>>,
+    /// Follows the heads of an HTTP/1 connection; `None` once it is known to be HTTP/2.
+    tap: Mutex<Option<Tap>>,
 }
 
 /// A connection's shared state, as the service sees it: [`Tracker::begin`] per request.
@@ -57,8 +73,9 @@ pub struct Watched {
     first_len: usize,
 }
 
-/// Wraps an accepted socket; the tracker goes to the service that answers on it.
-pub fn watch(inner: TcpStream, idle_limit: Duration) -> (Watched, Tracker) {
+/// Wraps an accepted socket; the tracker goes to the service that answers on it. `tap` follows
+/// the heads the connection will carry, with hyper's own head limits.
+pub fn watch(inner: TcpStream, idle_limit: Duration, tap: Tap) -> (Watched, Tracker) {
     let opened = Instant::now();
     let state = Arc::new(State {
         opened,
@@ -68,6 +85,7 @@ pub fn watch(inner: TcpStream, idle_limit: Duration) -> (Watched, Tracker) {
         read: AtomicU64::new(0),
         read_at_idle: AtomicU64::new(0),
         reader: Mutex::new(None),
+        tap: Mutex::new(Some(tap)),
     });
     let watched = Watched {
         inner,
@@ -81,10 +99,28 @@ pub fn watch(inner: TcpStream, idle_limit: Duration) -> (Watched, Tracker) {
 }
 
 impl Tracker {
-    /// Marks a request as in flight until the returned guard (kept with its answer) drops.
-    pub fn begin(&self) -> InFlight {
+    /// Marks a request as in flight until the returned guard (kept with its answer) drops, and
+    /// attaches the headers as they arrived when hyper's differ from them.
+    pub fn begin<B>(&self, req: &mut hyper::Request<B>) -> InFlight {
         self.0.in_flight.fetch_add(1, Ordering::AcqRel);
         self.0.served.fetch_add(1, Ordering::Relaxed);
+        if req.version() <= hyper::Version::HTTP_11 {
+            let head = self
+                .0
+                .tap
+                .lock()
+                .expect("tap poisoned")
+                .as_mut()
+                .and_then(|t| t.heads.pop_front());
+            if let Some(Some(head)) = head {
+                let target = req.uri().path_and_query().map_or("", |p| p.as_str());
+                let same_line = head.method == req.method().as_str()
+                    && (head.target == target || head.target == req.uri().to_string());
+                if same_line {
+                    req.extensions_mut().insert(Arrived(head.headers));
+                }
+            }
+        }
         InFlight(self.0.clone())
     }
 }
@@ -119,7 +155,12 @@ impl Watched {
         let s = &self.state;
         let started = s.read.load(Ordering::Relaxed) > s.read_at_idle.load(Ordering::Relaxed);
         if !self.is_h2() && (started || s.served.load(Ordering::Relaxed) == 0) {
-            let _ = self.inner.try_write(TIMEOUT_ANSWER);
+            let answer = closing_answer(
+                "408 Request Timeout",
+                "",
+                "the request head did not arrive in time",
+            );
+            let _ = self.inner.try_write(&answer);
         }
         io::Error::new(io::ErrorKind::TimedOut, "connection idle past the limit")
     }
@@ -153,6 +194,14 @@ impl AsyncRead for Watched {
         for &b in got.iter().take(3 - this.first_len) {
             this.first[this.first_len] = b;
             this.first_len += 1;
+        }
+        if !got.is_empty() {
+            let mut tap = this.state.tap.lock().expect("tap poisoned");
+            if this.is_h2() {
+                *tap = None;
+            } else if let Some(tap) = tap.as_mut() {
+                tap.feed(got);
+            }
         }
         this.state
             .read

@@ -4,6 +4,7 @@
 
 mod conn;
 pub mod fds;
+mod heads;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -123,11 +124,12 @@ pub async fn serve(
             continue;
         }
         let slot = Slot::take(&open);
-        let (stream, tracker) = conn::watch(stream, limits.header_timeout);
+        let tap = heads::Tap::new(limits.max_header_bytes, limits.max_headers);
+        let (stream, tracker) = conn::watch(stream, limits.header_timeout, tap);
         let app = app.clone();
-        let service = service_fn(move |req| {
+        let service = service_fn(move |mut req| {
             let app = app.clone();
-            let in_flight = tracker.begin();
+            let in_flight = tracker.begin(&mut req);
             async move {
                 let resp = web::handle(app, req, remote).await;
                 Ok::<_, std::convert::Infallible>(
@@ -185,11 +187,10 @@ impl Drop for Slot {
 /// request: the answer fits a fresh socket's buffer, so nothing waits and the descriptor is
 /// freed immediately.
 fn refuse(stream: tokio::net::TcpStream) {
-    const BODY: &str = r#"{"error":"too many open connections; try again shortly"}"#;
-    let answer = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-         connection: close\r\nretry-after: 1\r\ncontent-length: {}\r\n\r\n{BODY}",
-        BODY.len()
+    let answer = conn::closing_answer(
+        "503 Service Unavailable",
+        "retry-after: 1\r\n",
+        "too many open connections; try again shortly",
     );
-    let _ = stream.try_write(answer.as_bytes());
+    let _ = stream.try_write(&answer);
 }
