@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -50,7 +51,23 @@ class Server:
 
 
 def hookbin(db, *extra):
-    return Server([HOOKBIN, "--listen", "127.0.0.1:0", "--db", db, "--max-requests", "0", *extra])
+    return Server([HOOKBIN, "--listen", "127.0.0.1:0", "--db", db, *extra])
+
+
+def remove_db(db):
+    for suffix in ("", "-wal", "-shm", ".lock", ".reserve"):
+        if os.path.exists(db + suffix):
+            os.remove(db + suffix)
+
+
+# The capture configurations measured against bare hyper: (label, flags, requests stored in the
+# bin before the measured run). A full bin is the headline: every capture into it also evicts
+# the bin's oldest request, which is what a bin that has been in use for a while costs.
+CAPTURE_SETUPS = [
+    ("full bin, default cap (10,000)", [], 10_000),
+    ("full bin, --max-requests 100000", ["--max-requests", "100000"], 100_000),
+    ("empty bin, no cap (--max-requests 0)", ["--max-requests", "0"], 0),
+]
 
 
 def api(url, method="GET", body=None):
@@ -104,45 +121,55 @@ def main():
     report = []
 
     # 1. Capture throughput, hookbin vs bare hyper, in alternating rounds so that drift in the
-    #    machine's speed hits both alike; the median round is reported.
-    rounds = []
+    #    machine's speed hits all alike; each setup's median round (by ratio) is reported.
+    runs = {label: [] for label, _, _ in CAPTURE_SETUPS}
     for i in range(ROUNDS):
-        h = hookbin(os.path.join(work, f"capture{i}.db"))
-        api(h.url + "/api/bins", "POST", {"name": "load"})
-        time.sleep(0.5)
-        idle = h.status("VmRSS")
-        hr = load(h.url + "/b/load", body_file)
-        peak = h.status("VmHWM")
-        stored = api(h.url + "/api/bins/load")["request_count"]
-        h.stop()
-        for suffix in ("", "-wal", "-shm"):
-            db = os.path.join(work, f"capture{i}.db{suffix}")
-            if os.path.exists(db):
-                os.remove(db)
         b = Server([BARE, "127.0.0.1:0"])
         br = load(b.url + "/", body_file)
         b.stop()
-        h_rps, b_rps = hr["summary"]["requestsPerSec"], br["summary"]["requestsPerSec"]
-        print(f"round {i + 1}: hookbin {h_rps:,.0f} req/s, bare hyper {b_rps:,.0f} req/s, ratio {h_rps / b_rps:.2f}")
-        rounds.append((h_rps / b_rps, h_rps, b_rps, hr, br, idle, peak, stored))
-    rounds.sort(key=lambda r: r[0])
-    ratio, h_rps, b_rps, hr, br, idle, peak, stored = rounds[len(rounds) // 2]
-    acked = ok_count(hr)
-    report += [
-        ("capture throughput (hookbin, median round)", f"{h_rps:,.0f} req/s"),
-        ("bare hyper throughput (same round)", f"{b_rps:,.0f} req/s"),
-        ("ratio hookbin / bare hyper", f"{ratio:.2f} (rounds: {', '.join(f'{r[0]:.2f}' for r in rounds)})"),
-        ("capture latency p50 / p99", f"{ms(hr, 'p50'):.2f} ms / {ms(hr, 'p99'):.2f} ms"),
-        ("bare hyper latency p50 / p99", f"{ms(br, 'p50'):.2f} ms / {ms(br, 'p99'):.2f} ms"),
-        ("acknowledged (200) / stored", f"{acked:,} / {stored:,}" + ("  (match)" if acked == stored else "  (MISMATCH)")),
-        ("hookbin RSS idle / peak under load", f"{idle:.1f} MiB / {peak:.1f} MiB"),
-    ]
-    # Every round must store exactly what it acknowledged, not only the median one.
-    for r in rounds:
-        assert ok_count(r[3]) == r[7], f"round stored {r[7]} but acknowledged {ok_count(r[3])}"
+        b_rps = br["summary"]["requestsPerSec"]
+        line = [f"round {i + 1}: bare hyper {b_rps:,.0f} req/s"]
+        for label, flags, prefill in CAPTURE_SETUPS:
+            db = os.path.join(work, f"capture{i}.db")
+            h = hookbin(db, *flags)
+            api(h.url + "/api/bins", "POST", {"name": "load"})
+            if prefill:
+                oha(h.url + "/b/load", "-n", str(prefill), "-c", str(CONNECTIONS), "-m", "POST",
+                    "-H", "content-type: application/json", "-D", body_file)
+                assert api(h.url + "/api/bins/load")["request_count"] == prefill
+            time.sleep(0.5)
+            idle = h.status("VmRSS")
+            hr = load(h.url + "/b/load", body_file)
+            peak = h.status("VmHWM")
+            stored = api(h.url + "/api/bins/load")["request_count"]
+            h.stop()
+            remove_db(db)
+            # A full bin must still hold exactly its cap; an uncapped one everything acknowledged.
+            want = prefill if prefill else ok_count(hr)
+            assert stored == want, f"{label}: stored {stored}, expected {want}"
+            h_rps = hr["summary"]["requestsPerSec"]
+            runs[label].append((h_rps / b_rps, h_rps, b_rps, hr, br, idle, peak, stored))
+            line.append(f"{label} {h_rps:,.0f} ({h_rps / b_rps:.2f})")
+        print("; ".join(line))
+    for n, (label, _, prefill) in enumerate(CAPTURE_SETUPS):
+        rs = sorted(runs[label], key=lambda r: r[0])
+        ratio, h_rps, b_rps, hr, br, idle, peak, stored = rs[len(rs) // 2]
+        report += [
+            (f"capture, {label}", f"{h_rps:,.0f} req/s, ratio {ratio:.2f} to bare hyper "
+                                  f"(rounds: {', '.join(f'{r[0]:.2f}' for r in rs)})"),
+            ("  latency p50 / p99", f"{ms(hr, 'p50'):.2f} ms / {ms(hr, 'p99'):.2f} ms"),
+            ("  acknowledged (200) / held in the bin after",
+             f"{ok_count(hr):,} / {stored:,}" + (" (the cap: oldest evicted)" if prefill else " (match)")),
+            ("  hookbin RSS idle / peak under load", f"{idle:.1f} MiB / {peak:.1f} MiB"),
+        ]
+        if n == 0:
+            report += [
+                ("bare hyper throughput (same rounds)", f"{b_rps:,.0f} req/s"),
+                ("bare hyper latency p50 / p99", f"{ms(br, 'p50'):.2f} ms / {ms(br, 'p99'):.2f} ms"),
+            ]
 
     # 2. Pages and API with 100,000 stored requests in one bin.
-    h = hookbin(os.path.join(work, "pages.db"))
+    h = hookbin(os.path.join(work, "pages.db"), "--max-requests", "0")
     api(h.url + "/api/bins", "POST", {"name": "big"})
     filled = oha(h.url + "/b/big", "-n", "100000", "-c", str(CONNECTIONS), "-m", "POST",
                  "-H", "content-type: application/json", "-D", body_file)
@@ -213,6 +240,40 @@ def main():
         ("deliveries succeeded / failed", f"{stats['succeeded']:,} / {stats['failed']:,}"),
         ("delivery throughput (fire to last delivered)", f"{stats['succeeded'] / elapsed:,.0f} deliveries/s"),
         ("hookbin peak RSS while sending", f"{send_peak:.1f} MiB"),
+    ]
+
+    # 5. The WAL under sustained 64 KiB captures (default configuration), sampled every 20 ms.
+    db = os.path.join(work, "wal.db")
+    h = hookbin(db)
+    api(h.url + "/api/bins", "POST", {"name": "wal"})
+    big_body = os.path.join(work, "64k.bin")
+    with open(big_body, "wb") as f:
+        f.write(b"w" * 65536)
+    sizes, done = [], threading.Event()
+
+    def sample():
+        while not done.wait(0.02):
+            try:
+                sizes.append(os.path.getsize(db + "-wal"))
+            except OSError:
+                pass
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    wr = load(h.url + "/b/wal", big_body)
+    done.set()
+    sampler.join()
+    wal_rss = h.status("VmHWM")
+    h.stop()
+    left = [s for s in ("-wal", "-shm") if os.path.exists(db + s)]
+    remove_db(db)
+    report += [
+        ("64 KiB captures, sustained", f"{wr['summary']['requestsPerSec']:,.0f} req/s "
+                                       f"({wr['summary']['requestsPerSec'] * 64 / 1024:,.0f} MiB/s)"),
+        ("  WAL file peak / median while loaded", f"{max(sizes, default=0) / 2**20:.0f} MiB / "
+                                                  f"{sorted(sizes)[len(sizes) // 2] / 2**20 if sizes else 0:.0f} MiB"),
+        ("  hookbin peak RSS", f"{wal_rss:.1f} MiB"),
+        ("  files left after SIGTERM", ", ".join(left) if left else "none (WAL folded in and removed)"),
     ]
 
     width = max(len(k) for k, _ in report)

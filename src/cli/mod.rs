@@ -116,6 +116,16 @@ pub async fn run(cmd: Command, config: Config) -> Result<bool, CliError> {
         _ => {}
     }
     let store = Store::open(&config.db)?;
+    let result = local(cmd, config, &store).await;
+    // Closing leaves no WAL behind when this was the database's only user.
+    let closed = store.close().await;
+    let ok = result?;
+    closed?;
+    Ok(ok)
+}
+
+/// Runs a command that works on the database directly.
+async fn local(cmd: Command, config: Config, store: &Store) -> Result<bool, CliError> {
     let sender = Sender::from_config(store.clone(), &config);
     match cmd {
         Command::Events => {

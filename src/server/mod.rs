@@ -159,10 +159,8 @@ pub async fn serve(
         tracing::warn!("connections still open after {DRAIN:?}; closing them");
     }
     // Everything acknowledged is already committed; this also commits what is still queued.
-    if let Err(e) = app.store.flush().await {
-        tracing::error!(error = %e, "final flush failed");
-    } else if let Err(e) = app.store.checkpoint_and_truncate().await {
-        tracing::warn!(error = %e, "final checkpoint failed; the WAL is kept and replayed next start");
+    if let Err(e) = app.store.close().await {
+        tracing::error!(error = %e, "final commit failed");
     }
     Ok(())
 }

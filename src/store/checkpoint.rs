@@ -8,21 +8,34 @@
 //! ([`WalSize::after_commit`]): by then only the last few frames are left to copy.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::Connection;
 
 const INTERVAL: Duration = Duration::from_millis(250);
-/// WAL size beyond which the checkpointer insists on restarting the log.
-const WAL_LIMIT: i64 = 128 << 20;
+/// WAL size beyond which the checkpointer insists on restarting the log; also the size the WAL
+/// file is cut back to when the log starts over.
+pub const WAL_LIMIT: i64 = 128 << 20;
 
 /// Keeps the checkpointer running; when the last one is dropped, it checkpoints once more and
 /// stops.
 pub struct Checkpointer {
-    _running: mpsc::Sender<()>,
+    running: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
+}
+
+impl Checkpointer {
+    /// Checkpoints once more, stops the thread and closes its connection; blocking.
+    pub fn stop(&self) {
+        let running = self.running.lock().expect("checkpointer poisoned").take();
+        if let Some((tx, handle)) = running {
+            drop(tx);
+            let _ = handle.join();
+        }
+    }
 }
 
 /// The log size the checkpointer last saw, in bytes, shared with the writer.
@@ -59,7 +72,7 @@ pub fn spawn(
     conn.busy_timeout(Duration::from_secs(5))?;
     let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
     let (tx, rx) = mpsc::channel::<()>();
-    std::thread::Builder::new()
+    let handle = std::thread::Builder::new()
         .name("hookbin-checkpoint".into())
         .spawn(move || {
             loop {
@@ -81,7 +94,9 @@ pub fn spawn(
             }
         })
         .expect("spawn checkpoint thread");
-    Ok(Checkpointer { _running: tx })
+    Ok(Checkpointer {
+        running: Mutex::new(Some((tx, handle))),
+    })
 }
 
 /// Runs one checkpoint; returns the pages in the log.

@@ -102,7 +102,8 @@ pub struct Store {
     last_seq: Arc<AtomicI64>,
     /// Disk space held back for deletes on a full disk (servers only, see [`Store::keep_reserve`]).
     reserve: Arc<reserve::Reserve>,
-    _checkpointer: Arc<checkpoint::Checkpointer>,
+    checkpointer: Arc<checkpoint::Checkpointer>,
+    writer_thread: Arc<writer::Thread>,
 }
 
 /// Requests per bin id.
@@ -148,7 +149,7 @@ impl Store {
                 }
             }),
         };
-        let writer = writer::spawn(conn, hooks);
+        let (writer, writer_thread) = writer::spawn(conn, hooks);
         Ok(Store {
             writer,
             readers,
@@ -156,7 +157,8 @@ impl Store {
             settings,
             last_seq,
             reserve,
-            _checkpointer: Arc::new(checkpointer),
+            checkpointer: Arc::new(checkpointer),
+            writer_thread: Arc::new(writer_thread),
         })
     }
 
@@ -222,18 +224,19 @@ impl Store {
         self.write_unguarded(|_| Ok(())).await
     }
 
-    /// Copies the whole WAL into the database file and truncates the WAL to nothing, so a
-    /// stopped hookbin leaves one compact file behind. Call after [`Store::flush`].
-    pub async fn checkpoint_and_truncate(&self) -> Result<(), StoreError> {
-        let path = self.readers.path().to_owned();
-        tokio::task::spawn_blocking(move || {
-            let conn = Connection::open(&path)?;
-            conn.busy_timeout(std::time::Duration::from_secs(5))?;
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-            Ok(())
-        })
-        .await
-        .map_err(|_| StoreError::Closed)?
+    /// Commits what is queued and closes every connection, readers first and the writer last:
+    /// the last connection to close copies the WAL into the database and removes it, so a
+    /// stopped hookbin leaves one file. Later writes fail with [`StoreError::Closed`]; the
+    /// result is the final commit's.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.readers.close();
+        let checkpointer = self.checkpointer.clone();
+        let _ = tokio::task::spawn_blocking(move || checkpointer.stop()).await;
+        self.writer_thread.stop_after_next_batch();
+        let committed = self.flush().await;
+        let writer = self.writer_thread.clone();
+        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        committed
     }
 
     /// Caps the database file at about `bytes`; beyond it writes fail with [`StoreError::Full`].

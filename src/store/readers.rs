@@ -13,14 +13,15 @@ use super::StoreError;
 /// Idle read connections to one database file.
 pub struct Readers {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    /// Idle connections; `None` once closed, after which connections are closed after use.
+    idle: Mutex<Option<Vec<Connection>>>,
 }
 
 impl Readers {
     pub fn new(path: PathBuf) -> Readers {
         Readers {
             path,
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new(Some(Vec::new())),
         }
     }
 
@@ -34,14 +35,26 @@ impl Readers {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let conn = self.idle.lock().expect("reader pool poisoned").pop();
+        let conn = self.pool().as_mut().and_then(Vec::pop);
         let conn = match conn {
             Some(c) => c,
             None => self.open()?,
         };
         let result = f(&conn);
-        self.idle.lock().expect("reader pool poisoned").push(conn);
+        if let Some(idle) = self.pool().as_mut() {
+            idle.push(conn);
+        }
         result
+    }
+
+    /// Closes the idle connections, and each busy one as it comes back: a read-only connection
+    /// cannot clean up the WAL, so readers must be gone before the last writer closes.
+    pub fn close(&self) {
+        self.pool().take();
+    }
+
+    fn pool(&self) -> std::sync::MutexGuard<'_, Option<Vec<Connection>>> {
+        self.idle.lock().expect("reader pool poisoned")
     }
 
     fn open(&self) -> Result<Connection, StoreError> {

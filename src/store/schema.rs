@@ -147,11 +147,11 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // Checkpoints run on their own thread (see `checkpoint`), never inside a commit.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    // When the log starts over, keep the file at its size: rewriting blocks the file already
-    // has is much cheaper than growing it again (about +15% capture throughput measured). The
-    // WAL stays near the writer's restart threshold (~128 MB) while hookbin runs and is
-    // removed when it closes.
-    conn.pragma_update(None, "journal_size_limit", -1)?;
+    // When the log starts over, keep the file's blocks up to the writer's restart threshold:
+    // rewriting blocks the file already has is much cheaper than growing it again (about +15%
+    // capture throughput measured). A file that overshot the threshold (large bodies arriving
+    // while a restart waits for readers) is cut back to it; the WAL is removed at close.
+    conn.pragma_update(None, "journal_size_limit", super::checkpoint::WAL_LIMIT)?;
     Ok(())
 }
 

@@ -5,6 +5,10 @@
 //! commits once and only then answers every caller. Under load this turns N fsync-bound commits
 //! into one, which is what lets captures run near the speed of the HTTP server itself.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -100,17 +104,45 @@ fn commit_failure(e: &rusqlite::Error) -> StoreError {
         .unwrap_or_else(|| StoreError::Commit(e.to_string()))
 }
 
-/// Starts the writer thread; it stops once every sender is dropped and the queue is drained.
-pub fn spawn(conn: Connection, hooks: Hooks) -> mpsc::Sender<Job> {
-    let (tx, rx) = mpsc::channel(QUEUE);
-    std::thread::Builder::new()
-        .name("hookbin-writer".into())
-        .spawn(move || run(conn, rx, hooks))
-        .expect("spawn writer thread");
-    tx
+/// The writer thread, so that it can be stopped and its connection closed before exit.
+pub struct Thread {
+    stop: Arc<AtomicBool>,
+    join: Mutex<Option<JoinHandle<()>>>,
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, hooks: Hooks) {
+impl Thread {
+    /// Asks the thread to take no new jobs after the batch it runs next (send it a job to wake
+    /// it), finish those already queued, and end.
+    pub fn stop_after_next_batch(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
+    /// Waits for the thread to end (its connection closed); blocking.
+    pub fn join(&self) {
+        if let Some(handle) = self.join.lock().expect("writer handle poisoned").take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Starts the writer thread; it stops once every sender is dropped and the queue is drained,
+/// or when asked through the returned [`Thread`].
+pub fn spawn(conn: Connection, hooks: Hooks) -> (mpsc::Sender<Job>, Thread) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = stop.clone();
+    let handle = std::thread::Builder::new()
+        .name("hookbin-writer".into())
+        .spawn(move || run(conn, rx, hooks, &stopping))
+        .expect("spawn writer thread");
+    let thread = Thread {
+        stop,
+        join: Mutex::new(Some(handle)),
+    };
+    (tx, thread)
+}
+
+fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, hooks: Hooks, stop: &AtomicBool) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -121,6 +153,9 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, hooks: Hooks) {
             }
         }
         run_batch(&conn, &mut batch, &hooks);
+        if stop.load(Ordering::Acquire) {
+            rx.close();
+        }
     }
     tracing::debug!("writer stopped");
 }

@@ -577,3 +577,46 @@ async fn stored_headers_keep_what_arrived() {
         "the chunked body, reassembled"
     );
 }
+
+#[tokio::test]
+async fn sigterm_leaves_no_wal_file_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stop.db");
+    let left = |what: &str| {
+        ["-wal", "-shm"]
+            .iter()
+            .filter(|s| dir.path().join(format!("stop.db{s}")).exists())
+            .map(|s| format!("{what} left {s}"))
+            .collect::<Vec<_>>()
+    };
+    let h = Hookbin::start(&db, &[]);
+    let bin = send(h.addr, Req::new("POST", "/api/bins")).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..20 {
+        send(h.addr, Req::new("POST", &format!("/b/{bin}")).body("x")).await;
+    }
+    // Readers were used too, so every kind of connection must be closed at exit.
+    send(
+        h.addr,
+        Req::new("GET", &format!("/api/bins/{bin}/requests")),
+    )
+    .await;
+    let status = tokio::task::spawn_blocking(move || h.terminate())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(left("the server"), Vec::<String>::new());
+    // A CLI command on the database cleans up after itself the same way.
+    let out = command()
+        .args(["webhooks", "list", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(left("the CLI"), Vec::<String>::new());
+    let h = Hookbin::start(&db, &[]);
+    let got = send(h.addr, Req::new("GET", &format!("/api/bins/{bin}"))).await;
+    assert_eq!(got.json()["request_count"], 20);
+}
