@@ -38,22 +38,46 @@ impl Checkpointer {
     }
 }
 
-/// The log size the checkpointer last saw, in bytes, shared with the writer.
-#[derive(Clone, Default)]
-pub struct WalSize(Arc<AtomicI64>);
+/// The log size the checkpointer last saw, in bytes, shared with the writer; and whose turn it
+/// is to checkpoint. SQLite lets one checkpoint run at a time and refuses (rather than waits
+/// for) a second, so under heavy writing the writer's restart would nearly always find the
+/// background checkpoint running and be put off while the log grew: the writer waits its turn
+/// here instead.
+#[derive(Clone)]
+pub struct WalSize {
+    bytes: Arc<AtomicI64>,
+    turn: Arc<Mutex<()>>,
+    /// The WAL file. It is cut back to [`WAL_LIMIT`] whenever the log restarts, so a file
+    /// larger than that means the log outgrew the limit since; the writer looks at it after
+    /// each commit because the checkpointer's figure can be a whole pass out of date.
+    file: Arc<PathBuf>,
+}
 
 impl WalSize {
+    /// The log of the database at `db`.
+    pub fn new(db: &std::path::Path) -> WalSize {
+        let mut file = db.as_os_str().to_owned();
+        file.push("-wal");
+        WalSize {
+            bytes: Arc::default(),
+            turn: Arc::default(),
+            file: Arc::new(PathBuf::from(file)),
+        }
+    }
+
     /// Called by the writer after each commit: restarts an overgrown log (see the module doc).
     pub fn after_commit(&self, conn: &Connection) {
-        if self.0.load(Ordering::Relaxed) <= WAL_LIMIT {
+        let file_len = || std::fs::metadata(&*self.file).map_or(0, |m| m.len());
+        if self.bytes.load(Ordering::Relaxed) <= WAL_LIMIT && file_len() <= WAL_LIMIT as u64 {
             return;
         }
+        let _turn = self.turn.lock().expect("checkpoint turn poisoned");
         // RESTART waits out readers of older snapshots and the background checkpoint, copies
         // the few frames left, and lets the next write start the log over.
         match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0)) {
             Ok(0) => {
                 tracing::debug!("WAL restarted");
-                self.0.store(0, Ordering::Relaxed)
+                self.bytes.store(0, Ordering::Relaxed)
             }
             Ok(_) => tracing::debug!("WAL restart deferred: still busy"),
             Err(e) => tracing::warn!(error = %e, "writer checkpoint failed"),
@@ -80,10 +104,14 @@ pub fn spawn(
                     rx.recv_timeout(INTERVAL),
                     Err(RecvTimeoutError::Disconnected)
                 );
-                match checkpoint(&conn, "PASSIVE") {
+                let done = {
+                    let _turn = wal.turn.lock().expect("checkpoint turn poisoned");
+                    checkpoint(&conn, "PASSIVE")
+                };
+                match done {
                     Ok(log_pages) => {
                         tracing::debug!(log_pages, "checkpointed");
-                        wal.0.store(log_pages * page, Ordering::Relaxed);
+                        wal.bytes.store(log_pages * page, Ordering::Relaxed);
                         after();
                     }
                     Err(e) => tracing::warn!(error = %e, "checkpoint failed"),

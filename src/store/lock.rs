@@ -28,10 +28,11 @@ pub enum LockError {
         lock: PathBuf,
         holder: String,
     },
-    #[error("cannot lock {lock}: {source}")]
+    #[error("cannot open database {}: cannot lock {}: {cause}", db.display(), lock.display())]
     Io {
+        db: PathBuf,
         lock: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -41,9 +42,10 @@ impl ServerLock {
         let mut name = db.as_os_str().to_owned();
         name.push(".lock");
         let lock = PathBuf::from(name);
-        let io = |source| LockError::Io {
+        let io = |cause| LockError::Io {
+            db: db.to_owned(),
             lock: lock.clone(),
-            source,
+            cause,
         };
         let mut file = OpenOptions::new()
             .read(true)

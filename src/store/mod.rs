@@ -96,6 +96,8 @@ pub struct Store {
     /// body is read, and keeps counts without an UPDATE per capture. Changed only by the writer
     /// thread (inside its jobs); reloaded from the tables if a commit fails.
     counts: Counts,
+    /// Bins the current batch took past their cap (see `requests::OverCap`).
+    over_cap: requests::OverCap,
     /// Settings of the bins that have any; like `counts`, changed only inside writer jobs.
     settings: settings::Settings,
     /// The last request row key handed out; only the writer thread advances it.
@@ -124,7 +126,7 @@ impl Store {
             Arc::new(std::sync::RwLock::new(settings::load_all(&conn)?));
         let last_seq = Arc::new(AtomicI64::new(requests::max_seq(&conn)?));
         let readers = Arc::new(readers::Readers::new(path.to_owned()));
-        let wal = checkpoint::WalSize::default();
+        let wal = checkpoint::WalSize::new(path);
         let reserve = Arc::new(reserve::Reserve::default());
         let restore = reserve.clone();
         let checkpointer = checkpoint::spawn(
@@ -135,10 +137,17 @@ impl Store {
         .map_err(open_err)?;
         let reload = counts.clone();
         let reload_settings = settings.clone();
+        let over_cap = requests::OverCap::default();
+        let (evict, evict_counts) = (over_cap.clone(), counts.clone());
+        let forget = over_cap.clone();
         let hooks = writer::Hooks {
+            before_commit: Box::new(move |conn| {
+                requests::evict_over_cap(conn, &evict, &evict_counts)
+            }),
             after_commit: Box::new(move |conn| wal.after_commit(conn)),
             // A failed commit undid counted work: count again from what is really stored.
             on_rollback: Box::new(move |conn| {
+                forget.lock().expect("over-cap list poisoned").clear();
                 match bins::count_all(conn) {
                     Ok(fresh) => *reload.lock().expect("counts poisoned") = fresh,
                     Err(e) => tracing::error!(error = %e, "cannot recount requests"),
@@ -154,6 +163,7 @@ impl Store {
             writer,
             readers,
             counts,
+            over_cap,
             settings,
             last_seq,
             reserve,

@@ -1,6 +1,8 @@
 //! Captured requests: insert with eviction, keyset-paginated listing, read and delete.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use rusqlite::types::Value;
@@ -73,15 +75,8 @@ fn next_seq(last: &AtomicI64) -> i64 {
     next
 }
 
-/// Stores one capture under `seq` and evicts the bin's oldest requests beyond `max_requests`
-/// (0 = keep all), inside the caller's transaction. Returns how many were evicted.
-fn insert(
-    conn: &Connection,
-    seq: i64,
-    c: &NewCapture,
-    count: u64,
-    max_requests: u64,
-) -> Result<u64, StoreError> {
+/// Stores one capture under `seq`, inside the caller's transaction.
+fn insert(conn: &Connection, seq: i64, c: &NewCapture) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO requests (seq, bin_id, received_at, method, path, query, http_version,
              remote_addr, headers, content_type, body_size, body, response_status)
@@ -102,19 +97,39 @@ fn insert(
         &c.body[..],
         c.response_status,
     ])?;
-    if max_requests == 0 || count < max_requests {
-        return Ok(0);
+    Ok(())
+}
+
+/// Bins that went over their cap in the writer's current batch, with the cap. Their oldest
+/// requests are evicted once per batch ([`evict_over_cap`]), not once per capture: one
+/// statement per full bin removes from the low end of its index whatever the batch added, so a
+/// full bin costs about what an empty one does, whatever its cap.
+pub(super) type OverCap = Arc<Mutex<HashMap<String, u64>>>;
+
+/// Evicts the oldest requests of each bin in `over` beyond its cap and forgets the list; run by
+/// the writer just before COMMIT, so evictions commit with the inserts that caused them.
+pub(super) fn evict_over_cap(
+    conn: &Connection,
+    over: &OverCap,
+    counts: &super::Counts,
+) -> rusqlite::Result<()> {
+    let bins = std::mem::take(&mut *over.lock().expect("over-cap list poisoned"));
+    for (bin, max) in bins {
+        let count = counts.lock().expect("counts poisoned").get(&bin).copied();
+        let Some(excess) = count.and_then(|n| n.checked_sub(max)).filter(|&e| e > 0) else {
+            continue;
+        };
+        let removed = conn
+            .prepare_cached(
+                "DELETE FROM requests WHERE seq IN (
+                     SELECT seq FROM requests WHERE bin_id = ?1 ORDER BY seq LIMIT ?2)",
+            )?
+            .execute(params![bin, excess as i64])?;
+        if let Some(n) = counts.lock().expect("counts poisoned").get_mut(&bin) {
+            *n = n.saturating_sub(removed as u64);
+        }
     }
-    // The count is known, so the rows to go are the oldest `count + 1 - max_requests`: read
-    // from the low end of the bin's index, a cost that does not grow with the cap.
-    let excess = count + 1 - max_requests;
-    let removed = conn
-        .prepare_cached(
-            "DELETE FROM requests WHERE seq IN (
-                 SELECT seq FROM requests WHERE bin_id = ?1 ORDER BY seq LIMIT ?2)",
-        )?
-        .execute(params![c.bin_id.as_str(), excess as i64])?;
-    Ok(removed as u64)
+    Ok(())
 }
 
 /// Which of a bin's requests to list; every field that is set must match.
@@ -256,46 +271,38 @@ pub(super) fn is_missing_parent(e: &StoreError) -> bool {
 
 impl Store {
     /// Stores a capture durably; resolves with its id once the transaction holding it has
-    /// committed. The insert is one statement (plus an eviction, in a savepoint of its own), so
-    /// it skips the per-job savepoint that other writes take.
+    /// committed. The insert is one statement, so it skips the per-job savepoint that other
+    /// writes take; a bin past `max_requests` (0 = no cap) has its oldest requests evicted in
+    /// the same transaction, once per batch.
     pub async fn insert_capture(
         &self,
         capture: NewCapture,
         max_requests: u64,
     ) -> Result<(NewCapture, RequestId), StoreError> {
         let counts = self.counts.clone();
+        let over = self.over_cap.clone();
         let last = self.last_seq.clone();
         self.write_unguarded(move |conn| {
             let bin = capture.bin_id.as_str();
-            let count = match counts.lock().expect("counts poisoned").get(bin) {
-                Some(&n) => n,
-                None => return Err(StoreError::NotFound(format!("bin {bin}"))),
-            };
+            if !counts.lock().expect("counts poisoned").contains_key(bin) {
+                return Err(StoreError::NotFound(format!("bin {bin}")));
+            }
             let seq = next_seq(&last);
-            let evicts = max_requests > 0 && count >= max_requests;
-            if evicts {
-                conn.prepare_cached("SAVEPOINT capture")?.execute([])?;
-            }
-            let removed = match insert(conn, seq, &capture, count, max_requests) {
-                Ok(n) => n,
-                Err(e) => {
-                    if evicts {
-                        conn.prepare_cached("ROLLBACK TO capture")?.execute([])?;
-                        conn.prepare_cached("RELEASE capture")?.execute([])?;
-                    }
-                    if is_missing_parent(&e) {
-                        // Another process deleted the bin: forget it here too.
-                        counts.lock().expect("counts poisoned").remove(bin);
-                        return Err(StoreError::NotFound(format!("bin {bin}")));
-                    }
-                    return Err(e);
+            if let Err(e) = insert(conn, seq, &capture) {
+                if is_missing_parent(&e) {
+                    // Another process deleted the bin: forget it here too.
+                    counts.lock().expect("counts poisoned").remove(bin);
+                    return Err(StoreError::NotFound(format!("bin {bin}")));
                 }
-            };
-            if evicts {
-                conn.prepare_cached("RELEASE capture")?.execute([])?;
+                return Err(e);
             }
-            if let Some(n) = counts.lock().expect("counts poisoned").get_mut(bin) {
-                *n = *n + 1 - removed;
+            let mut counts = counts.lock().expect("counts poisoned");
+            if let Some(n) = counts.get_mut(bin) {
+                *n += 1;
+                if max_requests > 0 && *n > max_requests {
+                    let mut over = over.lock().expect("over-cap list poisoned");
+                    over.insert(bin.to_owned(), max_requests);
+                }
             }
             Ok((capture, RequestId::from_seq(seq)))
         })

@@ -90,8 +90,14 @@ fn in_savepoint<T>(
     result
 }
 
+/// The last work of a batch's transaction (see [`Hooks::before_commit`]).
+pub type BeforeCommit = dyn Fn(&Connection) -> rusqlite::Result<()> + Send;
+
 /// What the writer runs between batches.
 pub struct Hooks {
+    /// Last work of a batch's transaction, just before COMMIT; if it fails, the batch is rolled
+    /// back and its callers hear so.
+    pub before_commit: Box<BeforeCommit>,
     /// After a batch committed (and its callers were answered).
     pub after_commit: Box<dyn Fn(&Connection) + Send>,
     /// After a batch failed to commit, to resync state kept beside the tables.
@@ -202,7 +208,7 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>, hooks: &Hooks) {
     if !in_txn {
         return;
     }
-    match conn.execute_batch("COMMIT") {
+    match (hooks.before_commit)(conn).and_then(|()| conn.execute_batch("COMMIT")) {
         Ok(()) => {
             for done in waiting.drain(..) {
                 done(None);
