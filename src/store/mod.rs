@@ -63,6 +63,9 @@ pub enum StoreError {
     Commit(String),
     #[error("the store is shut down")]
     Closed,
+    /// A write job panicked (a bug); its writes were rolled back.
+    #[error("the write failed on an internal error and nothing of it was stored")]
+    Panicked,
 }
 
 impl StoreError {

@@ -32,7 +32,8 @@ pub struct Ran {
     code: Option<std::ffi::c_int>,
 }
 
-/// Wraps `f` so it runs in a savepoint and answers on `tx` once the outcome is durable.
+/// Wraps `f` so it runs in a savepoint and answers on `tx` once the outcome is durable. If `f`
+/// fails or panics, its writes are rolled back and the rest of the batch goes on.
 pub fn job<T, F>(f: F, tx: oneshot::Sender<Result<T, StoreError>>) -> Job
 where
     T: Send + 'static,
@@ -41,13 +42,33 @@ where
     job_with(move |conn| in_savepoint(conn, f), tx)
 }
 
-/// Like [`job`] without the savepoint: `f` must leave nothing half-done when it fails.
+/// Like [`job`] without the savepoint: `f` must leave nothing half-done when it fails. If it
+/// panics, which may leave anything half-done, the whole transaction is rolled back and the
+/// batch's earlier jobs hear that they failed.
 pub fn job_unguarded<T, F>(f: F, tx: oneshot::Sender<Result<T, StoreError>>) -> Job
 where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
 {
-    job_with(f, tx)
+    job_with(
+        move |conn| {
+            let result = caught(|| f(conn));
+            if matches!(result, Err(StoreError::Panicked)) {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            result
+        },
+        tx,
+    )
+}
+
+/// Runs `f`, turning a panic into [`StoreError::Panicked`]: a bug in one job must not take the
+/// writer (and with it all storage) down.
+fn caught<T>(f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        tracing::error!("a write job panicked; its writes were rolled back");
+        Err(StoreError::Panicked)
+    })
 }
 
 fn job_with<T, F>(f: F, tx: oneshot::Sender<Result<T, StoreError>>) -> Job
@@ -64,6 +85,7 @@ where
         let code = match &result {
             Err(StoreError::Full(_)) => Some(rusqlite::ffi::SQLITE_FULL),
             Err(StoreError::ReadOnly(_)) => Some(rusqlite::ffi::SQLITE_READONLY),
+            Err(StoreError::Panicked) => Some(rusqlite::ffi::SQLITE_ABORT),
             _ => None,
         };
         let done: Done = Box::new(move |commit_error: Option<&rusqlite::Error>| {
@@ -82,7 +104,7 @@ fn in_savepoint<T>(
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     conn.prepare_cached("SAVEPOINT job")?.execute([])?;
-    let result = f(conn);
+    let result = caught(|| f(conn));
     if result.is_err() {
         conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
     }
@@ -181,13 +203,17 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>, hooks: &Hooks) {
             }
             in_txn = true;
         }
-        // A panicking job must not take the writer (and with it all storage) down; its caller
-        // sees the store as failed for that one request.
+        // Jobs catch their own panics (see `caught`); this only guards the answering code, and
+        // rolls back whatever such a job may have left half-done.
         let ran = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Some(conn)))) {
             Ok(ran) => ran,
             Err(_) => {
-                tracing::error!("a write job panicked; it was skipped");
-                continue;
+                tracing::error!("a write job panicked outside its guard; rolling back the batch");
+                let _ = conn.execute_batch("ROLLBACK");
+                Ran {
+                    done: Box::new(|_| {}),
+                    code: Some(rusqlite::ffi::SQLITE_ABORT),
+                }
             }
         };
         waiting.push(ran.done);
@@ -195,7 +221,10 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>, hooks: &Hooks) {
             let code = ran.code.unwrap_or(rusqlite::ffi::SQLITE_ABORT);
             let e = rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(code),
-                Some("the write transaction was rolled back by a storage error".into()),
+                Some(
+                    "the write transaction was rolled back (a storage error or a failed job)"
+                        .into(),
+                ),
             );
             tracing::error!(error = %e, "write transaction rolled back");
             (hooks.on_rollback)(conn);
@@ -223,5 +252,84 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Job>, hooks: &Hooks) {
                 done(Some(&e));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_hooks() -> Hooks {
+        Hooks {
+            before_commit: Box::new(|_| Ok(())),
+            after_commit: Box::new(|_| {}),
+            on_rollback: Box::new(|_| {}),
+        }
+    }
+
+    fn table() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        (dir, conn)
+    }
+
+    fn stored(conn: &Connection) -> Vec<i64> {
+        let mut st = conn.prepare("SELECT x FROM t ORDER BY x").unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    type Answer = oneshot::Receiver<Result<(), StoreError>>;
+
+    /// A job that inserts `x`, then panics if asked to.
+    fn insert(x: i64, panics: bool, guarded: bool) -> (Job, Answer) {
+        let (tx, rx) = oneshot::channel();
+        let f = move |c: &Connection| {
+            c.execute("INSERT INTO t VALUES (?1)", [x])?;
+            if panics {
+                panic!("job {x} fails after writing");
+            }
+            Ok(())
+        };
+        let job = if guarded {
+            job(f, tx)
+        } else {
+            job_unguarded(f, tx)
+        };
+        (job, rx)
+    }
+
+    #[test]
+    fn a_job_that_panics_after_writing_leaves_nothing_and_the_batch_commits() {
+        let (_dir, conn) = table();
+        let (a, mut ra) = insert(1, false, true);
+        let (b, mut rb) = insert(2, true, true);
+        let (c, mut rc) = insert(3, false, false);
+        run_batch(&conn, &mut vec![a, b, c], &no_hooks());
+        assert_eq!(stored(&conn), [1, 3]);
+        assert!(ra.try_recv().unwrap().is_ok());
+        assert!(matches!(rb.try_recv().unwrap(), Err(StoreError::Panicked)));
+        assert!(rc.try_recv().unwrap().is_ok());
+    }
+
+    #[test]
+    fn an_unguarded_job_that_panics_rolls_back_its_batch_and_the_rest_goes_on() {
+        let (_dir, conn) = table();
+        let (a, mut ra) = insert(1, false, true);
+        let (b, mut rb) = insert(2, true, false);
+        let (c, mut rc) = insert(3, false, true);
+        run_batch(&conn, &mut vec![a, b, c], &no_hooks());
+        assert_eq!(
+            stored(&conn),
+            [3],
+            "nothing of the rolled-back transaction is kept"
+        );
+        assert!(ra.try_recv().unwrap().is_err(), "told its write was undone");
+        assert!(rb.try_recv().unwrap().is_err());
+        assert!(rc.try_recv().unwrap().is_ok());
+        assert!(conn.is_autocommit());
     }
 }
