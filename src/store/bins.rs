@@ -16,7 +16,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Bin> {
     let id: String = row.get(0)?;
     let created: String = row.get(2)?;
     Ok(Bin {
-        id: BinId::parse(&id).expect("stored bin ids are valid"),
+        id: super::stored_bin_id(&id, 0)?,
         name: row.get(1)?,
         created_at: time::parse(&created).unwrap_or_default(),
         request_count: 0,
@@ -178,10 +178,7 @@ impl Store {
             })
             .await?;
         for id in &idle {
-            match self
-                .delete_bin(&BinId::parse(id).expect("stored bin ids are valid"))
-                .await
-            {
+            match self.delete_bin(&super::stored_bin_id(id, 0)?).await {
                 Ok(()) | Err(StoreError::NotFound(_)) => {}
                 Err(e) => return Err(e),
             }

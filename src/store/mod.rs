@@ -84,6 +84,19 @@ impl StoreError {
     }
 }
 
+/// A bin id read back from column `column` of a row. Ids are checked before they are stored, so
+/// an invalid one means the file was changed behind hookbin's back: that row is reported as
+/// bad data, never trusted and never a panic.
+fn stored_bin_id(id: &str, column: usize) -> rusqlite::Result<crate::model::BinId> {
+    crate::model::BinId::parse(id).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            column,
+            rusqlite::types::Type::Text,
+            format!("the stored bin id '{}' is not valid", id.escape_debug()).into(),
+        )
+    })
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::actionable(e.sqlite_error_code()).unwrap_or(StoreError::Sqlite(e))

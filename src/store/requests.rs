@@ -38,7 +38,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Capture> {
     let bin: String = row.get(1)?;
     Ok(Capture {
         id: RequestId::from_seq(row.get(0)?),
-        bin_id: BinId::parse(&bin).expect("stored bin ids are valid"),
+        bin_id: super::stored_bin_id(&bin, 1)?,
         received_at: time::parse(&received).unwrap_or_else(Utc::now),
         method: row.get(3)?,
         path: row.get(4)?,
@@ -385,7 +385,7 @@ impl Store {
             if let Some(n) = counts.lock().expect("counts poisoned").get_mut(&bin) {
                 *n = n.saturating_sub(1);
             }
-            Ok(BinId::parse(&bin).expect("stored bin ids are valid"))
+            Ok(super::stored_bin_id(&bin, 0)?)
         })
         .await
     }

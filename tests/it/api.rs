@@ -241,13 +241,42 @@ async fn waiting_for_the_next_request_returns_as_soon_as_it_arrives() {
         .json();
     assert_eq!(r["id"], second.as_str());
 
-    s.get(&format!("/api/bins/{bin}/wait?timeout=forever"))
-        .await
-        .assert_error(StatusCode::BAD_REQUEST);
+    for timeout in ["forever", "18446744073709551615d", "213503982335d", "121s"] {
+        s.get(&format!("/api/bins/{bin}/wait?timeout={timeout}"))
+            .await
+            .assert_error(StatusCode::BAD_REQUEST);
+    }
     s.get(&format!("/api/bins/{bin}/wait?after=nope"))
         .await
         .assert_error(StatusCode::BAD_REQUEST);
     s.get("/api/bins/nope/wait?timeout=1s")
         .await
         .assert_error(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_bad_row_in_the_database_is_an_error_with_a_message() {
+    let s = TestServer::start().await;
+    let bin = s.new_bin().await;
+    let id = s.capture(&bin, Req::new("POST", "/x")).await;
+    // Changed behind hookbin's back: ids are checked before they are stored, never after.
+    let conn = rusqlite::Connection::open(&s.db).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    conn.execute_batch(
+        "PRAGMA foreign_keys = OFF;
+         INSERT INTO bins (id, name, created_at) VALUES ('not a bin id!', NULL, '2026-01-01T00:00:00Z');
+         UPDATE requests SET bin_id = 'not a bin id!';",
+    )
+    .unwrap();
+    drop(conn);
+    // A 500 (the detail, naming the bad id, goes to the log), not a 503 saying that storage is
+    // shutting down, which is what a panicking reader used to produce.
+    for path in ["/api/bins".to_owned(), format!("/api/requests/{id}")] {
+        let r = s.get(&path).await;
+        let msg = r.assert_error(StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!msg.contains("shutting down"), "{path}: {msg}");
+    }
+    // The server is still fine for everything else.
+    assert_eq!(s.get("/api/events").await.status, StatusCode::OK);
 }

@@ -82,6 +82,16 @@ fn bad_flags_are_rejected_with_a_message() {
     let out = hookbin().args(["--max-body", "lots"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a size"));
+    // A duration too large to represent is a message, not an overflow.
+    for (flag, value) in [
+        ("--timeout", "18446744073709551615d"),
+        ("--header-timeout", "213503982335d"),
+    ] {
+        let out = hookbin().args([flag, value]).output().unwrap();
+        assert!(!out.status.success(), "{flag} {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("too long"), "{flag} {value}: {err}");
+    }
 }
 
 #[tokio::test]
