@@ -1,130 +1,12 @@
-//! Command-line flags (each also read from `HOOKBIN_<FLAG>`) and the validated `Config` that
-//! the server is built from. Nothing here is global: the config is passed down explicitly.
+//! The validated `Config` that the server is built from (the flags that describe it are
+//! `cli::Args`). Nothing here is global: the config is passed down explicitly.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
-
 use crate::catalog::{Catalog, CatalogError};
-use crate::cli::Command;
 use crate::sender::retry::{self, RetrySchedule};
-
-/// Catch, send and inspect webhooks on your own machine.
-#[derive(Debug, Clone, Parser)]
-#[command(
-    name = "hookbin",
-    version,
-    about,
-    args_conflicts_with_subcommands = false
-)]
-pub struct Args {
-    /// What to do; without a command, hookbin runs the server.
-    #[command(subcommand)]
-    pub command: Option<Command>,
-
-    /// Address to listen on; port 0 picks a free port (the printed URL shows the real one).
-    #[arg(long, env = "HOOKBIN_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-
-    /// SQLite database file, created on first run.
-    #[arg(long, global = true, env = "HOOKBIN_DB", default_value = "hookbin.db")]
-    pub db: PathBuf,
-
-    /// Largest request body a bin stores, in bytes (suffixes K, M, G / KiB, MiB, GiB allowed);
-    /// larger bodies are answered 413 and not stored.
-    #[arg(long, env = "HOOKBIN_MAX_BODY", default_value = "10MiB", value_parser = parse_size)]
-    pub max_body: u64,
-
-    /// Requests kept per bin; beyond it the oldest are evicted (0 keeps all).
-    #[arg(long, env = "HOOKBIN_MAX_REQUESTS", default_value_t = 10_000)]
-    pub max_requests: u64,
-
-    /// Base URL that bin URLs are built on (e.g. a tunnel's address); by default the Host header
-    /// of the request that asks.
-    #[arg(long, env = "HOOKBIN_PUBLIC_URL", value_parser = parse_public_url)]
-    pub public_url: Option<String>,
-
-    /// Delays between delivery attempts, e.g. `5s,30s,2m,10m,1h`; entries + 1 is the most
-    /// attempts a delivery gets (an empty list: never retry).
-    #[arg(long, global = true, env = "HOOKBIN_RETRY_SCHEDULE", default_value = retry::DEFAULT, value_parser = RetrySchedule::parse)]
-    pub retry_schedule: RetrySchedule,
-
-    /// Time a delivery gets to connect and be answered in full (e.g. 30s, 500ms).
-    #[arg(long, global = true, env = "HOOKBIN_TIMEOUT", default_value = "30s", value_parser = retry::parse_duration)]
-    pub timeout: Duration,
-
-    /// Deliveries sent at once to any one host, so a slow receiver cannot starve the others.
-    #[arg(long, env = "HOOKBIN_ENDPOINT_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
-    pub endpoint_concurrency: u16,
-
-    /// Access token for the pages and the API (captures on /b/ never need it). Required, and
-    /// generated and printed when not given, whenever hookbin listens beyond loopback.
-    #[arg(long, env = "HOOKBIN_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-
-    /// Most connections open at once; more are answered 503 and closed.
-    #[arg(long, env = "HOOKBIN_MAX_CONNECTIONS", default_value_t = 1024)]
-    pub max_connections: usize,
-
-    /// Largest request head (request line and headers); larger gets 431.
-    #[arg(long, env = "HOOKBIN_MAX_HEADER_BYTES", default_value = "64KiB", value_parser = parse_size)]
-    pub max_header_bytes: u64,
-
-    /// Most header lines in a request head; more gets 431.
-    #[arg(long, env = "HOOKBIN_MAX_HEADERS", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..))]
-    pub max_headers: u16,
-
-    /// Time a connection may go without a request in flight: to send its first request head
-    /// (counted from when it opens), and between requests (HTTP/1.1 keep-alive, HTTP/2 with no
-    /// open stream); then it is closed, with a 408 if a head had begun.
-    #[arg(long, env = "HOOKBIN_HEADER_TIMEOUT", default_value = "10s", value_parser = retry::parse_duration)]
-    pub header_timeout: Duration,
-
-    /// Time a request body gets to arrive in full once its head has; slower gets 408 and the
-    /// connection closes.
-    #[arg(long, env = "HOOKBIN_BODY_TIMEOUT", default_value = "30s", value_parser = retry::parse_duration)]
-    pub body_timeout: Duration,
-
-    /// Largest the database may grow (e.g. 2GiB); past it captures get 507 until space is freed.
-    #[arg(long, env = "HOOKBIN_MAX_DB_SIZE", value_parser = parse_size)]
-    pub max_db_size: Option<u64>,
-
-    /// Disk space kept in reserve beside the database (`<db>.reserve`) and given back when the
-    /// disk is full, so that deleting bins and requests still works then; 0 keeps none.
-    #[arg(long, env = "HOOKBIN_DISK_RESERVE", default_value = "32MiB", value_parser = parse_size)]
-    pub disk_reserve: u64,
-
-    /// Refuse to deliver to loopback, private and link-local addresses (checked on the
-    /// resolved address), for hookbins shared with others.
-    #[arg(long, env = "HOOKBIN_DENY_PRIVATE_TARGETS")]
-    pub deny_private_targets: bool,
-
-    /// Delete a bin this long after its last capture (or its creation), e.g. 7d; off by default.
-    #[arg(long, env = "HOOKBIN_BIN_TTL", value_parser = retry::parse_duration)]
-    pub bin_ttl: Option<Duration>,
-
-    /// Delete finished deliveries and their attempt logs this long after they were created.
-    #[arg(long, env = "HOOKBIN_DELIVERY_RETENTION", default_value = "30d", value_parser = retry::parse_duration)]
-    pub delivery_retention: Duration,
-
-    /// A bin to have ready at start, with this name as its stable URL (`/b/NAME`); created if
-    /// missing, kept if it exists. Repeatable.
-    #[arg(long = "bin", env = "HOOKBIN_BIN", value_delimiter = ',', value_name = "NAME", value_parser = parse_bin_name)]
-    pub bins: Vec<crate::model::BinId>,
-
-    /// Extra event catalog files (JSON, same format as the built-in one); repeatable.
-    #[arg(
-        long = "events",
-        global = true,
-        env = "HOOKBIN_EVENTS",
-        value_delimiter = ',',
-        value_name = "FILE"
-    )]
-    pub events: Vec<PathBuf>,
-}
 
 /// Shortest `--token` the server accepts: anything shorter is guessable, and an empty one would
 /// protect nothing at all.
@@ -206,124 +88,13 @@ impl Config {
             bins: Vec::new(),
         }
     }
-
-    /// The config the flags describe; fails if an extra event catalog cannot be loaded, or if
-    /// the server is given a token too short to protect anything. Listening beyond loopback
-    /// without `--token` generates one (see [`Config::token`]).
-    pub fn from_args(a: &Args) -> Result<Config, ConfigError> {
-        let token = match &a.token {
-            // A client command with an empty token simply sends none.
-            Some(t) if a.command.is_some() && t.is_empty() => None,
-            Some(t) if a.command.is_none() && t.chars().count() < MIN_TOKEN_CHARS => {
-                return Err(ConfigError::WeakToken(t.chars().count()));
-            }
-            Some(t) => Some(t.clone()),
-            None if !a.listen.ip().is_loopback() => Some(crate::web::auth::new_token()),
-            None => None,
-        };
-        Ok(Config {
-            db: a.db.clone(),
-            max_body: a.max_body,
-            max_requests: a.max_requests,
-            public_url: a.public_url.clone(),
-            catalog: Arc::new(Catalog::load(&a.events)?),
-            retry: a.retry_schedule.clone(),
-            timeout: a.timeout,
-            endpoint_concurrency: a.endpoint_concurrency as usize,
-            token,
-            limits: Limits {
-                max_connections: a.max_connections.max(1),
-                max_header_bytes: a.max_header_bytes.clamp(8192, 1 << 24) as usize,
-                max_headers: a.max_headers as usize,
-                header_timeout: a.header_timeout,
-                body_timeout: a.body_timeout,
-            },
-            max_db_size: a.max_db_size,
-            disk_reserve: a.disk_reserve,
-            deny_private_targets: a.deny_private_targets,
-            bin_ttl: a.bin_ttl,
-            delivery_retention: a.delivery_retention,
-            bins: a.bins.clone(),
-        })
-    }
 }
 
-/// Parses a byte size such as `1048576`, `512K`, `10MiB` or `1G` (binary multiples).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| {
-        format!("'{s}' is not a size: expected a number of bytes like 1048576 or 10MiB")
-    })?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        other => return Err(format!("unknown size unit '{other}' (use K, M or G)")),
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("'{s}' is too large"))
-}
-
-fn parse_bin_name(s: &str) -> Result<crate::model::BinId, String> {
-    crate::model::BinId::parse(s)
-        .ok_or_else(|| format!("bin name '{s}' is not valid: use 1-64 letters, digits, '-' or '_'"))
-}
-
-fn parse_public_url(s: &str) -> Result<String, String> {
-    let trimmed = s.trim_end_matches('/');
-    let ok = (trimmed.starts_with("http://") || trimmed.starts_with("https://"))
-        && trimmed.parse::<hyper::Uri>().is_ok();
-    if ok {
-        Ok(trimmed.to_owned())
-    } else {
-        Err(format!("'{s}' is not an absolute http(s) URL"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_accept_plain_bytes_and_binary_suffixes() {
-        assert_eq!(parse_size("1024"), Ok(1024));
-        assert_eq!(parse_size("512K"), Ok(512 * 1024));
-        assert_eq!(parse_size("10MiB"), Ok(10 * 1024 * 1024));
-        assert_eq!(parse_size("1g"), Ok(1 << 30));
-        assert!(parse_size("ten").is_err());
-        assert!(parse_size("5 parsecs").is_err());
-        assert!(parse_size("99999999999999999999G").is_err());
-    }
-
-    #[test]
-    fn flags_fall_back_to_defaults() {
-        let a = Args::try_parse_from(["hookbin"]).unwrap();
-        assert_eq!(a.listen.to_string(), "127.0.0.1:8080");
-        let c = Config::from_args(&a).unwrap();
-        assert_eq!(c.max_body, Config::new("x").max_body);
-        assert_eq!(c.retry.max_attempts(), 8);
-        assert!(Args::try_parse_from(["hookbin", "--retry-schedule", "5"]).is_err());
-        assert!(Args::try_parse_from(["hookbin", "--public-url", "ftp://x"]).is_err());
-    }
-
-    #[test]
-    fn an_empty_token_is_refused_at_startup() {
-        for weak in ["", "short-token"] {
-            let a = Args::try_parse_from(["hookbin", "--listen", "0.0.0.0:0", "--token", weak])
-                .unwrap();
-            let err = Config::from_args(&a).unwrap_err().to_string();
-            assert!(err.contains("at least 16"), "{err}");
-        }
-        let a = Args::try_parse_from(["hookbin", "--token", "0123456789abcdef"]).unwrap();
-        assert_eq!(
-            Config::from_args(&a).unwrap().token.as_deref(),
-            Some("0123456789abcdef")
-        );
-        // A client command with an empty token sends none instead of failing.
-        let a = Args::try_parse_from(["hookbin", "--token", "", "bins", "list"]).unwrap();
-        assert_eq!(Config::from_args(&a).unwrap().token, None);
-    }
+/// A fresh random access token (32 bytes, URL-safe base64), for a server listening beyond
+/// loopback without `--token`.
+pub fn new_token() -> String {
+    use base64::Engine;
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).expect("the OS random source is available");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use hookbin::config::{Args, Config};
+use hookbin::cli::Args;
 use hookbin::store::{ServerLock, Store};
 
 /// mimalloc handles the many small, short-lived, cross-thread allocations of request handling
@@ -33,7 +33,7 @@ fn main() -> ExitCode {
 
 #[tokio::main]
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut config = Config::from_args(&args)?;
+    let mut config = args.config()?;
     if let Some(cmd) = args.command.clone() {
         let ok = hookbin::cli::run(cmd, config).await?;
         return Ok(if ok {

@@ -18,7 +18,7 @@ use hyper::Method;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::model::{Attempt, BinId, Capture, Header, NewCapture, Relay, RelayKind, RequestId};
-use crate::sender::client::{Client, check_url};
+use crate::outbound::{Client, check_url};
 use crate::store::{Store, StoreError, decode_headers};
 
 /// Forwards waiting for a free slot; beyond this a forward is logged as dropped.

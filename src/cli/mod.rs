@@ -3,7 +3,10 @@
 //! both run at once); a running server's worker picks up any retries they leave queued.
 //! `bins` and `tail` instead talk to a running server over its API (see [`remote`]).
 
+mod args;
 mod remote;
+
+pub use args::Args;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -126,7 +129,13 @@ pub async fn run(cmd: Command, config: Config) -> Result<bool, CliError> {
 
 /// Runs a command that works on the database directly.
 async fn local(cmd: Command, config: Config, store: &Store) -> Result<bool, CliError> {
-    let sender = Sender::from_config(store.clone(), &config);
+    let sender = Sender::new(
+        store.clone(),
+        config.catalog.clone(),
+        config.retry.clone(),
+        config.timeout,
+        config.deny_private_targets,
+    );
     match cmd {
         Command::Events => {
             for e in sender.catalog().events() {

@@ -37,10 +37,10 @@ pub struct Remote {
 impl Remote {
     pub fn new(server: &Server, token: Option<String>) -> Result<Remote, CliError> {
         let base = server.server.trim_end_matches('/').to_owned();
-        crate::sender::client::check_url(&base).map_err(CliError::Input)?;
+        crate::outbound::check_url(&base).map_err(CliError::Input)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
-        let https = crate::sender::client::https(http);
+        let https = crate::outbound::https(http);
         Ok(Remote {
             base,
             token,
@@ -75,7 +75,7 @@ impl Remote {
             CliError::Unreachable(format!(
                 "cannot reach hookbin at {}: {}",
                 self.base,
-                crate::sender::client::root_cause(e)
+                crate::outbound::root_cause(e)
             ))
         };
         let resp = self

@@ -1,13 +1,11 @@
 //! Sending webhooks: test sends, fired events through the durable outbox, redelivery.
 //!
 //! [`Sender`] is the handle the web layer and the CLI use; [`worker`] drains the outbox in the
-//! background; [`client`] makes the HTTP requests; [`signing`] and [`retry`] are pure.
+//! background; [`crate::outbound`] makes the HTTP requests; [`signing`] and [`retry`] are pure.
 //! Every delivery is a POST of a flat JSON object, signed per Standard Webhooks, with the event
 //! slug in `webhook-event`; the bytes sent are the bytes stored, so the log shows exactly what
 //! went out.
 
-pub mod client;
-pub mod resolve;
 pub mod retry;
 pub mod signing;
 pub mod worker;
@@ -22,8 +20,8 @@ use tokio::sync::Notify;
 
 use crate::catalog::Catalog;
 use crate::model::{Attempt, Delivery, DueDelivery, Webhook};
+use crate::outbound::{self, Client};
 use crate::store::{Next, Store, StoreError, WebhookFields, WebhookPatch};
-use client::Client;
 use retry::RetrySchedule;
 
 /// The User-Agent of every delivery.
@@ -106,17 +104,6 @@ impl Sender {
             schedule,
             wake: Arc::new(Notify::new()),
         }
-    }
-
-    /// A sender set up as the flags in `config` describe.
-    pub fn from_config(store: Store, config: &crate::config::Config) -> Sender {
-        Sender::new(
-            store,
-            config.catalog.clone(),
-            config.retry.clone(),
-            config.timeout,
-            config.deny_private_targets,
-        )
     }
 
     /// The event catalog webhooks choose from.
@@ -335,7 +322,7 @@ fn check_url(url: &str) -> Result<String, SendError> {
     if url.is_empty() {
         return Err(SendError::Invalid("the URL must not be empty".into()));
     }
-    client::check_url(url).map_err(SendError::Invalid)?;
+    outbound::check_url(url).map_err(SendError::Invalid)?;
     Ok(url.to_owned())
 }
 

@@ -18,7 +18,7 @@ impl RetrySchedule {
             return Ok(RetrySchedule(Vec::new()));
         }
         s.split(',')
-            .map(|d| parse_duration(d.trim()))
+            .map(|d| crate::units::parse_duration(d.trim()))
             .collect::<Result<_, _>>()
             .map(RetrySchedule)
     }
@@ -46,38 +46,6 @@ impl RetrySchedule {
         })
     }
 }
-
-/// Parses one duration such as `250ms`, `5s`, `2m`, `1h` or `1d`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let too_long = || format!("'{s}' is too long: at most {MAX_DAYS}d");
-    let n: u64 = match digits.parse() {
-        Ok(n) => n,
-        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => return Err(too_long()),
-        Err(_) => {
-            return Err(format!(
-                "'{s}' is not a duration: use a number with ms, s, m, h or d, like 30s"
-            ));
-        }
-    };
-    let millis_per: u64 = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(format!("'{s}' has no unit: use ms, s, m, h or d, like 30s")),
-    };
-    match n.checked_mul(millis_per) {
-        Some(ms) if ms <= MAX_DAYS * 86_400_000 => Ok(Duration::from_millis(ms)),
-        _ => Err(too_long()),
-    }
-}
-
-/// The longest duration [`parse_duration`] takes (about a century): anything longer is a typo,
-/// and every duration must stay far from overflowing when added to a clock reading.
-const MAX_DAYS: u64 = 36_500;
 
 #[cfg(test)]
 mod tests {
@@ -122,19 +90,5 @@ mod tests {
         assert!(RetrySchedule::parse("5").unwrap_err().contains("no unit"));
         assert!(RetrySchedule::parse("fast").is_err());
         assert_eq!(RetrySchedule::parse("").unwrap().max_attempts(), 1);
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(
-            parse_duration("36500d"),
-            Ok(Duration::from_secs(36_500 * 86_400))
-        );
-        for huge in [
-            "36501d",
-            "18446744073709551615d",
-            "99999999999999999999s",
-            "213503982335d",
-        ] {
-            let err = parse_duration(huge).unwrap_err();
-            assert!(err.contains("too long"), "{huge}: {err}");
-        }
     }
 }

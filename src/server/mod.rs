@@ -20,9 +20,9 @@ use tokio::sync::{broadcast, watch};
 
 use crate::capture::Capturer;
 use crate::config::Config;
+use crate::outbound::Client;
 use crate::relay::Relayer;
 use crate::retention;
-use crate::sender::client::Client;
 use crate::sender::{LEASE_MARGIN, Sender, worker};
 use crate::store::{Store, StoreError};
 use crate::web::{self, App};
@@ -40,7 +40,13 @@ pub async fn serve(
     store.keep_reserve(config.disk_reserve);
     let (feed, _) = broadcast::channel(1024);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let sender = Sender::from_config(store.clone(), &config);
+    let sender = Sender::new(
+        store.clone(),
+        config.catalog.clone(),
+        config.retry.clone(),
+        config.timeout,
+        config.deny_private_targets,
+    );
     let lease = config.timeout + LEASE_MARGIN;
     let worker = worker::spawn(
         sender.clone(),

@@ -32,13 +32,6 @@ use crate::inspect;
 
 const COOKIE: &str = "hookbin_token";
 
-/// A fresh random access token (32 bytes, URL-safe base64).
-pub fn new_token() -> String {
-    let mut b = [0u8; 32];
-    getrandom::fill(&mut b).expect("the OS random source is available");
-    URL_SAFE_NO_PAD.encode(b)
-}
-
 /// Why a request was not let in.
 pub enum Denied {
     /// Not signed in: API clients get 401, browsers are sent to the sign-in form.
@@ -265,6 +258,6 @@ mod tests {
         assert!(!same(b"abc", b"abd"));
         assert!(!same(b"abc", b"abcd"));
         assert!(!same(b"", b""), "an empty value must never match");
-        assert_ne!(new_token(), new_token());
+        assert_ne!(crate::config::new_token(), crate::config::new_token());
     }
 }

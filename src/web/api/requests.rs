@@ -212,7 +212,7 @@ pub async fn replay(
 /// Replays a stored request to `url` after checking the URL.
 pub async fn replay_to(app: &App, id: RequestId, url: &str) -> Result<Relay, WebError> {
     let url = url.trim();
-    crate::sender::client::check_url(url).map_err(WebError::BadRequest)?;
+    crate::outbound::check_url(url).map_err(WebError::BadRequest)?;
     let c = app.store.get_request(id, None).await?;
     Ok(app.relayer.replay(&c, url).await?)
 }

@@ -10,7 +10,7 @@ use hyper::{Request, Response, StatusCode};
 
 use super::bins::RequestOut;
 use crate::model::{BinId, RequestId};
-use crate::sender::retry::parse_duration;
+use crate::units::parse_duration;
 use crate::web::response::{self, Body};
 use crate::web::{App, WebError, query_pairs};
 

@@ -193,17 +193,11 @@ async fn the_token_guards_pages_and_api_but_not_captures() {
 #[test]
 fn listening_beyond_loopback_generates_a_token() {
     use clap::Parser;
-    let args = hookbin::config::Args::try_parse_from(["hookbin", "--listen", "0.0.0.0:0"]).unwrap();
-    let c = hookbin::config::Config::from_args(&args).unwrap();
+    let args = hookbin::cli::Args::try_parse_from(["hookbin", "--listen", "0.0.0.0:0"]).unwrap();
+    let c = args.config().unwrap();
     assert!(c.token.as_ref().is_some_and(|t| t.len() >= 40));
-    let args =
-        hookbin::config::Args::try_parse_from(["hookbin", "--listen", "127.0.0.1:0"]).unwrap();
-    assert!(
-        hookbin::config::Config::from_args(&args)
-            .unwrap()
-            .token
-            .is_none()
-    );
+    let args = hookbin::cli::Args::try_parse_from(["hookbin", "--listen", "127.0.0.1:0"]).unwrap();
+    assert!(args.config().unwrap().token.is_none());
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
-//! The outgoing HTTP client: HTTP and HTTPS (rustls with the Mozilla roots compiled in), a
+//! The crate's outbound HTTP client, used for deliveries, forwards, replays and the CLI's calls
+//! to a running server: HTTP and HTTPS (rustls with the Mozilla roots compiled in), a
 //! connect and a total timeout, no redirects followed, response bodies read up to a cap.
 //! Every outcome, an answer or a failure, becomes an [`Attempt`] described in plain words.
 
@@ -13,8 +14,10 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use super::resolve::Resolver;
+mod resolve;
+
 use crate::model::Attempt;
+use resolve::Resolver;
 
 /// How much of a receiver's answer is kept in the log.
 pub const RESPONSE_CAP: usize = 64 * 1024;
@@ -116,7 +119,7 @@ impl Client {
             && let Some(ip) = uri
                 .host()
                 .and_then(|h| h.trim_matches(['[', ']']).parse().ok())
-            && !super::resolve::is_public(ip)
+            && !resolve::is_public(ip)
         {
             return Err(format!(
                 "{ip} is a private, loopback or link-local address (--deny-private-targets)"
