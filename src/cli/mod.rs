@@ -11,14 +11,13 @@ pub use args::Args;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Subcommand;
 use serde_json::{Map, Value};
 
 use crate::config::Config;
 use crate::model::{DueDelivery, Webhook};
-use crate::sender::{LEASE_MARGIN, SendError, Sender, WebhookInput};
+use crate::sender::{Retries, SendError, Sender, WebhookInput};
 use crate::store::{Next, Store, StoreError};
 
 /// A command other than serving.
@@ -190,7 +189,7 @@ async fn local(cmd: Command, config: Config, store: &Store) -> Result<bool, CliE
             }
             Ok(r.ok)
         }
-        Command::Fire { slug, payload } => fire(&sender, &slug, payload, config.timeout).await,
+        Command::Fire { slug, payload } => fire(&sender, &slug, payload).await,
         Command::Bins(_) | Command::Tail { .. } => unreachable!("answered above"),
     }
 }
@@ -220,12 +219,7 @@ fn read_payload(path: Option<PathBuf>) -> Result<Map<String, Value>, CliError> {
     }
 }
 
-async fn fire(
-    sender: &Sender,
-    slug: &str,
-    payload: Option<PathBuf>,
-    timeout: Duration,
-) -> Result<bool, CliError> {
+async fn fire(sender: &Sender, slug: &str, payload: Option<PathBuf>) -> Result<bool, CliError> {
     let payload = read_payload(payload)?;
     let fired = sender.fire(slug, payload).await?;
     println!(
@@ -236,15 +230,14 @@ async fn fire(
     let ids: Arc<Vec<String>> = Arc::new(fired.deliveries.iter().map(|d| d.id.clone()).collect());
     let wanted = ids.clone();
     let admit = Box::new(move |d: &DueDelivery| wanted.contains(&d.id));
-    let lease = (timeout + LEASE_MARGIN).as_millis() as i64;
+    let lease = sender.lease().as_millis() as i64;
     let claimed = sender
         .store()
         .claim_due(ids.len().max(1), lease, admit)
         .await?;
     let mut all_ok = true;
     for d in &claimed {
-        let attempt = sender.attempt(d).await;
-        let next = sender.next_after(d, &attempt);
+        let (attempt, next) = sender.deliver(d, Retries::OnSchedule).await?;
         let status = attempt
             .status
             .map_or_else(|| "no answer".to_owned(), |s| s.to_string());
@@ -263,7 +256,6 @@ async fn fire(
             ),
         }
         all_ok &= attempt.ok();
-        sender.store().record_attempt(&d.id, attempt, next).await?;
     }
     for id in ids
         .iter()

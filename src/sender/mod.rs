@@ -84,12 +84,22 @@ pub struct Sender {
     client: Client,
     catalog: Arc<Catalog>,
     schedule: RetrySchedule,
+    /// How long a claimed delivery stays reserved: the request timeout plus [`LEASE_MARGIN`].
+    lease: Duration,
     wake: Arc<Notify>,
+}
+
+/// Whether a failed attempt is retried on the schedule (outbox deliveries) or final (test
+/// sends, which report at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retries {
+    OnSchedule,
+    Never,
 }
 
 impl Sender {
     /// A sender over `store` with the given catalog, retry schedule, request timeout and
-    /// target rule (`deny_private`, see [`resolve`]).
+    /// target rule (`deny_private`, see [`crate::outbound`]).
     pub fn new(
         store: Store,
         catalog: Arc<Catalog>,
@@ -102,8 +112,15 @@ impl Sender {
             client: Client::new(timeout, deny_private),
             catalog,
             schedule,
+            lease: timeout + LEASE_MARGIN,
             wake: Arc::new(Notify::new()),
         }
+    }
+
+    /// How long a claimed delivery stays reserved for the one who claimed it; past it, another
+    /// worker may send it again.
+    pub fn lease(&self) -> Duration {
+        self.lease
     }
 
     /// The event catalog webhooks choose from.
@@ -202,24 +219,17 @@ impl Sender {
             payload,
             attempts_made: 0,
         };
-        let attempt = self.attempt(&due).await;
-        let next = if attempt.ok() {
-            Next::Succeeded
-        } else {
-            Next::Failed
-        };
-        let result = TestResult {
+        let (attempt, _) = self.deliver(&due, Retries::Never).await?;
+        Ok(TestResult {
             ok: attempt.ok(),
             status: attempt.status,
             duration_ms: attempt.duration_ms,
             response_body: String::from_utf8_lossy(&attempt.response_body).into_owned(),
             response_truncated: attempt.response_truncated,
             response_headers: attempt.response_headers.clone(),
-            error: attempt.error.clone(),
-            delivery_id: id.clone(),
-        };
-        self.store.record_attempt(&id, attempt, next).await?;
-        Ok(result)
+            error: attempt.error,
+            delivery_id: id,
+        })
     }
 
     /// Fires an event: one outbox delivery per active webhook on it, committed before this
@@ -252,8 +262,29 @@ impl Sender {
         Ok(d)
     }
 
+    /// The one delivery step every sender takes (the worker, `hookbin fire`, test sends): one
+    /// signed attempt, the state it leads to, and both recorded. Returns the attempt and that
+    /// state; fails only if they could not be recorded (the lease then runs out and the
+    /// delivery is sent again: at least once).
+    pub async fn deliver(
+        &self,
+        d: &DueDelivery,
+        retries: Retries,
+    ) -> Result<(Attempt, Next), StoreError> {
+        let attempt = self.attempt(d).await;
+        let next = match retries {
+            Retries::OnSchedule => self.next_after(d, &attempt),
+            Retries::Never if attempt.ok() => Next::Succeeded,
+            Retries::Never => Next::Failed,
+        };
+        self.store
+            .record_attempt(&d.id, attempt.clone(), next)
+            .await?;
+        Ok((attempt, next))
+    }
+
     /// Makes one signed attempt at a delivery.
-    pub async fn attempt(&self, d: &DueDelivery) -> Attempt {
+    async fn attempt(&self, d: &DueDelivery) -> Attempt {
         let headers = match signing::secret_key(&d.secret) {
             Some(key) => signed_headers(&key, &d.id, &d.event, &d.payload),
             None => {
@@ -271,7 +302,7 @@ impl Sender {
 
     /// Where a delivery goes after `attempt`: done on a 2xx, else retried on schedule (honouring
     /// a longer Retry-After), else failed.
-    pub fn next_after(&self, d: &DueDelivery, attempt: &Attempt) -> Next {
+    fn next_after(&self, d: &DueDelivery, attempt: &Attempt) -> Next {
         if attempt.ok() {
             return Next::Succeeded;
         }

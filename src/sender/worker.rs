@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
-use super::Sender;
+use super::{Retries, Sender};
 use crate::model::DueDelivery;
 
 /// Most deliveries in flight at once, over all endpoints.
@@ -23,10 +23,9 @@ const POLL: Duration = Duration::from_secs(1);
 pub fn spawn(
     sender: Sender,
     per_endpoint: usize,
-    lease: Duration,
     shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    tokio::spawn(run(sender, per_endpoint.max(1), lease, shutdown))
+    tokio::spawn(run(sender, per_endpoint.max(1), shutdown))
 }
 
 /// The part of a URL that identifies the receiving server.
@@ -37,15 +36,10 @@ fn endpoint(url: &str) -> String {
         .unwrap_or_else(|| url.to_owned())
 }
 
-async fn run(
-    sender: Sender,
-    per_endpoint: usize,
-    lease: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn run(sender: Sender, per_endpoint: usize, mut shutdown: watch::Receiver<bool>) {
     let busy: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let lease_ms = lease.as_millis() as i64;
+    let lease_ms = sender.lease().as_millis() as i64;
     loop {
         if *shutdown.borrow() {
             break;
@@ -78,9 +72,7 @@ async fn run(
             let permit = slots.clone().acquire_owned().await.expect("semaphore open");
             let (sender, busy) = (sender.clone(), busy.clone());
             tokio::spawn(async move {
-                let attempt = sender.attempt(&d).await;
-                let next = sender.next_after(&d, &attempt);
-                if let Err(e) = sender.store.record_attempt(&d.id, attempt, next).await {
+                if let Err(e) = sender.deliver(&d, Retries::OnSchedule).await {
                     // The lease runs out and the delivery is sent again: at least once.
                     tracing::error!(error = %e, delivery = %d.id, "cannot record attempt");
                 }

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::outbound::Client;
 use crate::relay::Relayer;
 use crate::retention;
-use crate::sender::{LEASE_MARGIN, Sender, worker};
+use crate::sender::{Sender, worker};
 use crate::store::{Store, StoreError};
 use crate::web::{self, App};
 
@@ -47,13 +47,7 @@ pub async fn serve(
         config.timeout,
         config.deny_private_targets,
     );
-    let lease = config.timeout + LEASE_MARGIN;
-    let worker = worker::spawn(
-        sender.clone(),
-        config.endpoint_concurrency,
-        lease,
-        stop_rx.clone(),
-    );
+    let worker = worker::spawn(sender.clone(), config.endpoint_concurrency, stop_rx.clone());
     let relayer = Relayer::new(
         Client::new(config.timeout, config.deny_private_targets),
         store.clone(),
