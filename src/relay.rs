@@ -4,7 +4,8 @@
 //! both log what the target answered beside the capture.
 //!
 //! Forwards are best effort: tried once, in the background, at most `concurrency` at a time;
-//! a failure is logged (and can be replayed), not retried.
+//! a failure is logged (and can be replayed), not retried. At shutdown the forwards in flight
+//! finish (each within the request timeout) and those still queued are logged as not sent.
 //!
 //! Like any proxy, a relay adds a `Via` header naming this hookbin process (RFC 9110 7.6.3).
 //! A capture that already carries it came from one of our own relays, so it is not forwarded
@@ -15,7 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use hyper::Method;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
 
 use crate::model::{Attempt, BinId, Capture, Header, NewCapture, Relay, RelayKind, RequestId};
 use crate::outbound::{Client, check_url};
@@ -26,6 +28,11 @@ const QUEUE: usize = 1024;
 /// Body bytes of the forwards waiting or in flight; beyond this a forward is logged as dropped,
 /// so a slow target cannot make hookbin hold an unbounded backlog of bodies.
 const BACKLOG_BYTES: usize = 64 * 1024 * 1024;
+
+/// How long forwards in flight at shutdown get to finish (and be logged).
+const FINISH: std::time::Duration = std::time::Duration::from_secs(5);
+/// Why a forward queued at shutdown was not sent.
+const SHUTTING_DOWN: &str = "not forwarded: hookbin was shutting down";
 
 /// Headers that describe one connection, not the message, and never travel on (RFC 9110
 /// 7.6.1), plus the two that the new request's own framing and target decide.
@@ -51,6 +58,16 @@ struct Outgoing {
     body: Bytes,
 }
 
+/// The log entry of a forward that was not sent, saying why.
+fn unsent(id: RequestId, url: &str, why: String) -> Relay {
+    let attempt = Attempt {
+        at: chrono::Utc::now(),
+        error: Some(why),
+        ..Attempt::default()
+    };
+    to_relay(id, RelayKind::Forward, url, attempt)
+}
+
 /// Sends captures on, and logs each answer.
 #[derive(Clone)]
 pub struct Relayer {
@@ -64,9 +81,16 @@ pub struct Relayer {
 }
 
 impl Relayer {
-    /// A relayer sending through `client`, with at most `concurrency` forwards in flight.
-    pub fn new(client: Client, store: Store, concurrency: usize) -> Relayer {
-        let (queue, mut rx) = mpsc::channel::<(Outgoing, String)>(QUEUE);
+    /// A relayer sending through `client`, with at most `concurrency` forwards in flight, and
+    /// the task that sends its forwards; the task ends once `shutdown` turns true and the
+    /// forwards in flight are done.
+    pub fn new(
+        client: Client,
+        store: Store,
+        concurrency: usize,
+        shutdown: watch::Receiver<bool>,
+    ) -> (Relayer, JoinHandle<()>) {
+        let (queue, rx) = mpsc::channel::<(Outgoing, String)>(QUEUE);
         let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
         let relayer = Relayer {
             client,
@@ -75,22 +99,48 @@ impl Relayer {
             via: format!("1.1 hookbin-{tag}").into(),
             backlog: Arc::default(),
         };
-        let worker = relayer.clone();
-        let slots = Arc::new(Semaphore::new(concurrency.max(1)));
-        tokio::spawn(async move {
-            while let Some((out, url)) = rx.recv().await {
-                let Ok(slot) = slots.clone().acquire_owned().await else {
-                    return;
-                };
-                let worker = worker.clone();
-                tokio::spawn(async move {
-                    worker.relay(RelayKind::Forward, &out, &url).await;
-                    worker.backlog.fetch_sub(out.body.len(), Ordering::Relaxed);
-                    drop(slot);
-                });
-            }
-        });
-        relayer
+        let task = tokio::spawn(relayer.clone().run(rx, concurrency.max(1), shutdown));
+        (relayer, task)
+    }
+
+    /// Sends queued forwards until shutdown, then waits for those in flight and logs the
+    /// rest as not sent.
+    async fn run(
+        self,
+        mut rx: mpsc::Receiver<(Outgoing, String)>,
+        concurrency: usize,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let slots = Arc::new(Semaphore::new(concurrency));
+        loop {
+            let next = tokio::select! {
+                next = rx.recv() => next,
+                _ = shutdown.wait_for(|stop| *stop) => None,
+            };
+            let Some((out, url)) = next else { break };
+            let slot = tokio::select! {
+                slot = slots.clone().acquire_owned() => slot.ok(),
+                _ = shutdown.wait_for(|stop| *stop) => None,
+            };
+            let Some(slot) = slot else {
+                self.unsent_at_shutdown(out, &url).await;
+                break;
+            };
+            let worker = self.clone();
+            tokio::spawn(async move {
+                worker.relay(RelayKind::Forward, &out, &url).await;
+                worker.backlog.fetch_sub(out.body.len(), Ordering::Relaxed);
+                drop(slot);
+            });
+        }
+        rx.close();
+        while let Ok((out, url)) = rx.try_recv() {
+            self.unsent_at_shutdown(out, &url).await;
+        }
+        let finished = slots.acquire_many(concurrency as u32);
+        if tokio::time::timeout(FINISH, finished).await.is_err() {
+            tracing::warn!("forwards still in flight after {FINISH:?}; leaving them");
+        }
     }
 
     /// Queues a just-committed capture for forwarding to `base` (its sub-path below the bin
@@ -128,26 +178,30 @@ impl Relayer {
             headers,
             body: capture.body,
         };
-        if let Err(mpsc::error::TrySendError::Full((_, url))) = self.queue.try_send((out, url)) {
-            self.backlog.fetch_sub(size, Ordering::Relaxed);
-            let why =
-                format!("not forwarded: {QUEUE} forwards were already waiting for the target");
-            self.log_unsent(id, url, why);
-        }
+        let (url, why) = match self.queue.try_send((out, url)) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Full((_, url))) => (
+                url,
+                format!("not forwarded: {QUEUE} forwards were already waiting for the target"),
+            ),
+            Err(mpsc::error::TrySendError::Closed((_, url))) => (url, SHUTTING_DOWN.to_owned()),
+        };
+        self.backlog.fetch_sub(size, Ordering::Relaxed);
+        self.log_unsent(id, url, why);
+    }
+
+    /// Logs a queued forward as not sent because hookbin is stopping.
+    async fn unsent_at_shutdown(&self, out: Outgoing, url: &str) {
+        self.backlog.fetch_sub(out.body.len(), Ordering::Relaxed);
+        let why = SHUTTING_DOWN.to_owned();
+        let _ = self.store.record_relay(unsent(out.id, url, why)).await;
     }
 
     /// Logs, in the background, a forward that was not sent and why.
     fn log_unsent(&self, id: RequestId, url: String, why: String) {
         let store = self.store.clone();
         tokio::spawn(async move {
-            let unsent = Attempt {
-                at: chrono::Utc::now(),
-                error: Some(why),
-                ..Attempt::default()
-            };
-            let _ = store
-                .record_relay(to_relay(id, RelayKind::Forward, &url, unsent))
-                .await;
+            let _ = store.record_relay(unsent(id, &url, why)).await;
         });
     }
 

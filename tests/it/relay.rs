@@ -307,3 +307,43 @@ async fn a_slow_target_cannot_make_forwards_pile_up_without_bound() {
     assert_eq!(logged(third).await["status"], 200);
     assert_eq!(rx.got().len(), 2);
 }
+
+#[tokio::test]
+async fn forwards_still_queued_at_shutdown_are_logged_as_not_sent() {
+    // A target that takes connections and never answers: the one forward allowed in flight
+    // hangs, and the rest wait in the queue when the server is stopped.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}/hook", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((c, _)) = silent.accept().await {
+            open.push(c);
+        }
+    });
+    let s = TestServer::start_with(|c| {
+        c.endpoint_concurrency = 1;
+        c.timeout = std::time::Duration::from_secs(60);
+    })
+    .await;
+    let bin = s.new_bin().await;
+    s.patch_json(&format!("/api/bins/{bin}"), json!({"forward_url": target}))
+        .await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(s.capture(&bin, Req::new("POST", &format!("/{i}"))).await);
+    }
+    // Shutdown ends the forwarding task (the hanging forward is left after a grace period)
+    // instead of leaving it running, and says what became of the queued ones.
+    let s = s.restart().await;
+    let mut unsent = 0;
+    for id in &ids {
+        let v = s.get(&format!("/api/requests/{id}/relays")).await.json();
+        for r in v["relays"].as_array().unwrap() {
+            if r["error"].as_str().unwrap_or("").contains("shutting down") {
+                unsent += 1;
+            }
+        }
+    }
+    assert_eq!(unsent, 2, "the two forwards still queued");
+    held.abort();
+}
