@@ -19,7 +19,7 @@ use hyper::Method;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::model::{Attempt, BinId, Capture, Header, NewCapture, Relay, RelayKind, RequestId};
+use crate::model::{Attempt, BinId, Header, NewCapture, Relay, RelayKind, RequestId};
 use crate::outbound::{Client, check_url};
 use crate::store::{Store, StoreError, decode_headers};
 
@@ -56,6 +56,15 @@ struct Outgoing {
     method: String,
     headers: Vec<Header>,
     body: Bytes,
+}
+
+/// Why a replay could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("{0}")]
+    BadUrl(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// The log entry of a forward that was not sent, saying why.
@@ -205,9 +214,12 @@ impl Relayer {
         });
     }
 
-    /// Sends a stored capture (with its whole body) to `url` as it is, logs and returns the
-    /// answer.
-    pub async fn replay(&self, c: &Capture, url: &str) -> Result<Relay, StoreError> {
+    /// Sends the stored capture `id` (with its whole body) to `url` as it is, logs and returns
+    /// the answer; the pages and the API both replay through here.
+    pub async fn replay(&self, id: RequestId, url: &str) -> Result<Relay, ReplayError> {
+        let url = url.trim();
+        check_url(url).map_err(ReplayError::BadUrl)?;
+        let c = self.store.get_request(id, None).await?;
         let out = Outgoing {
             id: c.id,
             method: c.method.clone(),

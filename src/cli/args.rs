@@ -114,7 +114,7 @@ pub struct Args {
 
     /// A bin to have ready at start, with this name as its stable URL (`/b/NAME`); created if
     /// missing, kept if it exists. Repeatable.
-    #[arg(long = "bin", env = "HOOKBIN_BIN", value_delimiter = ',', value_name = "NAME", value_parser = parse_bin_name)]
+    #[arg(long = "bin", env = "HOOKBIN_BIN", value_delimiter = ',', value_name = "NAME", value_parser = crate::model::BinId::parse_name)]
     pub bins: Vec<crate::model::BinId>,
 
     /// Extra event catalog files (JSON, same format as the built-in one); repeatable.
@@ -169,11 +169,6 @@ impl Args {
             bins: a.bins.clone(),
         })
     }
-}
-
-fn parse_bin_name(s: &str) -> Result<crate::model::BinId, String> {
-    crate::model::BinId::parse(s)
-        .ok_or_else(|| format!("bin name '{s}' is not valid: use 1-64 letters, digits, '-' or '_'"))
 }
 
 fn parse_public_url(s: &str) -> Result<String, String> {

@@ -9,7 +9,12 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
-use crate::model::Capture;
+use std::future::Future;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::model::{Capture, RequestId};
 
 /// Everything of a HAR log before its first entry.
 pub const HAR_START: &str = concat!(
@@ -86,6 +91,69 @@ pub fn har_entry(c: &Capture, base: &str) -> Value {
         "timings": { "send": 0, "wait": 0, "receive": 0 },
         "_hookbin_id": c.id.to_string(),
     })
+}
+
+/// Body bytes read from the store at once while a HAR export streams.
+const BATCH_BYTES: u64 = 8 * 1024 * 1024;
+/// Captures read at once while a HAR export streams.
+const BATCH_MAX: usize = 500;
+
+/// Streams the HAR file of the captures `ids` (each with its body size), fetched with `fetch`
+/// in batches of at most [`BATCH_MAX`] captures and [`BATCH_BYTES`] of bodies (at least one
+/// capture), so a bin of large bodies never sits in memory whole. A capture `fetch` no longer
+/// finds is left out; if `fetch` fails, the stream ends short (the answer is already under
+/// way, so it cannot turn into an error).
+pub fn stream<F, Fut, E>(
+    ids: Vec<(RequestId, u64)>,
+    base: String,
+    fetch: F,
+) -> mpsc::Receiver<Bytes>
+where
+    F: Fn(Vec<RequestId>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Vec<Capture>, E>> + Send,
+    E: std::fmt::Display,
+{
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    tokio::spawn(async move {
+        let send = |text: String| tx.send(Bytes::from(text));
+        if send(HAR_START.to_owned()).await.is_err() {
+            return;
+        }
+        let mut first = true;
+        let mut rest = ids.as_slice();
+        while !rest.is_empty() {
+            let mut bytes = 0;
+            let take = rest
+                .iter()
+                .take(BATCH_MAX)
+                .take_while(|(_, size)| {
+                    bytes += size;
+                    bytes <= BATCH_BYTES
+                })
+                .count()
+                .max(1);
+            let (batch, more) = rest.split_at(take);
+            rest = more;
+            let captures = match fetch(batch.iter().map(|(id, _)| *id).collect()).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "HAR export stopped");
+                    return;
+                }
+            };
+            for c in captures {
+                let comma = if std::mem::take(&mut first) { "" } else { "," };
+                if send(format!("{comma}{}", har_entry(&c, &base)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+        let _ = send(HAR_END.to_owned()).await;
+    });
+    rx
 }
 
 #[cfg(test)]

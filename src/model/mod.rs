@@ -29,6 +29,14 @@ impl BinId {
         ok.then(|| BinId(s.to_owned()))
     }
 
+    /// A bin name a person asked for (`--bin`, the API, the bin page), trimmed, or the reason it
+    /// cannot be one.
+    pub fn parse_name(name: &str) -> Result<BinId, String> {
+        BinId::parse(name.trim()).ok_or_else(|| {
+            format!("bin name '{name}' is not valid: use 1-64 letters, digits, '-' or '_'")
+        })
+    }
+
     /// A fresh random id: 12 lowercase base-36 characters (about 62 bits of randomness).
     pub fn random() -> BinId {
         const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";

@@ -9,6 +9,7 @@ use hyper::{Response, StatusCode};
 use super::response::{self, Body};
 use crate::capture::CaptureError;
 use crate::capture::body::BodyError;
+use crate::relay::ReplayError;
 use crate::sender::SendError;
 use crate::store::StoreError;
 
@@ -104,6 +105,15 @@ impl From<StoreError> for WebError {
                 WebError::Unavailable("storage is shutting down; try again".into())
             }
             e => WebError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<ReplayError> for WebError {
+    fn from(e: ReplayError) -> Self {
+        match e {
+            ReplayError::BadUrl(msg) => WebError::BadRequest(msg),
+            ReplayError::Store(e) => e.into(),
         }
     }
 }

@@ -12,6 +12,7 @@ mod error;
 mod pages;
 mod response;
 mod sse;
+mod verify;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

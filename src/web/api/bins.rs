@@ -123,21 +123,16 @@ struct NewBin {
 pub async fn create_bin(app: &App, req: Request<Incoming>) -> Result<Response<Body>, WebError> {
     let base = app.base_url(&req);
     let input: NewBin = super::optional_json_body(req, r#"{"name": "ci-orders"}"#).await?;
-    let name = input.name.map(|n| parse_name(&n)).transpose()?;
+    let name = input
+        .name
+        .map(|n| BinId::parse_name(&n))
+        .transpose()
+        .map_err(WebError::BadRequest)?;
     let bin = app.store.create_bin(name).await?;
     Ok(response::json(
         StatusCode::CREATED,
         &BinOut::new(&bin, &base, &BinSettings::default()),
     ))
-}
-
-/// Checks a requested bin name, which becomes the id in its URL.
-pub fn parse_name(name: &str) -> Result<BinId, WebError> {
-    BinId::parse(name.trim()).ok_or_else(|| {
-        WebError::BadRequest(format!(
-            "bin name '{name}' is not valid: use 1-64 letters, digits, '-' or '_'"
-        ))
-    })
 }
 
 pub async fn list_bins(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, WebError> {

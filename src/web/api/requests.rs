@@ -5,21 +5,19 @@ use std::convert::Infallible;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use bytes::Bytes;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::export::{HAR_END, HAR_START, har_entry};
-use crate::inspect::signatures::{self, Check, Outcome};
-use crate::model::{BinId, Capture, Relay, RequestId};
+use crate::inspect::signatures::Outcome;
+use crate::model::{BinId, Relay, RequestId};
 use crate::time;
 use crate::web::response::{self, Body};
-use crate::web::{App, WebError, filter, query_pairs};
+use crate::web::{App, WebError, filter, query_pairs, verify};
 
 /// Most captures one HAR export holds.
 pub const HAR_MAX: usize = 10_000;
@@ -72,11 +70,6 @@ pub async fn curl(
         response::full(cmd + "\n"),
     ))
 }
-
-/// Body bytes read from the store at once while a HAR export streams.
-const HAR_BATCH_BYTES: u64 = 8 * 1024 * 1024;
-/// Captures read from the store at once while a HAR export streams.
-const HAR_BATCH_MAX: usize = 500;
 
 /// The requests a HAR export covers, with their body sizes: those named by `ids`
 /// (comma-separated or repeated), or else every one passing the request's filters, newest
@@ -136,52 +129,12 @@ pub async fn har<B>(app: &App, req: &Request<B>, bin: BinId) -> Result<Response<
     let ids = har_ids(app, req, &bin).await?;
     let base = app.base_url(req);
     let store = app.store.clone();
-    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(4);
-    tokio::spawn(async move {
-        let send = |text: String| tx.send(Ok(Frame::data(Bytes::from(text))));
-        if send(HAR_START.to_owned()).await.is_err() {
-            return;
-        }
-        let mut first = true;
-        // Batches of up to HAR_BATCH_MAX captures and HAR_BATCH_BYTES of bodies (at least one).
-        let mut rest = ids.as_slice();
-        while !rest.is_empty() {
-            let mut bytes = 0;
-            let take = rest
-                .iter()
-                .take(HAR_BATCH_MAX)
-                .take_while(|(_, size)| {
-                    bytes += size;
-                    bytes <= HAR_BATCH_BYTES
-                })
-                .count()
-                .max(1);
-            let (batch, more) = rest.split_at(take);
-            rest = more;
-            let captures = match store
-                .get_requests(batch.iter().map(|(id, _)| *id).collect())
-                .await
-            {
-                Ok(c) => c,
-                Err(e) => {
-                    // The answer is already under way: end it short rather than lie.
-                    tracing::warn!(error = %e, "HAR export stopped");
-                    return;
-                }
-            };
-            for c in captures {
-                let comma = if std::mem::take(&mut first) { "" } else { "," };
-                if send(format!("{comma}{}", har_entry(&c, &base)))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        }
-        let _ = send(HAR_END.to_owned()).await;
+    let rx = crate::export::har_stream(ids, base, move |batch| {
+        let store = store.clone();
+        async move { store.get_requests(batch).await }
     });
-    let body: Body = StreamBody::new(ReceiverStream::new(rx)).boxed();
+    let rx = ReceiverStream::new(rx).map(|chunk| Ok::<_, Infallible>(Frame::data(chunk)));
+    let body: Body = StreamBody::new(rx).boxed();
     let mut r = response::with_type(StatusCode::OK, "application/json", body);
     let disposition = format!("attachment; filename=\"hookbin-{bin}.har\"");
     if let Ok(v) = HeaderValue::from_str(&disposition) {
@@ -205,16 +158,8 @@ pub async fn replay(
 ) -> Result<Response<Body>, WebError> {
     let input: ReplayIn =
         super::json_body(req, r#"{"url": "http://127.0.0.1:3000/hooks"}"#).await?;
-    let relay = replay_to(app, id, &input.url).await?;
+    let relay = app.relayer.replay(id, &input.url).await?;
     Ok(response::json(StatusCode::OK, &RelayOut::new(&relay)))
-}
-
-/// Replays a stored request to `url` after checking the URL.
-pub async fn replay_to(app: &App, id: RequestId, url: &str) -> Result<Relay, WebError> {
-    let url = url.trim();
-    crate::outbound::check_url(url).map_err(WebError::BadRequest)?;
-    let c = app.store.get_request(id, None).await?;
-    Ok(app.relayer.replay(&c, url).await?)
 }
 
 /// `GET /api/requests/{id}/relays`: every forward and replay of the request, newest first.
@@ -231,31 +176,6 @@ pub async fn relays(app: &App, id: RequestId) -> Result<Response<Body>, WebError
         StatusCode::OK,
         &serde_json::json!({ "relays": relays }),
     ))
-}
-
-/// The secrets a capture in `bin` is checked with: the bin's own, then every webhook's.
-pub async fn secrets(app: &App, bin: &BinId) -> Result<Vec<(String, String)>, WebError> {
-    let mut out = Vec::new();
-    if let Some(s) = &app.store.bin_settings(bin.as_str()).signing_secret {
-        out.push(("this bin's signing secret".to_owned(), s.clone()));
-    }
-    for w in app.store.list_webhooks().await? {
-        out.push((
-            format!("the secret of webhook \u{201c}{}\u{201d}", w.name),
-            w.secret,
-        ));
-    }
-    Ok(out)
-}
-
-/// Checks the signatures of `c` (which must hold its whole body) against `secrets`.
-pub fn check(c: &Capture, secrets: &[(String, String)]) -> Vec<Check> {
-    signatures::check_all(
-        |name| c.header(name).map(str::to_owned),
-        &c.body,
-        c.received_at.timestamp(),
-        secrets,
-    )
 }
 
 #[derive(Serialize)]
@@ -288,9 +208,9 @@ pub async fn verify(
     let c = app.store.get_request(id, None).await?;
     let secrets = match input.secret {
         Some(s) => vec![("the given secret".to_owned(), s)],
-        None => secrets(app, &c.bin_id).await?,
+        None => verify::secrets(app, &c.bin_id).await?,
     };
-    let checks: Vec<CheckOut> = check(&c, &secrets)
+    let checks: Vec<CheckOut> = verify::check(&c, &secrets)
         .into_iter()
         .map(|ch| {
             let (outcome, secret, skew_secs) = match &ch.outcome {

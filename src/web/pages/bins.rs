@@ -105,9 +105,9 @@ pub async fn create_bin(app: &App, req: Request<Incoming>) -> Result<Response<Bo
     let name = crate::web::field(&form, "name").trim().to_owned();
     let parsed = match name.as_str() {
         "" => None,
-        n => match crate::web::api::parse_name(n) {
+        n => match crate::model::BinId::parse_name(n) {
             Ok(id) => Some(id),
-            Err(e) => return home_with(app, &base, Some(e.to_string()), name).await,
+            Err(e) => return home_with(app, &base, Some(e), name).await,
         },
     };
     match app.store.create_bin(parsed).await {

@@ -11,9 +11,8 @@ use crate::inspect::signatures::SIGNATURE_HEADERS;
 use crate::inspect::{self, BodyView};
 use crate::model::{Relay, RequestId};
 use crate::time;
-use crate::web::api;
 use crate::web::response::{self, Body};
-use crate::web::{App, WebError, field, read_small_body};
+use crate::web::{App, WebError, field, read_small_body, verify};
 
 /// Bodies up to this size get their curl command printed on the page; larger ones link to it.
 const CURL_INLINE: u64 = 64 * 1024;
@@ -102,7 +101,7 @@ pub async fn request(
     };
     let full = whole.as_ref().unwrap_or(&c);
     let signatures = if carries_signature {
-        api::check(full, &api::secrets(app, &c.bin_id).await?)
+        verify::check(full, &verify::secrets(app, &c.bin_id).await?)
             .iter()
             .map(|ch| SignatureView {
                 valid: ch.passes(),
@@ -152,7 +151,7 @@ pub async fn replay(
     id: RequestId,
 ) -> Result<Response<Body>, WebError> {
     let form = inspect::pairs(&read_small_body(req).await?);
-    api::replay_to(app, id, field(&form, "url")).await?;
+    app.relayer.replay(id, field(&form, "url")).await?;
     Ok(response::see_other(&format!("/requests/{id}#relays")))
 }
 
