@@ -1,4 +1,5 @@
-//! The workflow PRODUCT.md describes, done in real headless Chromium: new bin → webhook with
+//! The workflow the README describes ("The workflow: send a test event and see it arrive"),
+//! done in real headless Chromium: new bin → webhook with
 //! that URL on *Payment Received* → Send Test Event → confirmation → the signed payload in the
 //! bin. Plus live updates, hostile content that must not run, and screenshots of the pages.
 
