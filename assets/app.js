@@ -90,6 +90,10 @@ function followBin(table) {
   const body = table.querySelector("tbody");
   const empty = document.getElementById("empty-state");
   const count = document.getElementById("request-count");
+  // The stream's state, for styling and for tests: "open" once the server follows the bin
+  // for this page (it subscribes before answering), "reconnecting" while the browser retries.
+  source.addEventListener("open", () => { table.dataset.stream = "open"; });
+  source.addEventListener("error", () => { table.dataset.stream = "reconnecting"; });
   source.addEventListener("request", (ev) => {
     const r = JSON.parse(ev.data);
     const row = requestRow(r);

@@ -20,7 +20,7 @@ pub fn spawn(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            sweep(&store, bin_ttl, delivery_retention).await;
+            sweep(&store, bin_ttl, delivery_retention, chrono::Utc::now()).await;
             tokio::select! {
                 () = tokio::time::sleep(EVERY) => {}
                 _ = shutdown.wait_for(|stop| *stop) => break,
@@ -29,16 +29,22 @@ pub fn spawn(
     })
 }
 
-/// One pass; errors are logged, and the next pass tries again.
-pub async fn sweep(store: &Store, bin_ttl: Option<Duration>, delivery_retention: Duration) {
+/// One pass as of `now` (the clock is a parameter so that tests can move it); errors are
+/// logged, and the next pass tries again.
+pub async fn sweep(
+    store: &Store,
+    bin_ttl: Option<Duration>,
+    delivery_retention: Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) {
     if let Some(ttl) = bin_ttl {
-        match store.expire_bins(ttl).await {
+        match store.expire_bins(ttl, now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(bins = n, "deleted idle bins"),
             Err(e) => tracing::warn!(error = %e, "cannot expire bins"),
         }
     }
-    match store.prune_deliveries(delivery_retention).await {
+    match store.prune_deliveries(delivery_retention, now).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(deliveries = n, "pruned old deliveries"),
         Err(e) => tracing::warn!(error = %e, "cannot prune deliveries"),

@@ -201,6 +201,11 @@ pub async fn tail(remote: &Remote, opts: &TailOptions) -> Result<bool, CliError>
             print_request(r, opts);
         }
     }
+    // On stderr, so stdout stays data only: from here on nothing that arrives is missed.
+    eprintln!(
+        "hookbin: following bin {bin} on {}; Ctrl-C to stop",
+        remote.base
+    );
     let mut seen = 0;
     let mut lost = false;
     while opts.max.is_none_or(|m| seen < m) {

@@ -151,10 +151,14 @@ impl Store {
 }
 
 impl Store {
-    /// Deletes bins whose last capture (or creation, if none) is older than `ttl`; returns how
-    /// many went.
-    pub async fn expire_bins(&self, ttl: std::time::Duration) -> Result<usize, StoreError> {
-        let cutoff_ms = Utc::now().timestamp_millis() - ttl.as_millis() as i64;
+    /// Deletes bins whose last capture (or creation, if none) was more than `ttl` before
+    /// `now`; returns how many went.
+    pub async fn expire_bins(
+        &self,
+        ttl: std::time::Duration,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let cutoff_ms = now.timestamp_millis() - ttl.as_millis() as i64;
         let idle: Vec<String> = self
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(

@@ -333,12 +333,17 @@ impl Store {
 }
 
 impl Store {
-    /// Deletes finished deliveries (and their attempts) created more than `age` ago, 500 per
-    /// write so captures are never held up behind one long delete; returns how many went.
-    pub async fn prune_deliveries(&self, age: std::time::Duration) -> Result<u64, StoreError> {
+    /// Deletes finished deliveries (and their attempts) created more than `age` before `now`,
+    /// 500 per write so captures are never held up behind one long delete; returns how many
+    /// went.
+    pub async fn prune_deliveries(
+        &self,
+        age: std::time::Duration,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
         let cutoff = chrono::Duration::from_std(age)
             .ok()
-            .and_then(|age| Utc::now().checked_sub_signed(age))
+            .and_then(|age| now.checked_sub_signed(age))
             .map(time::format);
         let Some(cutoff) = cutoff else {
             return Ok(0);

@@ -215,13 +215,11 @@ async fn waiting_for_the_next_request_returns_as_soon_as_it_arrives() {
 
     let addr = s.addr;
     let path = format!("/api/bins/{bin}/wait?after={first}&timeout=20s");
-    let waiting =
+    let mut waiting =
         tokio::spawn(async move { crate::support::send(addr, Req::new("GET", &path)).await });
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    assert!(
-        !waiting.is_finished(),
-        "the wait must hold until a request arrives"
-    );
+    // That something does not happen has no signal to wait for: give it 100 ms to go wrong.
+    let early = tokio::time::timeout(std::time::Duration::from_millis(100), &mut waiting).await;
+    assert!(early.is_err(), "the wait must hold until a request arrives");
     let second = s
         .capture(&bin, Req::new("POST", "/two").body("hello"))
         .await;

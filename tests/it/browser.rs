@@ -112,17 +112,8 @@ async fn a_request_appears_live_on_an_open_bin_page() {
     let empty = b.wait("#empty-state").await;
     assert!(empty.is_displayed().await.unwrap());
     b.screenshot("bin-empty-mobile").await;
-    // Wait until the page's event stream is connected before sending.
-    eventually(10, "the page to follow the bin", || async {
-        let open = b
-            .client
-            .execute("return document.readyState === 'complete'", vec![])
-            .await
-            .unwrap();
-        (open == serde_json::json!(true)).then_some(())
-    })
-    .await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The page marks its event stream open once the server follows the bin for it.
+    b.wait("table[data-live][data-stream='open']").await;
 
     s.capture(
         &bin,

@@ -137,7 +137,8 @@ async fn the_replay_form_replays_and_shows_the_answer() {
 
 #[tokio::test]
 async fn a_forwarding_bin_sends_every_capture_on_and_logs_the_answer() {
-    let s = TestServer::start().await;
+    // One forward at a time, so forwards reach the receiver in the order they were queued.
+    let s = TestServer::start_with(|c| c.endpoint_concurrency = 1).await;
     let rx = Receiver::start().await;
     let bin = s.new_bin().await;
     let r = s
@@ -183,10 +184,21 @@ async fn a_forwarding_bin_sends_every_capture_on_and_logs_the_answer() {
     s.patch_json(&format!("/api/bins/{bin}"), json!({"forward_url": "nope"}))
         .await
         .assert_error(StatusCode::BAD_REQUEST);
-    // Give a wrongly forwarded capture time to arrive before counting.
+    // Forwarding on again, one marker: once it has arrived, any forward of the capture made
+    // while forwarding was off would have arrived before it.
+    s.patch_json(
+        &format!("/api/bins/{bin}"),
+        json!({"forward_url": rx.url("/m")}),
+    )
+    .await;
     s.capture(&bin, Req::new("POST", "").body("marker")).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(rx.got().len(), 1);
+    let got = eventually(10, "the marker's forward", || async {
+        let got = rx.got();
+        got.iter().any(|r| &r.body[..] == b"marker").then_some(got)
+    })
+    .await;
+    let bodies: Vec<&[u8]> = got.iter().map(|r| &r.body[..]).collect();
+    assert_eq!(bodies, [BINARY, b"marker".as_slice()]);
 }
 
 #[tokio::test]

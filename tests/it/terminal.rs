@@ -1,44 +1,82 @@
 //! `hookbin bins new` and `hookbin tail` against a running server (in-process here), run as
 //! the real binary.
 
+use std::io::{BufRead, BufReader};
 use std::process::{Output, Stdio};
 
 use crate::support::process::{Hookbin, command};
-use crate::support::{Req, TestServer, send};
+use crate::support::{Req, TestServer, eventually, send};
 
 /// A `hookbin tail` child; killed if the test ends (or fails) before it exits, so a broken
-/// tail fails the test instead of hanging it.
-struct Tail(Option<std::process::Child>);
+/// tail fails the test instead of hanging it. Its stderr is read line by line as it comes, so
+/// a test can wait for what tail says it is doing.
+struct Tail {
+    child: Option<std::process::Child>,
+    stderr: std::sync::mpsc::Receiver<String>,
+    said: Vec<String>,
+}
 
 impl Tail {
     fn spawn(mut cmd: std::process::Command) -> Tail {
-        let child = cmd
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        Tail(Some(child))
+        let err = child.stderr.take().unwrap();
+        let (tx, stderr) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Tail {
+            child: Some(child),
+            stderr,
+            said: Vec::new(),
+        }
     }
 
-    /// Waits up to `secs` for tail to exit by itself, then returns what it printed.
+    /// Waits up to 10 s for tail to say something containing `what` on stderr (polling, so
+    /// that an in-process server keeps running meanwhile).
+    async fn said(&mut self, what: &str) {
+        let (said, stderr) = (&mut self.said, &self.stderr);
+        eventually(10, &format!("tail to say '{what}'"), || {
+            said.extend(stderr.try_iter());
+            let found = said.iter().any(|l| l.contains(what));
+            async move { found.then_some(()) }
+        })
+        .await;
+    }
+
+    /// Waits until tail has read the bin and follows it: nothing sent from now on is missed.
+    async fn following(&mut self) {
+        self.said("following bin").await;
+    }
+
+    /// Waits up to `secs` for tail to exit by itself, then returns what it printed (stderr in
+    /// full, including what was already read).
     async fn finish(mut self, secs: u64) -> Output {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-        while self.0.as_mut().unwrap().try_wait().unwrap().is_none() {
-            // A panic here drops `self`, which kills the child.
-            assert!(
-                std::time::Instant::now() < deadline,
-                "tail did not exit within {secs} s"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        self.0.take().unwrap().wait_with_output().unwrap()
+        // A panic here drops `self`, which kills the child.
+        let child = self.child.as_mut().unwrap();
+        eventually(secs, "tail to exit", || {
+            let exited = child.try_wait().unwrap().is_some();
+            async move { exited.then_some(()) }
+        })
+        .await;
+        let mut out = self.child.take().unwrap().wait_with_output().unwrap();
+        self.said.extend(self.stderr.iter());
+        out.stderr = self.said.join("\n").into_bytes();
+        out
     }
 }
 
 impl Drop for Tail {
     fn drop(&mut self) {
-        if let Some(child) = &mut self.0 {
+        if let Some(child) = &mut self.child {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -116,9 +154,8 @@ async fn tail_prints_stored_then_new_requests_with_bodies() {
         "--server",
         &s.url(""),
     ]);
-    let tail = Tail::spawn(cmd);
-    // tail is now waiting after the stored request: nothing sent meanwhile can be missed.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut tail = Tail::spawn(cmd);
+    tail.following().await;
     s.capture(
         &bin,
         Req::new("POST", "/second")
@@ -170,11 +207,11 @@ async fn tail_follows_across_a_server_restart_and_prints_json_lines() {
     cmd.args([
         "tail", "ci", "-n", "0", "--max", "2", "--json", "--server", &server,
     ]);
-    let tail = Tail::spawn(cmd);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut tail = Tail::spawn(cmd);
+    tail.following().await;
     assert!(first.terminate().success());
     // While it is down, tail keeps trying; then the same port and database come back.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    tail.said("trying again").await;
     let _second = Hookbin::start_on(&db, addr);
     let a = post("after one").await;
     let b = post("after two").await;
@@ -213,9 +250,9 @@ async fn tail_on_an_empty_bin_catches_the_first_request() {
         "--server",
         &s.url(""),
     ]);
-    let tail = Tail::spawn(cmd);
+    let mut tail = Tail::spawn(cmd);
     // Once tail has seen the bin empty, the first request to arrive is new to it.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tail.following().await;
     let id = s.capture(&bin, Req::new("POST", "").body("first")).await;
     let out = tail.finish(20).await;
     assert!(

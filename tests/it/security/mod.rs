@@ -303,15 +303,27 @@ async fn idle_bins_and_old_delivery_logs_are_swept() {
     let rx = Receiver::start().await;
     let hook = s.new_webhook("Log", &rx.url("/"), "payment_received").await;
     let sent = s.test_send(&hook).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
     let store = hookbin::store::Store::open(&s.db).unwrap();
-    // A bin captured into just now is kept; one idle past the TTL goes.
+    // A bin captured into just now is kept; one idle past the TTL goes. The sweep runs as of
+    // two hours from now, and the busy bin's latest capture is what keeps it: it is written
+    // as arriving then.
     let busy = s.new_bin().await;
+    let later = chrono::Utc::now() + chrono::Duration::hours(2);
     s.capture(&busy, Req::new("POST", "")).await;
+    let conn = rusqlite::Connection::open(&s.db).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let seq = later.timestamp_millis() << 16;
+    conn.execute(
+        "UPDATE requests SET seq = ?1 WHERE bin_id = ?2",
+        rusqlite::params![seq, busy],
+    )
+    .unwrap();
+    drop(conn);
     hookbin::retention::sweep(
         &store,
-        Some(Duration::from_millis(40)),
-        Duration::from_secs(3600),
+        Some(Duration::from_secs(3600)),
+        Duration::from_secs(86400),
+        later,
     )
     .await;
     assert_eq!(
@@ -328,7 +340,7 @@ async fn idle_bins_and_old_delivery_logs_are_swept() {
         s.get(&format!("/api/deliveries/{delivery}")).await.status,
         StatusCode::OK
     );
-    hookbin::retention::sweep(&store, None, Duration::from_millis(10)).await;
+    hookbin::retention::sweep(&store, None, Duration::from_secs(3600), later).await;
     assert_eq!(
         s.get(&format!("/api/deliveries/{delivery}")).await.status,
         StatusCode::NOT_FOUND

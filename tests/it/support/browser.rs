@@ -105,6 +105,7 @@ pub async fn open(width: u32, height: u32, javascript: bool) -> Option<Browser> 
             Err(e) if tokio::time::Instant::now() > deadline => {
                 panic!("cannot start Chromium: {e}")
             }
+            // chromedriver gives no sign that it is ready but accepting a session.
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     };

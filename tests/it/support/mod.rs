@@ -358,6 +358,8 @@ where
             tokio::time::Instant::now() < deadline,
             "timed out waiting for {what}"
         );
+        // The checks here have no notification to await (files, HTTP answers, other
+        // processes): poll them, within the deadline.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

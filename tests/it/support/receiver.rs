@@ -83,6 +83,7 @@ impl Receiver {
                                 });
                                 (s.script.pop_front().unwrap_or(200), s.delay)
                             };
+                            // A slow receiver, as a test scripted it.
                             tokio::time::sleep(delay).await;
                             let mut resp =
                                 Response::new(Full::new(Bytes::from(format!("answer {status}"))));

@@ -75,6 +75,7 @@ async fn a_body_that_stalls_gets_408_and_is_not_stored() {
             if c.write_all(b"1\r\nx\r\n").await.is_err() {
                 break;
             }
+            // The pace is the behaviour under test: a body that never stops arriving.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
