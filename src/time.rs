@@ -24,3 +24,8 @@ mod tests {
         assert_eq!(super::format(t), "2026-11-24T07:17:17.123Z");
     }
 }
+
+/// Serializes a time as [`format`] writes it, for `#[serde(serialize_with)]`.
+pub fn serialize<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format(*t))
+}

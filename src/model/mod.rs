@@ -197,9 +197,9 @@ impl NewCapture {
     pub fn summary(&self, id: RequestId) -> CaptureSummary {
         let c = self;
         CaptureSummary {
-            id: id.to_string(),
-            bin_id: c.bin_id.to_string(),
-            received_at: crate::time::format(c.received_at),
+            id,
+            bin_id: c.bin_id.clone(),
+            received_at: c.received_at,
             method: c.method.clone(),
             path: c.path.clone(),
             query: c.query.clone(),
@@ -214,9 +214,10 @@ impl NewCapture {
 /// The short form of a capture used in lists and live updates.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct CaptureSummary {
-    pub id: String,
-    pub bin_id: String,
-    pub received_at: String,
+    pub id: RequestId,
+    pub bin_id: BinId,
+    #[serde(serialize_with = "crate::time::serialize")]
+    pub received_at: DateTime<Utc>,
     pub method: String,
     pub path: String,
     pub query: String,
@@ -225,6 +226,18 @@ pub struct CaptureSummary {
     pub remote_addr: String,
     pub response_status: u16,
 }
+
+/// Ids travel in JSON as the text they print as.
+macro_rules! serialize_as_text {
+    ($($t:ty),*) => {$(
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+    )*};
+}
+serialize_as_text!(BinId, RequestId);
 
 #[cfg(test)]
 mod tests {

@@ -39,7 +39,7 @@ pub fn stream(app: &Arc<App>, bin: BinId) -> Result<Response<Body>, WebError> {
         loop {
             let text = tokio::select! {
                 msg = feed.recv() => match msg {
-                    Ok(s) if s.bin_id == bin.as_str() => {
+                    Ok(s) if s.bin_id == bin => {
                         let data = serde_json::to_string(&*s).expect("summary serializes");
                         format!("event: request\ndata: {data}\n\n")
                     }

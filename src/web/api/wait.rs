@@ -63,12 +63,7 @@ pub async fn wait(
     let waited = tokio::time::timeout(timeout, async {
         loop {
             match feed.recv().await {
-                Ok(s)
-                    if s.bin_id == bin.as_str()
-                        && RequestId::parse(&s.id).is_some_and(|id| id > after) =>
-                {
-                    return RequestId::parse(&s.id);
-                }
+                Ok(s) if s.bin_id == bin && s.id > after => return Some(s.id),
                 Ok(_) => {}
                 // Fell behind the feed: the store knows what arrived.
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return Some(after),
