@@ -16,6 +16,11 @@ pub fn parse(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// Serializes a time as [`format`] writes it, for `#[serde(serialize_with)]`.
+pub fn serialize<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format(*t))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -23,9 +28,4 @@ mod tests {
         let t = super::parse("2026-11-24T07:17:17.123Z").unwrap();
         assert_eq!(super::format(t), "2026-11-24T07:17:17.123Z");
     }
-}
-
-/// Serializes a time as [`format`] writes it, for `#[serde(serialize_with)]`.
-pub fn serialize<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format(*t))
 }

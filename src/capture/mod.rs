@@ -89,10 +89,10 @@ impl Capturer {
         req: Request<Incoming>,
         remote: SocketAddr,
     ) -> Result<Captured, CaptureError> {
-        if !self.store.bin_exists(bin.as_str()) {
+        if !self.store.bin_exists(&bin) {
             return Err(CaptureError::UnknownBin(bin));
         }
-        let settings = self.store.bin_settings(bin.as_str());
+        let settings = self.store.bin_settings(&bin);
         let (parts, body) = req.into_parts();
         let body = body::read(body, self.max_body, self.body_timeout).await?;
         let capture = NewCapture {

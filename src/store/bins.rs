@@ -95,7 +95,7 @@ impl Store {
             })
             .await?;
         for b in &mut bins {
-            b.request_count = self.request_count(b.id.as_str());
+            b.request_count = self.request_count(&b.id);
         }
         Ok(bins)
     }
@@ -104,7 +104,7 @@ impl Store {
     pub async fn get_bin(&self, id: &BinId) -> Result<Bin, StoreError> {
         let key = id.to_string();
         let mut bin = self.read(move |conn| get(conn, &key)).await?;
-        bin.request_count = self.request_count(id.as_str());
+        bin.request_count = self.request_count(id);
         Ok(bin)
     }
 

@@ -24,6 +24,8 @@ use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
+
+use crate::model::BinId;
 use tokio::sync::{mpsc, oneshot};
 
 pub use deliveries::{Admit, Next};
@@ -87,8 +89,8 @@ impl StoreError {
 /// A bin id read back from column `column` of a row. Ids are checked before they are stored, so
 /// an invalid one means the file was changed behind hookbin's back: that row is reported as
 /// bad data, never trusted and never a panic.
-fn stored_bin_id(id: &str, column: usize) -> rusqlite::Result<crate::model::BinId> {
-    crate::model::BinId::parse(id).ok_or_else(|| {
+fn stored_bin_id(id: &str, column: usize) -> rusqlite::Result<BinId> {
+    BinId::parse(id).ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(
             column,
             rusqlite::types::Type::Text,
@@ -289,19 +291,19 @@ impl Store {
     }
 
     /// True when a bin with this id exists (answered from memory, without a query).
-    pub fn bin_exists(&self, id: &str) -> bool {
+    pub fn bin_exists(&self, id: &BinId) -> bool {
         self.counts
             .lock()
             .expect("counts poisoned")
-            .contains_key(id)
+            .contains_key(id.as_str())
     }
 
     /// How many requests a bin holds now (0 for an unknown bin).
-    pub fn request_count(&self, id: &str) -> u64 {
+    pub fn request_count(&self, id: &BinId) -> u64 {
         self.counts
             .lock()
             .expect("counts poisoned")
-            .get(id)
+            .get(id.as_str())
             .copied()
             .unwrap_or(0)
     }

@@ -8,7 +8,7 @@ use rusqlite::{Connection, Row, params};
 
 use super::requests::is_missing_parent;
 use super::{Store, StoreError};
-use crate::model::{BinResponse, BinSettings, Relay, RelayKind, RequestId};
+use crate::model::{BinId, BinResponse, BinSettings, Relay, RelayKind, RequestId};
 use crate::time;
 
 /// Settings of every bin that has any, by bin id.
@@ -70,19 +70,19 @@ fn relay_from_row(row: &Row<'_>) -> rusqlite::Result<Relay> {
 
 impl Store {
     /// A bin's settings, answered from memory (the capture path asks on every request).
-    pub fn bin_settings(&self, id: &str) -> Arc<BinSettings> {
+    pub fn bin_settings(&self, id: &BinId) -> Arc<BinSettings> {
         static PLAIN: LazyLock<Arc<BinSettings>> = LazyLock::new(Arc::default);
         self.settings
             .read()
             .expect("settings poisoned")
-            .get(id)
+            .get(id.as_str())
             .unwrap_or(&PLAIN)
             .clone()
     }
 
     /// Replaces a bin's settings; the default settings remove its row.
-    pub async fn set_bin_settings(&self, id: &str, s: BinSettings) -> Result<(), StoreError> {
-        let id = id.to_owned();
+    pub async fn set_bin_settings(&self, id: &BinId, s: BinSettings) -> Result<(), StoreError> {
+        let id = id.as_str().to_owned();
         let cache = self.settings.clone();
         self.write(move |conn| {
             super::bins::get(conn, &id)?;

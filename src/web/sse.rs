@@ -23,7 +23,7 @@ use crate::model::BinId;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 pub fn stream(app: &Arc<App>, bin: BinId) -> Result<Response<Body>, WebError> {
-    if !app.store.bin_exists(bin.as_str()) {
+    if !app.store.bin_exists(&bin) {
         return Err(WebError::NotFound(format!("no bin with id {bin}")));
     }
     let mut feed = app.feed.subscribe();

@@ -142,7 +142,7 @@ pub async fn list_bins(app: &App, req: &Request<Incoming>) -> Result<Response<Bo
         .list_bins()
         .await?
         .iter()
-        .map(|b| BinOut::new(b, &base, &app.store.bin_settings(b.id.as_str())))
+        .map(|b| BinOut::new(b, &base, &app.store.bin_settings(&b.id)))
         .collect();
     Ok(response::json(
         StatusCode::OK,
@@ -156,7 +156,7 @@ pub async fn get_bin(
     id: BinId,
 ) -> Result<Response<Body>, WebError> {
     let bin = app.store.get_bin(&id).await?;
-    let settings = app.store.bin_settings(id.as_str());
+    let settings = app.store.bin_settings(&id);
     Ok(response::json(
         StatusCode::OK,
         &BinOut::new(&bin, &app.base_url(req), &settings),
@@ -241,7 +241,7 @@ pub async fn patch_bin(
     )
     .await?;
     let bin = app.store.get_bin(&id).await?;
-    let mut settings = (*app.store.bin_settings(id.as_str())).clone();
+    let mut settings = (*app.store.bin_settings(&id)).clone();
     if let Some(r) = patch.response {
         settings.response = r
             .map(|r| {
@@ -274,9 +274,7 @@ pub async fn patch_bin(
             .map(|s| bin_settings::signing_secret(&s))
             .transpose()?;
     }
-    app.store
-        .set_bin_settings(id.as_str(), settings.clone())
-        .await?;
+    app.store.set_bin_settings(&id, settings.clone()).await?;
     Ok(response::json(
         StatusCode::OK,
         &BinOut::new(&bin, &base, &settings),

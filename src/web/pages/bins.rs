@@ -198,7 +198,7 @@ pub async fn bin(
     req: &Request<Incoming>,
     id: BinId,
 ) -> Result<Response<Body>, WebError> {
-    let form = SettingsForm::new(&app.store.bin_settings(id.as_str()));
+    let form = SettingsForm::new(&app.store.bin_settings(&id));
     bin_with(app, req, id, form, None).await
 }
 
@@ -254,7 +254,7 @@ pub async fn save_settings(
     let req = Request::from_parts(parts, ());
     let get = |name| field(&form, name).to_owned();
     let reset = get("action") == "reset";
-    let mut settings = (*app.store.bin_settings(id.as_str())).clone();
+    let mut settings = (*app.store.bin_settings(&id)).clone();
     let mut shown = SettingsForm::new(&settings);
     let result = match what {
         "response" => {
@@ -295,7 +295,7 @@ pub async fn save_settings(
     if let Err(e) = result {
         return bin_with(app, &req, id, shown, Some(e.to_string())).await;
     }
-    app.store.set_bin_settings(id.as_str(), settings).await?;
+    app.store.set_bin_settings(&id, settings).await?;
     // A form on a request page sends its own page back as `back`.
     let back = get("back");
     let local = back

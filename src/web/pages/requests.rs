@@ -113,7 +113,7 @@ pub async fn request(
         Vec::new()
     };
     let url = format!("{}{}", app.base_url(req), c.target());
-    let settings = app.store.bin_settings(c.bin_id.as_str());
+    let settings = app.store.bin_settings(&c.bin_id);
     let relays: Vec<Relay> = app.store.relays(id).await?;
     let replay_url = relays
         .iter()
