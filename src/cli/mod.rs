@@ -16,7 +16,7 @@ use clap::Subcommand;
 use serde_json::{Map, Value};
 
 use crate::config::Config;
-use crate::model::{DueDelivery, Webhook};
+use crate::model::{DeliveryId, DueDelivery, Webhook, WebhookId};
 use crate::sender::{Retries, SendError, Sender, WebhookInput};
 use crate::store::{Next, Store, StoreError};
 
@@ -83,9 +83,15 @@ pub enum WebhooksCommand {
         inactive: bool,
     },
     /// Remove a webhook and its delivery log.
-    Remove { id: String },
+    Remove {
+        #[arg(value_parser = parse_webhook_id)]
+        id: WebhookId,
+    },
     /// Send the webhook's test event now and print the result.
-    Test { id: String },
+    Test {
+        #[arg(value_parser = parse_webhook_id)]
+        id: WebhookId,
+    },
 }
 
 /// Why a command failed.
@@ -194,6 +200,11 @@ async fn local(cmd: Command, config: Config, store: &Store) -> Result<bool, CliE
     }
 }
 
+fn parse_webhook_id(s: &str) -> Result<WebhookId, String> {
+    WebhookId::parse(s)
+        .ok_or_else(|| format!("'{s}' is not a webhook id (they look like wh_0190…)"))
+}
+
 fn print_webhook(w: &Webhook) {
     let state = if w.active { "active" } else { "inactive" };
     println!("{}  {}  [{}] {} -> {}", w.id, w.name, state, w.event, w.url);
@@ -227,7 +238,8 @@ async fn fire(sender: &Sender, slug: &str, payload: Option<PathBuf>) -> Result<b
         fired.event_id,
         fired.deliveries.len()
     );
-    let ids: Arc<Vec<String>> = Arc::new(fired.deliveries.iter().map(|d| d.id.clone()).collect());
+    let ids: Arc<Vec<DeliveryId>> =
+        Arc::new(fired.deliveries.iter().map(|d| d.id.clone()).collect());
     let wanted = ids.clone();
     let admit = Box::new(move |d: &DueDelivery| wanted.contains(&d.id));
     let lease = sender.lease().as_millis() as i64;

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
 use crate::catalog::Catalog;
-use crate::model::{Attempt, Delivery, DueDelivery, Webhook};
+use crate::model::{Attempt, Delivery, DeliveryId, DueDelivery, EventId, Webhook, WebhookId};
 use crate::outbound::{self, Client};
 use crate::store::{Next, Store, StoreError, WebhookFields, WebhookPatch};
 use retry::RetrySchedule;
@@ -60,21 +60,21 @@ pub struct TestResult {
     pub response_truncated: bool,
     pub response_headers: Vec<(String, String)>,
     pub error: Option<String>,
-    pub delivery_id: String,
+    pub delivery_id: DeliveryId,
 }
 
 /// What firing an event created.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Fired {
-    pub event_id: String,
+    pub event_id: EventId,
     pub deliveries: Vec<FiredDelivery>,
 }
 
 /// One delivery created by firing an event.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct FiredDelivery {
-    pub id: String,
-    pub webhook_id: String,
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
 }
 
 /// The sending side of hookbin; cheap to clone.
@@ -150,7 +150,7 @@ impl Sender {
     /// Checks and applies a partial update; fields not given stay as they are.
     pub async fn update_webhook(
         &self,
-        id: &str,
+        id: &WebhookId,
         input: WebhookInput,
     ) -> Result<Webhook, SendError> {
         let patch = WebhookPatch {
@@ -173,7 +173,7 @@ impl Sender {
     }
 
     /// Gives the webhook a new secret.
-    pub async fn rotate_secret(&self, id: &str) -> Result<Webhook, SendError> {
+    pub async fn rotate_secret(&self, id: &WebhookId) -> Result<Webhook, SendError> {
         Ok(self.store.rotate_secret(id, signing::new_secret()).await?)
     }
 
@@ -199,7 +199,7 @@ impl Sender {
     }
 
     /// Sends the webhook's event sample right now, records it as a test delivery, and reports.
-    pub async fn send_test(&self, webhook_id: &str) -> Result<TestResult, SendError> {
+    pub async fn send_test(&self, webhook_id: &WebhookId) -> Result<TestResult, SendError> {
         let hook = self.store.get_webhook(webhook_id).await?;
         let event = self
             .catalog
@@ -256,7 +256,7 @@ impl Sender {
     }
 
     /// Queues a fresh delivery of a past delivery's payload.
-    pub async fn redeliver(&self, id: &str) -> Result<Delivery, SendError> {
+    pub async fn redeliver(&self, id: &DeliveryId) -> Result<Delivery, SendError> {
         let d = self.store.redeliver(id).await?;
         self.wake.notify_one();
         Ok(d)
@@ -286,7 +286,7 @@ impl Sender {
     /// Makes one signed attempt at a delivery.
     async fn attempt(&self, d: &DueDelivery) -> Attempt {
         let headers = match signing::secret_key(&d.secret) {
-            Some(key) => signed_headers(&key, &d.id, &d.event, &d.payload),
+            Some(key) => signed_headers(&key, d.id.as_str(), &d.event, &d.payload),
             None => {
                 return Attempt {
                     at: Utc::now(),

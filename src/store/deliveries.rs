@@ -9,10 +9,9 @@ use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::stored_id;
 use super::{Store, StoreError};
-use crate::model::{
-    Attempt, DELIVERY_PREFIX, Delivery, DeliveryState, DueDelivery, EVENT_PREFIX, new_id,
-};
+use crate::model::{Attempt, Delivery, DeliveryId, DeliveryState, DueDelivery, EventId, WebhookId};
 use crate::time;
 
 /// What happens to a delivery after an attempt.
@@ -32,11 +31,15 @@ const SELECT: &str =
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
     let created: String = row.get(8)?;
+    let event_id: Option<String> = row.get(3)?;
+    let redelivery_of: Option<String> = row.get(9)?;
     Ok(Delivery {
-        id: row.get(0)?,
-        webhook_id: row.get(1)?,
+        id: stored_id(&row.get::<_, String>(0)?, 0, DeliveryId::parse)?,
+        webhook_id: stored_id(&row.get::<_, String>(1)?, 1, WebhookId::parse)?,
         event: row.get(2)?,
-        event_id: row.get(3)?,
+        event_id: event_id
+            .map(|e| stored_id(&e, 3, EventId::parse))
+            .transpose()?,
         is_test: row.get(4)?,
         payload: Bytes::from(row.get::<_, Vec<u8>>(5)?),
         state: DeliveryState::parse(&row.get::<_, String>(6)?),
@@ -44,7 +47,9 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
             .get::<_, Option<i64>>(7)?
             .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
         created_at: time::parse(&created).unwrap_or_default(),
-        redelivery_of: row.get(9)?,
+        redelivery_of: redelivery_of
+            .map(|d| stored_id(&d, 9, DeliveryId::parse))
+            .transpose()?,
         attempts: Vec::new(),
     })
 }
@@ -92,15 +97,15 @@ struct NewDelivery<'a> {
     redelivery_of: Option<&'a str>,
 }
 
-fn insert(conn: &Connection, d: NewDelivery<'_>) -> Result<String, StoreError> {
-    let id = new_id(DELIVERY_PREFIX);
+fn insert(conn: &Connection, d: NewDelivery<'_>) -> Result<DeliveryId, StoreError> {
+    let id = DeliveryId::new();
     conn.prepare_cached(
         "INSERT INTO deliveries (id, webhook_id, event, event_id, is_test, payload, state,
              next_attempt_ms, created_at, redelivery_of)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)",
     )?
     .execute(params![
-        id,
+        id.as_str(),
         d.webhook_id,
         d.event,
         d.event_id,
@@ -120,10 +125,10 @@ impl Store {
         &self,
         event: &str,
         payload: Bytes,
-    ) -> Result<(String, Vec<(String, String)>), StoreError> {
+    ) -> Result<(EventId, Vec<(DeliveryId, WebhookId)>), StoreError> {
         let event = event.to_owned();
         self.write(move |conn| {
-            let event_id = new_id(EVENT_PREFIX);
+            let event_id = EventId::new();
             let hooks: Vec<String> = conn
                 .prepare_cached("SELECT id FROM webhooks WHERE event = ?1 AND active = 1 ORDER BY created_at, id")?
                 .query_map([&event], |r| r.get(0))?
@@ -136,14 +141,14 @@ impl Store {
                     NewDelivery {
                         webhook_id: &hook,
                         event: &event,
-                        event_id: Some(&event_id),
+                        event_id: Some(event_id.as_str()),
                         is_test: false,
                         payload: &payload,
                         due_ms: Some(now),
                         redelivery_of: None,
                     },
                 )?;
-                out.push((id, hook));
+                out.push((id, stored_id(&hook, 0, WebhookId::parse)?));
             }
             Ok((event_id, out))
         })
@@ -153,11 +158,11 @@ impl Store {
     /// Records a test send that the caller makes right away (the worker never picks it up).
     pub async fn create_test_delivery(
         &self,
-        webhook_id: &str,
+        webhook_id: &WebhookId,
         event: &str,
         payload: Bytes,
-    ) -> Result<String, StoreError> {
-        let (webhook_id, event) = (webhook_id.to_owned(), event.to_owned());
+    ) -> Result<DeliveryId, StoreError> {
+        let (webhook_id, event) = (webhook_id.to_string(), event.to_owned());
         self.write(move |conn| {
             super::webhooks::get(conn, &webhook_id)?;
             insert(
@@ -177,23 +182,23 @@ impl Store {
     }
 
     /// A new delivery of the same payload to the same webhook, due now.
-    pub async fn redeliver(&self, id: &str) -> Result<Delivery, StoreError> {
-        let id = id.to_owned();
+    pub async fn redeliver(&self, id: &DeliveryId) -> Result<Delivery, StoreError> {
+        let id = id.to_string();
         self.write(move |conn| {
             let old = get(conn, &id)?;
             let new = insert(
                 conn,
                 NewDelivery {
-                    webhook_id: &old.webhook_id,
+                    webhook_id: old.webhook_id.as_str(),
                     event: &old.event,
-                    event_id: old.event_id.as_deref(),
+                    event_id: old.event_id.as_ref().map(EventId::as_str),
                     is_test: false,
                     payload: &old.payload,
                     due_ms: Some(Utc::now().timestamp_millis()),
-                    redelivery_of: Some(&old.id),
+                    redelivery_of: Some(old.id.as_str()),
                 },
             )?;
-            get(conn, &new)
+            get(conn, new.as_str())
         })
         .await
     }
@@ -217,8 +222,8 @@ impl Store {
             let candidates: Vec<DueDelivery> = stmt
                 .query_map(params![now, (limit * 4) as i64], |r| {
                     Ok(DueDelivery {
-                        id: r.get(0)?,
-                        webhook_id: r.get(1)?,
+                        id: stored_id(&r.get::<_, String>(0)?, 0, DeliveryId::parse)?,
+                        webhook_id: stored_id(&r.get::<_, String>(1)?, 1, WebhookId::parse)?,
                         url: r.get(2)?,
                         secret: r.get(3)?,
                         event: r.get(4)?,
@@ -235,7 +240,7 @@ impl Store {
                     break;
                 }
                 if admit(&d) {
-                    lease.execute(params![d.id, now + lease_ms])?;
+                    lease.execute(params![d.id.as_str(), now + lease_ms])?;
                     claimed.push(d);
                 }
             }
@@ -261,11 +266,11 @@ impl Store {
     /// Stores an attempt and moves the delivery on (done, failed, or due again later).
     pub async fn record_attempt(
         &self,
-        id: &str,
+        id: &DeliveryId,
         attempt: Attempt,
         next: Next,
     ) -> Result<(), StoreError> {
-        let id = id.to_owned();
+        let id = id.to_string();
         self.write(move |conn| {
             conn.prepare_cached(
                 "INSERT INTO attempts (delivery_id, at, status, duration_ms, error, request_headers,
@@ -303,18 +308,18 @@ impl Store {
     }
 
     /// One delivery with its attempts.
-    pub async fn get_delivery(&self, id: &str) -> Result<Delivery, StoreError> {
-        let id = id.to_owned();
+    pub async fn get_delivery(&self, id: &DeliveryId) -> Result<Delivery, StoreError> {
+        let id = id.to_string();
         self.read(move |conn| get(conn, &id)).await
     }
 
     /// A webhook's most recent deliveries, newest first, each with its attempts.
     pub async fn list_deliveries(
         &self,
-        webhook_id: &str,
+        webhook_id: &WebhookId,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let webhook_id = webhook_id.to_owned();
+        let webhook_id = webhook_id.to_string();
         self.read(move |conn| {
             super::webhooks::get(conn, &webhook_id)?;
             let mut list: Vec<Delivery> = conn
@@ -324,7 +329,7 @@ impl Store {
                 .query_map(params![webhook_id, limit as i64], from_row)?
                 .collect::<Result<_, _>>()?;
             for d in &mut list {
-                d.attempts = attempts(conn, &d.id)?;
+                d.attempts = attempts(conn, d.id.as_str())?;
             }
             Ok(list)
         })

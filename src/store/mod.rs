@@ -90,11 +90,16 @@ impl StoreError {
 /// an invalid one means the file was changed behind hookbin's back: that row is reported as
 /// bad data, never trusted and never a panic.
 fn stored_bin_id(id: &str, column: usize) -> rusqlite::Result<BinId> {
-    BinId::parse(id).ok_or_else(|| {
+    stored_id(id, column, BinId::parse)
+}
+
+/// Any id read back from column `column`, checked with `parse` in the same way.
+fn stored_id<T>(id: &str, column: usize, parse: impl Fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    parse(id).ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(
             column,
             rusqlite::types::Type::Text,
-            format!("the stored bin id '{}' is not valid", id.escape_debug()).into(),
+            format!("the stored id '{}' is not valid", id.escape_debug()).into(),
         )
     })
 }

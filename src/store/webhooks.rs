@@ -4,7 +4,7 @@ use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Store, StoreError};
-use crate::model::{DeliveryStats, WEBHOOK_PREFIX, Webhook, new_id};
+use crate::model::{DeliveryStats, Webhook, WebhookId};
 use crate::time;
 
 const SELECT: &str =
@@ -20,8 +20,9 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Webhook> {
     let total = row.get::<_, i64>(8)? as u64;
     let succeeded = row.get::<_, i64>(9)? as u64;
     let failed = row.get::<_, i64>(10)? as u64;
+    let id: String = row.get(0)?;
     Ok(Webhook {
-        id: row.get(0)?,
+        id: super::stored_id(&id, 0, WebhookId::parse)?,
         name: row.get(1)?,
         url: row.get(2)?,
         event: row.get(3)?,
@@ -70,7 +71,7 @@ impl Store {
         f: WebhookFields,
         secret: String,
     ) -> Result<Webhook, StoreError> {
-        let id = new_id(WEBHOOK_PREFIX);
+        let id = WebhookId::new().to_string();
         self.write(move |conn| {
             let now = time::format(Utc::now());
             conn.prepare_cached(
@@ -95,18 +96,18 @@ impl Store {
     }
 
     /// One webhook by id.
-    pub async fn get_webhook(&self, id: &str) -> Result<Webhook, StoreError> {
-        let id = id.to_owned();
+    pub async fn get_webhook(&self, id: &WebhookId) -> Result<Webhook, StoreError> {
+        let id = id.to_string();
         self.read(move |conn| get(conn, &id)).await
     }
 
     /// Changes the fields given in `patch`.
     pub async fn update_webhook(
         &self,
-        id: &str,
+        id: &WebhookId,
         patch: WebhookPatch,
     ) -> Result<Webhook, StoreError> {
-        let id = id.to_owned();
+        let id = id.to_string();
         self.write(move |conn| {
             let w = get(conn, &id)?;
             conn.prepare_cached(
@@ -126,8 +127,12 @@ impl Store {
     }
 
     /// Replaces the webhook's secret; deliveries sent from now on are signed with the new one.
-    pub async fn rotate_secret(&self, id: &str, secret: String) -> Result<Webhook, StoreError> {
-        let id = id.to_owned();
+    pub async fn rotate_secret(
+        &self,
+        id: &WebhookId,
+        secret: String,
+    ) -> Result<Webhook, StoreError> {
+        let id = id.to_string();
         self.write(move |conn| {
             let n = conn
                 .prepare_cached("UPDATE webhooks SET secret = ?2, updated_at = ?3 WHERE id = ?1")?
@@ -141,8 +146,8 @@ impl Store {
     }
 
     /// Deletes a webhook with its deliveries and their attempts.
-    pub async fn delete_webhook(&self, id: &str) -> Result<(), StoreError> {
-        let id = id.to_owned();
+    pub async fn delete_webhook(&self, id: &WebhookId) -> Result<(), StoreError> {
+        let id = id.to_string();
         self.write(move |conn| {
             match conn
                 .prepare_cached("DELETE FROM webhooks WHERE id = ?1")?

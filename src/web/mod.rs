@@ -24,7 +24,7 @@ use tokio::sync::watch;
 
 use crate::capture::{Capturer, Feed};
 use crate::config::Config;
-use crate::model::{BinId, RequestId};
+use crate::model::{BinId, DeliveryId, RequestId, WebhookId};
 use crate::relay::Relayer;
 use crate::sender::Sender;
 use crate::store::{Filter, Store};
@@ -154,13 +154,23 @@ async fn route(
         (["webhooks"], _) if get => pages::webhooks(app).await,
         (["webhooks"], &Method::POST) => pages::create_webhook(app, req).await,
         (["webhooks", "new"], _) if get => pages::new_webhook(app).await,
-        (["webhooks", id], _) if get => pages::webhook(app, id).await,
-        (["webhooks", id, "test"], &Method::POST) => pages::test_webhook(app, id).await,
-        (["webhooks", id, "active"], &Method::POST) => pages::set_active(app, req, id).await,
-        (["webhooks", id, "rotate"], &Method::POST) => pages::rotate_secret(app, id).await,
-        (["webhooks", id, "delete"], &Method::POST) => pages::delete_webhook(app, id).await,
-        (["deliveries", id], _) if get => pages::delivery(app, id).await,
-        (["deliveries", id, "redeliver"], &Method::POST) => pages::redeliver(app, id).await,
+        (["webhooks", id], _) if get => pages::webhook(app, &webhook_id(id)?).await,
+        (["webhooks", id, "test"], &Method::POST) => {
+            pages::test_webhook(app, &webhook_id(id)?).await
+        }
+        (["webhooks", id, "active"], &Method::POST) => {
+            pages::set_active(app, req, &webhook_id(id)?).await
+        }
+        (["webhooks", id, "rotate"], &Method::POST) => {
+            pages::rotate_secret(app, &webhook_id(id)?).await
+        }
+        (["webhooks", id, "delete"], &Method::POST) => {
+            pages::delete_webhook(app, &webhook_id(id)?).await
+        }
+        (["deliveries", id], _) if get => pages::delivery(app, &delivery_id(id)?).await,
+        (["deliveries", id, "redeliver"], &Method::POST) => {
+            pages::redeliver(app, &delivery_id(id)?).await
+        }
         (["api", "bins"], &Method::POST) => api::create_bin(app, req).await,
         (["api", "bins"], _) if get => api::list_bins(app, &req).await,
         (["api", "bins", bin], _) if get => api::get_bin(app, &req, bin_id(bin)?).await,
@@ -191,24 +201,42 @@ async fn route(
         (["api", "events", slug], &Method::POST) => api::fire_event(app, req, slug).await,
         (["api", "webhooks"], &Method::POST) => api::create_webhook(app, req).await,
         (["api", "webhooks"], _) if get => api::list_webhooks(app).await,
-        (["api", "webhooks", id], _) if get => api::get_webhook(app, id).await,
-        (["api", "webhooks", id], &Method::PATCH) => api::patch_webhook(app, req, id).await,
-        (["api", "webhooks", id], &Method::DELETE) => api::delete_webhook(app, id).await,
-        (["api", "webhooks", id, "test"], &Method::POST) => api::test_webhook(app, id).await,
+        (["api", "webhooks", id], _) if get => api::get_webhook(app, &webhook_id(id)?).await,
+        (["api", "webhooks", id], &Method::PATCH) => {
+            api::patch_webhook(app, req, &webhook_id(id)?).await
+        }
+        (["api", "webhooks", id], &Method::DELETE) => {
+            api::delete_webhook(app, &webhook_id(id)?).await
+        }
+        (["api", "webhooks", id, "test"], &Method::POST) => {
+            api::test_webhook(app, &webhook_id(id)?).await
+        }
         (["api", "webhooks", id, "rotate-secret"], &Method::POST) => {
-            api::rotate_secret(app, id).await
+            api::rotate_secret(app, &webhook_id(id)?).await
         }
         (["api", "webhooks", id, "deliveries"], _) if get => {
-            api::list_deliveries(app, &req, id).await
+            api::list_deliveries(app, &req, &webhook_id(id)?).await
         }
-        (["api", "deliveries", id], _) if get => api::get_delivery(app, id).await,
-        (["api", "deliveries", id, "redeliver"], &Method::POST) => api::redeliver(app, id).await,
+        (["api", "deliveries", id], _) if get => api::get_delivery(app, &delivery_id(id)?).await,
+        (["api", "deliveries", id, "redeliver"], &Method::POST) => {
+            api::redeliver(app, &delivery_id(id)?).await
+        }
         _ => Err(WebError::NotFound(format!("no route for {method} {path}"))),
     }
 }
 
 fn bin_id(s: &str) -> Result<BinId, WebError> {
     BinId::parse(s).ok_or_else(|| WebError::NotFound(format!("no bin with id {s}")))
+}
+
+/// A webhook id from a URL; one that cannot be an id is as unknown as a missing one.
+fn webhook_id(s: &str) -> Result<WebhookId, WebError> {
+    WebhookId::parse(s).ok_or_else(|| WebError::NotFound(format!("webhook {s} not found")))
+}
+
+/// A delivery id from a URL, like [`webhook_id`].
+fn delivery_id(s: &str) -> Result<DeliveryId, WebError> {
+    DeliveryId::parse(s).ok_or_else(|| WebError::NotFound(format!("delivery {s} not found")))
 }
 
 fn request_id(s: &str) -> Result<RequestId, WebError> {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::json_body;
-use crate::model::{Attempt, Delivery, Webhook};
+use crate::model::{Attempt, Delivery, DeliveryId, Webhook, WebhookId};
 use crate::sender::WebhookInput;
 use crate::time;
 use crate::web::response::{self, Body};
@@ -29,7 +29,7 @@ pub struct WebhookOut {
 impl From<&Webhook> for WebhookOut {
     fn from(w: &Webhook) -> Self {
         WebhookOut {
-            id: w.id.clone(),
+            id: w.id.to_string(),
             name: w.name.clone(),
             url: w.url.clone(),
             event: w.event.clone(),
@@ -94,12 +94,12 @@ pub struct DeliveryOut {
 impl From<&Delivery> for DeliveryOut {
     fn from(d: &Delivery) -> Self {
         DeliveryOut {
-            id: d.id.clone(),
-            webhook_id: d.webhook_id.clone(),
+            id: d.id.to_string(),
+            webhook_id: d.webhook_id.to_string(),
             event: d.event.clone(),
-            event_id: d.event_id.clone(),
+            event_id: d.event_id.as_ref().map(ToString::to_string),
             test: d.is_test,
-            redelivery_of: d.redelivery_of.clone(),
+            redelivery_of: d.redelivery_of.as_ref().map(ToString::to_string),
             state: d.state.as_str(),
             created_at: time::format(d.created_at),
             next_attempt_at: d.next_attempt_at.map(time::format),
@@ -192,7 +192,7 @@ pub async fn list_webhooks(app: &App) -> Result<Response<Body>, WebError> {
     ))
 }
 
-pub async fn get_webhook(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+pub async fn get_webhook(app: &App, id: &WebhookId) -> Result<Response<Body>, WebError> {
     let hook = app.store.get_webhook(id).await?;
     Ok(response::json(StatusCode::OK, &WebhookOut::from(&hook)))
 }
@@ -200,24 +200,24 @@ pub async fn get_webhook(app: &App, id: &str) -> Result<Response<Body>, WebError
 pub async fn patch_webhook(
     app: &App,
     req: Request<Incoming>,
-    id: &str,
+    id: &WebhookId,
 ) -> Result<Response<Body>, WebError> {
     let input: WebhookIn = json_body(req, r#"{"active": false}"#).await?;
     let hook = app.sender.update_webhook(id, input.into()).await?;
     Ok(response::json(StatusCode::OK, &WebhookOut::from(&hook)))
 }
 
-pub async fn delete_webhook(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+pub async fn delete_webhook(app: &App, id: &WebhookId) -> Result<Response<Body>, WebError> {
     app.store.delete_webhook(id).await?;
     Ok(response::no_content())
 }
 
-pub async fn rotate_secret(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+pub async fn rotate_secret(app: &App, id: &WebhookId) -> Result<Response<Body>, WebError> {
     let hook = app.sender.rotate_secret(id).await?;
     Ok(response::json(StatusCode::OK, &WebhookOut::from(&hook)))
 }
 
-pub async fn test_webhook(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+pub async fn test_webhook(app: &App, id: &WebhookId) -> Result<Response<Body>, WebError> {
     let result = app.sender.send_test(id).await?;
     Ok(response::json(StatusCode::OK, &result))
 }
@@ -225,7 +225,7 @@ pub async fn test_webhook(app: &App, id: &str) -> Result<Response<Body>, WebErro
 pub async fn list_deliveries<B>(
     app: &App,
     req: &Request<B>,
-    webhook: &str,
+    webhook: &WebhookId,
 ) -> Result<Response<Body>, WebError> {
     let limit = crate::web::limit(req, 50, 500)?;
     let list: Vec<DeliveryOut> = app
@@ -241,12 +241,12 @@ pub async fn list_deliveries<B>(
     ))
 }
 
-pub async fn get_delivery(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+pub async fn get_delivery(app: &App, id: &DeliveryId) -> Result<Response<Body>, WebError> {
     let d = app.store.get_delivery(id).await?;
     Ok(response::json(StatusCode::OK, &DeliveryOut::from(&d)))
 }
 
-pub async fn redeliver(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+pub async fn redeliver(app: &App, id: &DeliveryId) -> Result<Response<Body>, WebError> {
     let d = app.sender.redeliver(id).await?;
     Ok(response::json(StatusCode::ACCEPTED, &DeliveryOut::from(&d)))
 }

@@ -8,7 +8,7 @@ use hyper::{Request, Response, StatusCode};
 use super::{human_size, render};
 use crate::catalog::EventType;
 use crate::inspect;
-use crate::model::{Attempt, Delivery, DeliveryState, Webhook};
+use crate::model::{Attempt, Delivery, DeliveryId, DeliveryState, Webhook, WebhookId};
 use crate::sender::{SendError, TestResult, WebhookInput};
 use crate::time;
 use crate::web::response::{self, Body};
@@ -72,7 +72,7 @@ pub struct WebhookView {
 impl WebhookView {
     fn new(app: &App, w: &Webhook) -> WebhookView {
         WebhookView {
-            id: w.id.clone(),
+            id: w.id.to_string(),
             name: w.name.clone(),
             url: w.url.clone(),
             event: w.event.clone(),
@@ -197,7 +197,7 @@ impl From<TestResult> for TestView {
             response_headers: r.response_headers,
             response_body: body,
             cut: cut || r.response_truncated,
-            delivery_id: r.delivery_id,
+            delivery_id: r.delivery_id.to_string(),
         }
     }
 }
@@ -217,7 +217,7 @@ pub struct DeliveryRow {
 impl DeliveryRow {
     fn new(d: &Delivery) -> DeliveryRow {
         DeliveryRow {
-            id: d.id.clone(),
+            id: d.id.to_string(),
             event: d.event.clone(),
             test: d.is_test,
             state: d.state.as_str(),
@@ -241,13 +241,13 @@ struct WebhookPage {
     deliveries: Vec<DeliveryRow>,
 }
 
-pub async fn webhook(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+pub async fn webhook(app: &App, id: &WebhookId) -> Result<Response<Body>, WebError> {
     webhook_with(app, id, None, StatusCode::OK).await
 }
 
 async fn webhook_with(
     app: &App,
-    id: &str,
+    id: &WebhookId,
     test: Option<TestView>,
     status: StatusCode,
 ) -> Result<Response<Body>, WebError> {
@@ -275,7 +275,7 @@ async fn webhook_with(
 }
 
 /// **Send Test Event**: sends now and shows the confirmation on the webhook's page.
-pub async fn test_webhook(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+pub async fn test_webhook(app: &App, id: &WebhookId) -> Result<Response<Body>, WebError> {
     let result = app.sender.send_test(id).await?;
     webhook_with(app, id, Some(result.into()), StatusCode::OK).await
 }
@@ -284,7 +284,7 @@ pub async fn test_webhook(app: &App, id: &str) -> Result<Response<Body>, WebErro
 pub async fn set_active(
     app: &App,
     req: Request<Incoming>,
-    id: &str,
+    id: &WebhookId,
 ) -> Result<Response<Body>, WebError> {
     let form = inspect::pairs(&read_small_body(req).await?);
     let active = form.iter().any(|(k, v)| k == "active" && v == "true");
@@ -296,12 +296,12 @@ pub async fn set_active(
     Ok(response::see_other(&format!("/webhooks/{id}")))
 }
 
-pub async fn rotate_secret(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+pub async fn rotate_secret(app: &App, id: &WebhookId) -> Result<Response<Body>, WebError> {
     app.sender.rotate_secret(id).await?;
     Ok(response::see_other(&format!("/webhooks/{id}")))
 }
 
-pub async fn delete_webhook(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+pub async fn delete_webhook(app: &App, id: &WebhookId) -> Result<Response<Body>, WebError> {
     app.store.delete_webhook(id).await?;
     Ok(response::see_other("/webhooks"))
 }
@@ -354,17 +354,21 @@ struct DeliveryPage {
     attempts: Vec<AttemptView>,
 }
 
-pub async fn delivery(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+pub async fn delivery(app: &App, id: &DeliveryId) -> Result<Response<Body>, WebError> {
     let d = app.store.get_delivery(id).await?;
     let hook = app.store.get_webhook(&d.webhook_id).await?;
     let text = String::from_utf8_lossy(&d.payload).into_owned();
     let page = DeliveryPage {
         row: DeliveryRow::new(&d),
-        webhook_id: hook.id,
+        webhook_id: hook.id.to_string(),
         webhook_name: hook.name,
         url: hook.url,
-        event_id: d.event_id.clone().unwrap_or_default(),
-        redelivery_of: d.redelivery_of.clone(),
+        event_id: d
+            .event_id
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        redelivery_of: d.redelivery_of.as_ref().map(ToString::to_string),
         payload: inspect::pretty_json(&text).unwrap_or_else(|| text.clone()),
         sent: text,
         size: human_size(d.payload.len() as u64),
@@ -378,7 +382,7 @@ pub async fn delivery(app: &App, id: &str) -> Result<Response<Body>, WebError> {
     render(StatusCode::OK, &page)
 }
 
-pub async fn redeliver(app: &App, id: &str) -> Result<Response<Body>, WebError> {
+pub async fn redeliver(app: &App, id: &DeliveryId) -> Result<Response<Body>, WebError> {
     let d = app.sender.redeliver(id).await?;
     Ok(response::see_other(&format!("/deliveries/{}", d.id)))
 }
