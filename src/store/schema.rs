@@ -145,10 +145,6 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // Statement journals (which a multi-row delete inside a savepoint needs) stay in memory:
     // on a full disk a temporary file could not be written, and deletes must still work.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    // This is the writer's connection: 16 MiB of page cache (SQLite's default is 2 MiB) keeps
-    // the low end of a full bin, where every batch evicts, in memory beside the high end
-    // where it inserts.
-    conn.pragma_update(None, "cache_size", -16384)?;
     // Checkpoints run on their own thread (see `checkpoint`), never inside a commit.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // When the log starts over, keep the file's blocks up to the writer's restart threshold:
