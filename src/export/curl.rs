@@ -1,7 +1,9 @@
 //! A POSIX shell command that re-sends a capture with curl: same method, URL, headers and body
 //! bytes. curl's own default headers are switched off where the original lacked them, text
 //! bodies go inline, and any other body is piped in from `printf` octal escapes, so binary
-//! bytes (NUL included) arrive exactly.
+//! bytes (NUL included) arrive exactly. A header value that is not UTF-8 is made by `printf`
+//! in the same way. Every `printf` format is built so that it cannot be taken for an option
+//! (a leading `-` is escaped too), in bash and dash alike.
 
 use crate::model::Capture;
 use crate::relay::travelling;
@@ -23,14 +25,19 @@ pub fn curl(c: &Capture, url: &str) -> String {
     let headers = travelling(&c.headers);
     let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
     for (name, value) in &headers {
-        let value = String::from_utf8_lossy(value);
         // `Name;` is curl's way to send a header with an empty value.
         let h = if value.is_empty() {
-            format!("{name};")
+            format!("{name};").into_bytes()
         } else {
-            format!("{name}: {value}")
+            [format!("{name}: ").as_bytes(), value].concat()
         };
-        args.extend(["-H".into(), quote(&h)]);
+        let arg = match std::str::from_utf8(&h) {
+            Ok(text) => quote(text),
+            // Bytes a shell word cannot hold as text: printf makes them (a header has no NUL
+            // or newline for the command substitution to lose).
+            Err(_) => format!("\"$(printf '{}')\"", printf_escape(&h)),
+        };
+        args.extend(["-H".into(), arg]);
     }
     let mut defaults = vec!["User-Agent", "Accept"];
     if !c.body.is_empty() {
@@ -77,11 +84,13 @@ fn quote(s: &str) -> String {
 }
 
 /// Bytes as a `printf` format that prints exactly them: printable ASCII as itself, all else
-/// (and `%`, `\`, `'`) as a three-digit octal escape.
+/// (and `%`, `\`, `'`, and a leading `-`, which printf would take for an option) as a
+/// three-digit octal escape.
 fn printf_escape(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        if (0x20..0x7f).contains(&b) && !matches!(b, b'%' | b'\\' | b'\'') {
+    for (i, &b) in bytes.iter().enumerate() {
+        let special = matches!(b, b'%' | b'\\' | b'\'') || (i == 0 && b == b'-');
+        if (0x20..0x7f).contains(&b) && !special {
             out.push(b as char);
         } else {
             out.push_str(&format!("\\{b:03o}"));

@@ -1,6 +1,9 @@
 //! HAR 1.2 (the HTTP Archive format) for a set of captures. Each entry is one capture; its
 //! response is what hookbin answered, of which only the status is recorded. Bodies that are not
-//! UTF-8 text are given in base64 and marked with the custom field `_encoding`.
+//! UTF-8 text are given in base64 and marked with the custom field `_encoding`; a header value
+//! that is not UTF-8 keeps a readable `value` and its exact bytes in `_valueBase64`, with a
+//! comment saying so. Form and multipart bodies also carry `params` (HAR's parsed view, which
+//! tools such as httpsnippet build requests from) beside the exact `text`.
 //!
 //! A log is written in three parts ([`HAR_START`], entries joined by commas, [`HAR_END`]) so
 //! that an export can stream one capture at a time instead of holding them all.
@@ -29,9 +32,17 @@ pub const HAR_END: &str = "]}}";
 /// The HAR entry of one capture.
 pub fn har_entry(c: &Capture, base: &str) -> Value {
     let headers: Vec<Value> = c
-        .text_headers()
-        .into_iter()
-        .map(|(name, value)| json!({ "name": name, "value": value }))
+        .headers
+        .iter()
+        .map(|h| match std::str::from_utf8(&h.value) {
+            Ok(value) => json!({ "name": h.name, "value": value }),
+            Err(_) => json!({
+                "name": h.name,
+                "value": String::from_utf8_lossy(&h.value),
+                "_valueBase64": BASE64.encode(&h.value),
+                "comment": "the value is not UTF-8: its exact bytes are in _valueBase64",
+            }),
+        })
         .collect();
     let query: Vec<Value> = crate::inspect::pairs(c.query.as_bytes())
         .into_iter()
@@ -61,7 +72,7 @@ pub fn har_entry(c: &Capture, base: &str) -> Value {
     });
     if !c.body.is_empty() {
         let mime = c.content_type().unwrap_or("application/octet-stream");
-        request["postData"] = match std::str::from_utf8(&c.body) {
+        let mut post = match std::str::from_utf8(&c.body) {
             Ok(text) => json!({ "mimeType": mime, "text": text }),
             Err(_) => json!({
                 "mimeType": mime,
@@ -69,6 +80,10 @@ pub fn har_entry(c: &Capture, base: &str) -> Value {
                 "_encoding": "base64",
             }),
         };
+        if let Some(params) = params(mime, &c.body) {
+            post["params"] = Value::Array(params);
+        }
+        request["postData"] = post;
     }
     let status = hyper::StatusCode::from_u16(c.response_status).ok();
     json!({
@@ -91,6 +106,47 @@ pub fn har_entry(c: &Capture, base: &str) -> Value {
         "timings": { "send": 0, "wait": 0, "receive": 0 },
         "_hookbin_id": c.id.to_string(),
     })
+}
+
+/// HAR's `params` for a URL-encoded form or a multipart body: each field's name and value (a
+/// file part gives its file name and type instead, as HAR has no room for binary values).
+fn params(mime: &str, body: &[u8]) -> Option<Vec<Value>> {
+    let essence = mime
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/x-www-form-urlencoded" => Some(
+            crate::inspect::pairs(body)
+                .into_iter()
+                .map(|(name, value)| json!({ "name": name, "value": value }))
+                .collect(),
+        ),
+        "multipart/form-data" => {
+            let parts = crate::inspect::multipart::parse(mime, body)?;
+            Some(
+                parts
+                    .into_iter()
+                    .map(|p| {
+                        let mut v = json!({ "name": p.name.unwrap_or_default() });
+                        match p.filename {
+                            Some(file) => {
+                                v["fileName"] = json!(file);
+                                if let Some(t) = p.content_type {
+                                    v["contentType"] = json!(t);
+                                }
+                            }
+                            None => v["value"] = json!(p.text.unwrap_or_default()),
+                        }
+                        v
+                    })
+                    .collect(),
+            )
+        }
+        _ => None,
+    }
 }
 
 /// Body bytes read from the store at once while a HAR export streams.

@@ -5,7 +5,7 @@
 #[cfg(test)]
 mod fuzz;
 mod json;
-mod multipart;
+pub mod multipart;
 pub mod signatures;
 
 /// How much of a body the request page loads and shows; the rest is one download away.

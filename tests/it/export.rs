@@ -8,19 +8,16 @@ use serde_json::Value;
 
 use crate::support::{Req, TestServer};
 
-/// The headers that must arrive again: all but those curl and hyper derive from the
-/// connection and the body.
-fn comparable(request: &Value) -> Vec<(String, String)> {
-    let mut h: Vec<(String, String)> = request["headers_base64"]
+/// The headers that must arrive again, byte for byte: all but those curl and hyper derive from
+/// the connection and the body.
+fn comparable(request: &Value) -> Vec<(String, Vec<u8>)> {
+    let mut h: Vec<(String, Vec<u8>)> = request["headers_base64"]
         .as_array()
         .unwrap()
         .iter()
         .map(|p| {
             let v = BASE64.decode(p[1].as_str().unwrap()).unwrap();
-            (
-                p[0].as_str().unwrap().to_owned(),
-                String::from_utf8_lossy(&v).into_owned(),
-            )
+            (p[0].as_str().unwrap().to_owned(), v)
         })
         .filter(|(k, _)| !matches!(k.as_str(), "host" | "content-length" | "transfer-encoding"))
         .collect();
@@ -28,8 +25,8 @@ fn comparable(request: &Value) -> Vec<(String, String)> {
     h
 }
 
-/// Runs a curl command with `sh` and returns the request it made, as the API shows it.
-async fn run_curl(s: &TestServer, bin: &str, cmd: &str) -> Value {
+/// Runs a curl command with `shell` and returns the request it made, as the API shows it.
+async fn run_curl(s: &TestServer, bin: &str, shell: &str, cmd: &str) -> Value {
     let before = s
         .get(&format!("/api/bins/{bin}/requests?limit=1"))
         .await
@@ -40,7 +37,7 @@ async fn run_curl(s: &TestServer, bin: &str, cmd: &str) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("replay.sh");
     std::fs::write(&script, cmd).unwrap();
-    let mut sh = std::process::Command::new("sh");
+    let mut sh = std::process::Command::new(shell);
     sh.arg(&script);
     // Off the async runtime, so the server keeps answering while curl runs.
     let out = tokio::task::spawn_blocking(move || sh.output().expect("sh runs"))
@@ -48,7 +45,7 @@ async fn run_curl(s: &TestServer, bin: &str, cmd: &str) -> Value {
         .unwrap();
     assert!(
         out.status.success(),
-        "curl failed: {}",
+        "curl under {shell} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let after = s
@@ -96,23 +93,63 @@ async fn the_curl_command_re_sends_an_identical_request() {
         Req::new("DELETE", "/gone").header("user-agent", "Stripe/1.0"),
         Req::new("GET", "/plain?q=1"),
         Req::new("POST", "/big").body(vec![b'a'; 100_000]),
+        // Bodies that a printf format could mistake: an option, a conversion, an escape, NUL.
+        Req::new("POST", "/dash").body(b"-n -- \x00\xff".to_vec()),
+        Req::new("POST", "/pct").body(b"%s%n\x01".to_vec()),
+        Req::new("POST", "/bs").body(b"\\c\x02 stop".to_vec()),
+        Req::new("POST", "/nul").body(b"\x00-".to_vec()),
+        // A multipart upload with a binary part, as `curl -F f=@file` sends it: starts with --.
+        Req::new("POST", "/upload")
+            .header(
+                "content-type",
+                "multipart/form-data; boundary=------------------------abc",
+            )
+            .body(multipart_with_binary()),
+        // A header value that is not UTF-8 goes out byte for byte.
+        Req::new("POST", "/latin1")
+            .header("x-latin1", [b'c', b'a', b'f', 0xe9])
+            .body("x"),
     ];
     for req in cases {
         let id = s.capture(&bin, req).await;
         let original = s.get(&format!("/api/requests/{id}")).await.json();
         let cmd = s.get(&format!("/api/requests/{id}/curl")).await;
         assert_eq!(cmd.header("content-type"), "text/plain; charset=utf-8");
-        let again = run_curl(&s, &bin, &cmd.text()).await;
-        for field in ["method", "path", "query", "body_base64"] {
-            assert_eq!(again[field], original[field], "{field} for {}", cmd.text());
+        for shell in ["bash", "dash"] {
+            let again = run_curl(&s, &bin, shell, &cmd.text()).await;
+            for field in ["method", "path", "query", "body_base64"] {
+                assert_eq!(
+                    again[field],
+                    original[field],
+                    "{field} under {shell}: {}",
+                    cmd.text()
+                );
+            }
+            assert_eq!(
+                comparable(&again),
+                comparable(&original),
+                "headers under {shell}: {}",
+                cmd.text()
+            );
         }
-        assert_eq!(
-            comparable(&again),
-            comparable(&original),
-            "headers for {}",
-            cmd.text()
-        );
     }
+}
+
+/// A multipart body with a text field and a binary file part (every byte value).
+fn multipart_with_binary() -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(b"--------------------------abc\r\n");
+    b.extend_from_slice(b"Content-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n");
+    b.extend_from_slice(b"--------------------------abc\r\n");
+    b.extend_from_slice(
+        b"Content-Disposition: form-data; name=\"f\"; filename=\"random.bin\"\r\n\
+          Content-Type: application/octet-stream\r\n\r\n",
+    );
+    for i in 0..2196u32 {
+        b.push((i * 7 % 256) as u8);
+    }
+    b.extend_from_slice(b"\r\n--------------------------abc--\r\n");
+    b
 }
 
 #[tokio::test]
@@ -225,6 +262,68 @@ async fn har_exports_hold_the_har_1_2_fields() {
     s.get("/api/bins/missing/har")
         .await
         .assert_error(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn har_keeps_header_bytes_and_gives_form_params() {
+    let s = TestServer::start().await;
+    let bin = s.new_bin().await;
+    let form = s
+        .capture(
+            &bin,
+            Req::new("POST", "/form")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-latin1", [b'c', b'a', b'f', 0xe9])
+                .body("amount=1.10&note=caf%C3%A9+au+lait"),
+        )
+        .await;
+    let upload = s
+        .capture(
+            &bin,
+            Req::new("POST", "/upload")
+                .header(
+                    "content-type",
+                    "multipart/form-data; boundary=------------------------abc",
+                )
+                .body(multipart_with_binary()),
+        )
+        .await;
+    let har = s
+        .get(&format!("/api/bins/{bin}/har?ids={form},{upload}"))
+        .await
+        .json();
+    let entries = har["log"]["entries"].as_array().unwrap();
+    let by_id =
+        |id: &str| entries.iter().find(|e| e["_hookbin_id"] == id).unwrap()["request"].clone();
+    let f = by_id(&form);
+    assert_eq!(f["postData"]["text"], "amount=1.10&note=caf%C3%A9+au+lait");
+    assert_eq!(
+        f["postData"]["params"],
+        serde_json::json!([{"name": "amount", "value": "1.10"}, {"name": "note", "value": "café au lait"}])
+    );
+    let latin1 = f["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "x-latin1")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        BASE64
+            .decode(latin1["_valueBase64"].as_str().unwrap())
+            .unwrap(),
+        [b'c', b'a', b'f', 0xe9]
+    );
+    assert!(latin1["comment"].as_str().unwrap().contains("not UTF-8"));
+    let u = by_id(&upload);
+    assert_eq!(u["postData"]["_encoding"], "base64");
+    assert_eq!(
+        u["postData"]["params"],
+        serde_json::json!([
+            {"name": "note", "value": "hello"},
+            {"name": "f", "fileName": "random.bin", "contentType": "application/octet-stream"}
+        ])
+    );
 }
 
 #[tokio::test]
