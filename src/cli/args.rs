@@ -63,8 +63,9 @@ pub struct Args {
     pub endpoint_concurrency: u16,
 
     /// Access token for the pages and the API (captures on /b/ never need it). Required, and
-    /// generated and printed when not given, whenever hookbin listens beyond loopback.
-    #[arg(long, env = "HOOKBIN_TOKEN", hide_env_values = true)]
+    /// generated and printed when not given, whenever hookbin listens beyond loopback; client
+    /// commands (`bins`, `tail`) send it to the server.
+    #[arg(long, global = true, env = "HOOKBIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
     /// Most connections open at once; more are answered 503 and closed.

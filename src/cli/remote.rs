@@ -122,15 +122,32 @@ impl Remote {
 /// An answer the command cannot use, with the server's own words for why.
 fn refused(status: StatusCode, json: &Value) -> CliError {
     let why = json["error"].as_str().unwrap_or("no reason given");
-    CliError::Input(format!("hookbin answered {status}: {why}"))
+    let hint = if status == StatusCode::UNAUTHORIZED {
+        "; pass the server's access token with --token or HOOKBIN_TOKEN (it printed one at start \
+         if none was given)"
+    } else {
+        ""
+    };
+    CliError::Input(format!("hookbin answered {status}: {why}{hint}"))
 }
 
-/// `hookbin bins new [NAME]`: prints only the new bin's capture URL, for `URL=$(...)`.
+/// `hookbin bins new [NAME]`: prints only the new bin's capture URL, for `URL=$(...)`. A named
+/// bin that already exists is used as it is (said on stderr), so a CI script can run twice.
 pub async fn new_bin(remote: &Remote, name: Option<String>) -> Result<bool, CliError> {
-    let body = name.map(|n| serde_json::json!({ "name": n }));
-    let bin = remote
-        .expect(Method::POST, "/api/bins", body, StatusCode::CREATED)
-        .await?;
+    let body = name.as_ref().map(|n| serde_json::json!({ "name": n }));
+    let bin = match remote.call(Method::POST, "/api/bins", body).await? {
+        (StatusCode::CREATED, bin) => bin,
+        (StatusCode::CONFLICT, _) if name.is_some() => {
+            let name = name.unwrap_or_default();
+            let path = format!("/api/bins/{}", name.trim());
+            let bin = remote
+                .expect(Method::GET, &path, None, StatusCode::OK)
+                .await?;
+            eprintln!("hookbin: bin {} already exists; using it", name.trim());
+            bin
+        }
+        (status, json) => return Err(refused(status, &json)),
+    };
     println!("{}", bin["url"].as_str().unwrap_or_default());
     Ok(true)
 }
@@ -144,7 +161,7 @@ pub async fn list_bins(remote: &Remote) -> Result<bool, CliError> {
         println!(
             "{:<24} {:>7} requests  {}",
             b["id"].as_str().unwrap_or_default(),
-            b["request_count"],
+            b["request_count"].as_u64().unwrap_or_default(),
             b["url"].as_str().unwrap_or_default()
         );
     }

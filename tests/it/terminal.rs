@@ -263,3 +263,52 @@ async fn tail_on_an_empty_bin_catches_the_first_request() {
     let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(line["id"], id.as_str());
 }
+
+#[tokio::test]
+async fn bins_new_with_a_name_can_run_twice() {
+    let s = TestServer::start().await;
+    let first = run(&s, &["bins", "new", "ci-twice"]).await;
+    assert!(first.status.success(), "{first:?}");
+    let again = run(&s, &["bins", "new", "ci-twice"]).await;
+    assert!(again.status.success(), "{again:?}");
+    assert_eq!(again.stdout, first.stdout, "the same URL both times");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}
+
+#[tokio::test]
+async fn client_commands_take_the_token_after_the_subcommand() {
+    let token = "a-token-of-enough-length";
+    let s = TestServer::start_with(|c| c.token = Some(token.into())).await;
+    let made = run(&s, &["bins", "new", "tok", "--token", token]).await;
+    assert!(made.status.success(), "{made:?}");
+    let bin = "tok".to_owned();
+    for _ in 0..12 {
+        s.capture(&bin, Req::new("POST", "")).await;
+    }
+    let out = run(&s, &["bins", "list", "--token", token]).await;
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&bin) && text.contains("     12 requests"),
+        "{text}"
+    );
+    // Without it: a 401 that says how to pass one.
+    let out = run(&s, &["bins", "list"]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("401") && err.contains("--token") && err.contains("HOOKBIN_TOKEN"),
+        "{err}"
+    );
+    let mut tail = Tail::spawn({
+        let mut cmd = command();
+        cmd.args([
+            "tail", &bin, "-n", "1", "--max", "1", "--json", "--token", token,
+        ])
+        .args(["--server", &s.url("")]);
+        cmd
+    });
+    tail.following().await;
+    s.capture(&bin, Req::new("POST", "/after")).await;
+    assert!(tail.finish(20).await.status.success());
+}
