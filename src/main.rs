@@ -1,6 +1,6 @@
 //! The `hookbin` binary: parse flags, open the database, bind, print the URL, serve.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -14,7 +14,10 @@ use hookbin::store::{ServerLock, Store};
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Colour only for a person at a terminal, and never when NO_COLOR is set (no-color.org).
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
+        .with_ansi(colour)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "hookbin=info".into()),
@@ -42,12 +45,14 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             ExitCode::FAILURE
         });
     }
-    // Before anything touches the database: a second server on it must not start at all.
-    let _lock = ServerLock::acquire(&config.db)?;
-    let store = Store::open(&config.db)?;
+    let stop = shutdown_signal()?;
+    // The port first: a server that cannot listen must not leave database files behind.
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    // Before anything touches the database: a second server on it must not start at all.
+    let _lock = ServerLock::acquire(&config.db)?;
+    let store = Store::open(&config.db)?;
     let addr = listener.local_addr()?;
     let shown = if addr.ip().is_unspecified() {
         format!(
@@ -83,22 +88,32 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         let _ = writeln!(out, "{why}");
     }
     let _ = out.flush();
-    hookbin::server::serve(listener, store, config, shutdown_signal()).await?;
+    hookbin::server::serve(listener, store, config, stop).await?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled, so a signal sent right after the URL is printed still stops
+/// hookbin gracefully instead of killing it.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("install SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+    let stop = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = term.recv() => {}
+            }
         }
-    }
+    };
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutting down");
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    Ok(async move {
+        stop.await;
+        tracing::info!("shutting down");
+    })
 }

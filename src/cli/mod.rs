@@ -121,7 +121,25 @@ pub async fn run(cmd: Command, config: Config) -> Result<bool, CliError> {
         Command::Tail { opts, server } => {
             return remote::tail(&remote::Remote::new(server, config.token)?, opts).await;
         }
+        Command::Events => {
+            for e in config.catalog.events() {
+                println!("{:<28} {}", e.slug, e.name);
+            }
+            return Ok(true);
+        }
         _ => {}
+    }
+    // Only adding a webhook may start a database; the rest would find nothing in a new one,
+    // and a stray empty hookbin.db in whatever directory the command ran from helps nobody.
+    if !config.db.exists() {
+        if !matches!(cmd, Command::Webhooks(WebhooksCommand::Add { .. })) {
+            return Err(CliError::Input(format!(
+                "no database at {}: run the server once to create it, or point --db (or \
+                 HOOKBIN_DB) at the one it uses",
+                config.db.display()
+            )));
+        }
+        eprintln!("hookbin: created a new database at {}", config.db.display());
     }
     let store = Store::open(&config.db)?;
     let result = local(cmd, config, &store).await;
@@ -142,14 +160,12 @@ async fn local(cmd: Command, config: Config, store: &Store) -> Result<bool, CliE
         config.deny_private_targets,
     );
     match cmd {
-        Command::Events => {
-            for e in sender.catalog().events() {
-                println!("{:<28} {}", e.slug, e.name);
-            }
-            Ok(true)
-        }
         Command::Webhooks(WebhooksCommand::List) => {
-            for w in store.list_webhooks().await? {
+            let hooks = store.list_webhooks().await?;
+            if hooks.is_empty() {
+                eprintln!("hookbin: no webhooks in {}", config.db.display());
+            }
+            for w in hooks {
                 print_webhook(&w);
             }
             Ok(true)
@@ -196,7 +212,9 @@ async fn local(cmd: Command, config: Config, store: &Store) -> Result<bool, CliE
             Ok(r.ok)
         }
         Command::Fire { slug, payload } => fire(&sender, &slug, payload).await,
-        Command::Bins(_) | Command::Tail { .. } => unreachable!("answered above"),
+        Command::Bins(_) | Command::Tail { .. } | Command::Events => {
+            unreachable!("answered above")
+        }
     }
 }
 

@@ -42,10 +42,10 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("cannot open database {path}: {source}")]
+    #[error("cannot open database {}: {cause}", path.display())]
     Open {
         path: PathBuf,
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
     #[error(
         "database {path} has schema version {found}, newer than this hookbin supports ({supported}); upgrade hookbin or use another --db"
@@ -137,9 +137,9 @@ type Counts = Arc<Mutex<HashMap<String, u64>>>;
 impl Store {
     /// Opens (creating if needed) the database at `path`, migrates it, and starts the writer.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let open_err = |source| StoreError::Open {
+        let open_err = |cause| StoreError::Open {
             path: path.to_owned(),
-            source,
+            cause,
         };
         let mut conn = Connection::open(path).map_err(open_err)?;
         schema::configure(&conn).map_err(open_err)?;

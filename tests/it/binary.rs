@@ -37,6 +37,64 @@ fn a_port_in_use_is_a_clear_error() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot listen on"), "{err}");
+    // Nothing was created for a server that never ran.
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+}
+
+#[test]
+fn errors_name_their_cause_once_and_piped_logs_have_no_colour() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory where the database file should be: SQLite cannot open it.
+    let db = dir.path().join("h.db");
+    std::fs::create_dir(&db).unwrap();
+    let out = hookbin()
+        .args(["--listen", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.matches("unable to open database file").count(),
+        1,
+        "{err}"
+    );
+    // Logs go to a pipe here: plain text, even without NO_COLOR.
+    let db = dir.path().join("logs.db");
+    let mut child = hookbin()
+        .args(["--listen", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .env("RUST_LOG", "hookbin=debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert!(first.contains("running at"), "{first}");
+    // At once: the signal handlers are in place before the URL is printed.
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "a graceful stop, not a kill: {:?}",
+        out.status
+    );
+    assert!(logs.contains("shutting down"), "{logs}");
+    assert!(
+        !logs.contains('\u{1b}'),
+        "colour codes in piped logs: {logs:?}"
+    );
 }
 
 #[test]

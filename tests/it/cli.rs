@@ -201,3 +201,54 @@ async fn extra_event_catalogs_load_with_events_and_bad_ones_are_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not valid"));
 }
+
+#[tokio::test]
+async fn commands_do_not_create_a_database_by_accident() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("elsewhere.db");
+    for args in [
+        &["webhooks", "list"][..],
+        &["webhooks", "test", "wh_0190aaaaaaaaaaaaaaaaaaaaaaaaaaaa"],
+        &["fire", "payment_received"],
+    ] {
+        let out = hookbin(&db, args, None).await;
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("no database at") && err.contains("elsewhere.db"),
+            "{args:?}: {err}"
+        );
+        assert!(!db.exists(), "{args:?} created the database");
+    }
+    // Listing events needs no database at all.
+    assert!(hookbin(&db, &["events"], None).await.status.success());
+    assert!(!db.exists());
+    // Adding a webhook may start one, and says so; an empty list names the database it read.
+    let add = hookbin(
+        &db,
+        &[
+            "webhooks",
+            "add",
+            "--name",
+            "A",
+            "--url",
+            "http://127.0.0.1:9/x",
+            "--event",
+            "payment_received",
+        ],
+        None,
+    )
+    .await;
+    assert!(add.status.success(), "{add:?}");
+    assert!(String::from_utf8_lossy(&add.stderr).contains("created a new database"));
+    let id = stdout(&add).split_whitespace().next().unwrap().to_owned();
+    assert!(
+        hookbin(&db, &["webhooks", "remove", &id], None)
+            .await
+            .status
+            .success()
+    );
+    let list = hookbin(&db, &["webhooks", "list"], None).await;
+    assert!(list.status.success() && stdout(&list).is_empty());
+    assert!(String::from_utf8_lossy(&list.stderr).contains("no webhooks in"));
+}
