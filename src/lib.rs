@@ -19,6 +19,7 @@
 //! store    the only SQL: writer thread with group commit, read connections, migrations
 //! model    plain data and typed ids, depends on nothing
 //! units    durations and sizes as written in flags and query strings
+//! payload  event payloads as given: a JSON object's exact text, compacted, never re-encoded
 //! ```
 //!
 //! Data flows one way: `web` / `cli` → `capture` / `sender` → `store`; `store` never sees HTTP types and `web`
@@ -33,6 +34,7 @@ pub mod export;
 pub mod inspect;
 pub mod model;
 pub mod outbound;
+pub mod payload;
 pub mod relay;
 pub mod retention;
 pub mod sender;

@@ -10,18 +10,50 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::payload::Payload;
+
 /// The built-in catalog file.
 const BUILT_IN: &str = include_str!("ultimate-multisite.json");
 
 /// One event type a webhook can subscribe to.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "CatalogEvent")]
 pub struct EventType {
     pub slug: String,
     pub name: String,
     pub description: String,
     /// What "Send Test Event" sends, and what `{}` fires; always a JSON object.
     pub sample_payload: serde_json::Map<String, serde_json::Value>,
+    /// The sample exactly as the catalog wrote it (compacted), which is what is sent.
+    #[serde(skip)]
+    pub sample: Payload,
+}
+
+/// An event as a catalog file writes it; the sample is kept as its text.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogEvent {
+    slug: String,
+    name: String,
+    description: String,
+    sample_payload: Box<serde_json::value::RawValue>,
+}
+
+impl TryFrom<CatalogEvent> for EventType {
+    type Error = String;
+
+    fn try_from(e: CatalogEvent) -> Result<EventType, String> {
+        let text = e.sample_payload.get();
+        let sample = Payload::parse(text.as_bytes())
+            .map_err(|why| format!("the sample_payload of {}: {why}", e.slug))?;
+        Ok(EventType {
+            sample_payload: serde_json::from_str(text).map_err(|why| why.to_string())?,
+            sample,
+            slug: e.slug,
+            name: e.name,
+            description: e.description,
+        })
+    }
 }
 
 #[derive(Deserialize)]

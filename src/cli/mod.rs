@@ -13,10 +13,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Subcommand;
-use serde_json::{Map, Value};
 
 use crate::config::Config;
 use crate::model::{DeliveryId, DueDelivery, Webhook, WebhookId};
+use crate::payload::Payload;
 use crate::sender::{Retries, SendError, Sender, WebhookInput};
 use crate::store::{Next, Store, StoreError};
 
@@ -228,24 +228,18 @@ fn print_webhook(w: &Webhook) {
     println!("{}  {}  [{}] {} -> {}", w.id, w.name, state, w.event, w.url);
 }
 
-fn read_payload(path: Option<PathBuf>) -> Result<Map<String, Value>, CliError> {
+fn read_payload(path: Option<PathBuf>) -> Result<Option<Payload>, CliError> {
     let Some(path) = path else {
-        return Ok(Map::new());
+        return Ok(None);
     };
-    let mut text = String::new();
+    let mut text = Vec::new();
     let read = if path.as_os_str() == "-" {
-        std::io::stdin().read_to_string(&mut text).map(|_| ())
+        std::io::stdin().read_to_end(&mut text).map(|_| ())
     } else {
-        std::fs::read_to_string(&path).map(|t| text = t)
+        std::fs::read(&path).map(|t| text = t)
     };
     read.map_err(|e| CliError::Input(format!("cannot read payload {}: {e}", path.display())))?;
-    match serde_json::from_str(&text) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(CliError::Input("the payload must be a JSON object".into())),
-        Err(e) => Err(CliError::Input(format!(
-            "the payload is not valid JSON: {e}"
-        ))),
-    }
+    Payload::parse(&text).map(Some).map_err(CliError::Input)
 }
 
 async fn fire(sender: &Sender, slug: &str, payload: Option<PathBuf>) -> Result<bool, CliError> {

@@ -13,14 +13,13 @@ pub mod worker;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use chrono::Utc;
-use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
 use crate::catalog::Catalog;
 use crate::model::{Attempt, Delivery, DeliveryId, DueDelivery, EventId, Webhook, WebhookId};
 use crate::outbound::{self, Client};
+use crate::payload::Payload;
 use crate::store::{Next, Store, StoreError, WebhookFields, WebhookPatch};
 use retry::RetrySchedule;
 
@@ -205,7 +204,7 @@ impl Sender {
             .catalog
             .get(&hook.event)
             .ok_or_else(|| SendError::UnknownEvent(hook.event.clone()))?;
-        let payload = compact(&event.sample_payload);
+        let payload = event.sample.bytes().clone();
         let id = self
             .store
             .create_test_delivery(&hook.id, &hook.event, payload.clone())
@@ -233,18 +232,21 @@ impl Sender {
     }
 
     /// Fires an event: one outbox delivery per active webhook on it, committed before this
-    /// returns; the worker sends them. An empty payload means the event's sample.
-    pub async fn fire(&self, slug: &str, payload: Map<String, Value>) -> Result<Fired, SendError> {
+    /// returns; the worker sends them. No payload, or `{}`, means the event's sample; any
+    /// other is sent as given (see [`Payload`]).
+    pub async fn fire(&self, slug: &str, payload: Option<Payload>) -> Result<Fired, SendError> {
         let event = self
             .catalog
             .get(slug)
             .ok_or_else(|| SendError::UnknownEvent(slug.to_owned()))?;
-        let payload = if payload.is_empty() {
-            &event.sample_payload
-        } else {
-            &payload
+        let payload = match payload {
+            Some(p) if !p.is_empty_object() => p,
+            _ => event.sample.clone(),
         };
-        let (event_id, pairs) = self.store.enqueue_event(slug, compact(payload)).await?;
+        let (event_id, pairs) = self
+            .store
+            .enqueue_event(slug, payload.bytes().clone())
+            .await?;
         self.wake.notify_one();
         Ok(Fired {
             event_id,
@@ -325,11 +327,6 @@ impl Sender {
     pub fn wake(&self) {
         self.wake.notify_one();
     }
-}
-
-/// The payload as compact JSON, keys in their given order.
-pub fn compact(payload: &Map<String, Value>) -> Bytes {
-    Bytes::from(serde_json::to_vec(payload).expect("JSON values serialize"))
 }
 
 /// The headers of a delivery, signed with `key`.

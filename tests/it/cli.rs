@@ -118,7 +118,7 @@ async fn fire_sends_a_payload_from_stdin_or_a_file() {
     let fired = hookbin(
         &db,
         &["fire", "customer_created", "--payload", "-"],
-        Some(r#"{"customer_id": 9, "note": "stdin"}"#),
+        Some(r#"{"customer_id": 9, "note": "stdin", "amount": 1.10, "e": 1e3}"#),
     )
     .await;
     assert!(
@@ -130,7 +130,11 @@ async fn fire_sends_a_payload_from_stdin_or_a_file() {
     assert!(stdout(&fired).contains("queued for 1 webhook"));
     let got = rx.got();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].body.as_ref(), br#"{"customer_id":9,"note":"stdin"}"#);
+    assert_eq!(
+        got[0].body.as_ref(),
+        br#"{"customer_id":9,"note":"stdin","amount":1.10,"e":1e3}"#,
+        "sent as given, only the whitespace removed"
+    );
     assert_eq!(got[0].header("webhook-event"), Some("customer_created"));
 
     let file = dir.path().join("p.json");

@@ -472,3 +472,43 @@ async fn redirects_are_not_followed() {
     assert_eq!(res["status"], 302);
     assert_eq!(rx.got().len(), 1, "nothing followed the redirect");
 }
+
+#[tokio::test]
+async fn fired_payloads_arrive_as_the_bytes_given() {
+    let s = TestServer::start().await;
+    let bin = s.new_bin().await;
+    let hook = s
+        .new_webhook("Loop", &s.url(&format!("/b/{bin}")), "payment_received")
+        .await;
+    // Whitespace between tokens goes; every token stays as written.
+    let given = "{ \"payment_id\": 7, \"amount\": 1.10, \"e\": 1e3, \"z\": -0.0,\n  \
+                 \"big\": 9007199254740993, \"huge\": 123456789012345678901234567890,\n  \
+                 \"name\": \"caf\\u00e9 \\ud83d\\ude00\", \"nested\": {\"a\": [1.50, 2]} }";
+    let sent = "{\"payment_id\":7,\"amount\":1.10,\"e\":1e3,\"z\":-0.0,\
+                \"big\":9007199254740993,\"huge\":123456789012345678901234567890,\
+                \"name\":\"caf\\u00e9 \\ud83d\\ude00\",\"nested\":{\"a\":[1.50,2]}}";
+    let r = s
+        .send(
+            crate::support::Req::new("POST", "/api/events/payment_received")
+                .header("content-type", "application/json")
+                .body(given),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let delivery = r.json()["deliveries"][0]["id"].as_str().unwrap().to_owned();
+    let captured = eventually(10, "the delivery in the bin", || async {
+        let list = s
+            .get(&format!("/api/bins/{bin}/requests?limit=1"))
+            .await
+            .json();
+        list["requests"].as_array().unwrap().first().cloned()
+    })
+    .await;
+    let id = captured["id"].as_str().unwrap();
+    let full = s.get(&format!("/api/requests/{id}")).await.json();
+    assert_eq!(full["body_text"], sent, "the bytes that arrived");
+    // The delivery log shows the same text, not a re-encoding of it.
+    let d = s.get(&format!("/api/deliveries/{delivery}")).await.text();
+    assert!(d.contains(&format!("\"payload\":{sent}")), "{d}");
+    assert_eq!(hook["event"], "payment_received");
+}

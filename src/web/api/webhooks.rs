@@ -3,10 +3,12 @@
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
 
 use super::json_body;
 use crate::model::{Attempt, Delivery, DeliveryId, Webhook, WebhookId};
+use crate::payload::Payload;
 use crate::sender::WebhookInput;
 use crate::time;
 use crate::web::response::{self, Body};
@@ -87,7 +89,8 @@ pub struct DeliveryOut {
     pub state: &'static str,
     pub created_at: String,
     pub next_attempt_at: Option<String>,
-    pub payload: Value,
+    /// The payload's exact text, not a re-encoding of it.
+    pub payload: Box<RawValue>,
     pub attempts: Vec<AttemptOut>,
 }
 
@@ -103,7 +106,8 @@ impl From<&Delivery> for DeliveryOut {
             state: d.state.as_str(),
             created_at: time::format(d.created_at),
             next_attempt_at: d.next_attempt_at.map(time::format),
-            payload: serde_json::from_slice(&d.payload).unwrap_or(Value::Null),
+            payload: serde_json::from_slice(&d.payload)
+                .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON")),
             attempts: d.attempts.iter().map(AttemptOut::from).collect(),
         }
     }
@@ -148,22 +152,12 @@ pub async fn fire_event(
         )));
     }
     let body = read_small_body(req).await?;
-    let payload: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
-        Map::new()
+    let payload = if body.iter().all(u8::is_ascii_whitespace) {
+        None
     } else {
-        match serde_json::from_slice(&body) {
-            Ok(Value::Object(map)) => map,
-            Ok(_) => {
-                return Err(WebError::BadRequest(
-                    "the payload must be a JSON object ({} sends the event's sample)".into(),
-                ));
-            }
-            Err(e) => {
-                return Err(WebError::BadRequest(format!(
-                    "the payload is not valid JSON: {e}"
-                )));
-            }
-        }
+        let p = Payload::parse(&body)
+            .map_err(|e| WebError::BadRequest(format!("{e} ({{}} sends the event's sample)")))?;
+        Some(p)
     };
     let fired = app.sender.fire(slug, payload).await?;
     Ok(response::json(StatusCode::ACCEPTED, &fired))

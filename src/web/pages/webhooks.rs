@@ -27,7 +27,7 @@ pub struct EventView {
 
 impl EventView {
     fn new(e: &EventType) -> EventView {
-        let compact = serde_json::to_string(&e.sample_payload).expect("JSON serializes");
+        let compact = e.sample.as_str().to_owned();
         EventView {
             slug: e.slug.clone(),
             name: e.name.clone(),
