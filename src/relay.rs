@@ -286,7 +286,9 @@ pub fn travelling(headers: &[Header]) -> Vec<(String, Vec<u8>)> {
         .iter()
         .filter(|h| {
             let name = h.name.to_ascii_lowercase();
-            !HOP_BY_HOP.contains(&name.as_str()) && !named.contains(&name)
+            // HTTP/2 pseudo-headers (`:authority`) describe the original request, not a header
+            // to send on.
+            !name.starts_with(':') && !HOP_BY_HOP.contains(&name.as_str()) && !named.contains(&name)
         })
         .map(|h| (h.name.clone(), h.value.clone()))
         .collect()

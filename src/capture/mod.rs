@@ -95,6 +95,12 @@ impl Capturer {
         let settings = self.store.bin_settings(&bin);
         let (parts, body) = req.into_parts();
         let body = body::read(body, self.max_body, self.body_timeout).await?;
+        // HTTP/2 names the host in its `:authority` pseudo-header, which hyper turns into the
+        // URI and drops from the header list: it is kept as the first header line, as sent.
+        let authority = (parts.version == Version::HTTP_2)
+            .then(|| parts.uri.authority())
+            .flatten()
+            .map(|a| (":authority", a.as_str().as_bytes()));
         let capture = NewCapture {
             bin_id: bin.clone(),
             received_at: Utc::now(),
@@ -108,10 +114,12 @@ impl Capturer {
                     encode_headers(lines.iter().map(|(n, v)| (n.as_str(), v.as_slice())))
                 }
                 None => encode_headers(
-                    parts
-                        .headers
-                        .iter()
-                        .map(|(n, v)| (n.as_str(), v.as_bytes())),
+                    authority.into_iter().chain(
+                        parts
+                            .headers
+                            .iter()
+                            .map(|(n, v)| (n.as_str(), v.as_bytes())),
+                    ),
                 ),
             },
             content_type: parts

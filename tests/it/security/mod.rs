@@ -110,6 +110,20 @@ async fn http2_prior_knowledge_requests_are_captured() {
     assert_eq!(r["http_version"], "HTTP/2.0");
     assert_eq!(r["body_text"], "over h2");
     assert_eq!(r["path"], format!("/b/{bin}/h2"));
+    // Where it was sent travels in :authority, not Host: it is kept, as the first line.
+    let id = r["id"].as_str().unwrap();
+    let full = s.get(&format!("/api/requests/{id}")).await.json();
+    assert_eq!(full["headers"][0][0], ":authority");
+    assert_eq!(full["headers"][0][1], s.addr.to_string());
+    // The request page shows it; a curl or replay of it does not send a pseudo-header.
+    assert!(
+        s.get(&format!("/requests/{id}"))
+            .await
+            .text()
+            .contains(":authority")
+    );
+    let curl = s.get(&format!("/api/requests/{id}/curl")).await.text();
+    assert!(!curl.contains(":authority"), "{curl}");
 }
 
 #[tokio::test]
