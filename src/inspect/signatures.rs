@@ -3,15 +3,15 @@
 //! Stripe (`Stripe-Signature`). Each scheme present is checked against every secret given;
 //! all comparisons of MACs are constant-time.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::sender::signing;
 
 /// How far a signed timestamp may lie from arrival before the receiver libraries of Standard
-/// Webhooks and Stripe reject it (their default tolerance).
+/// Webhooks and Stripe reject it (their default tolerance). Standard Webhooks bounds both
+/// directions ("too old", "too new"); Stripe bounds only the age, as stripe-node and
+/// stripe-python do, so a timestamp ahead of the clock passes there.
 pub const TOLERANCE_SECS: i64 = 300;
 
 /// The header each scheme signs in: Standard Webhooks, GitHub, Stripe.
@@ -48,20 +48,47 @@ pub enum Outcome {
     Malformed(String),
 }
 
+/// Where a signed timestamp lies against the scheme's tolerance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timing {
+    InTime,
+    TooOld,
+    TooNew,
+}
+
 impl Check {
-    /// True for a valid signature whose timestamp (if any) is within the tolerance.
+    /// The timestamp's standing under this scheme's rule (see [`TOLERANCE_SECS`]).
+    fn timing(&self) -> Timing {
+        let Outcome::Valid {
+            skew_secs: Some(skew),
+            ..
+        } = self.outcome
+        else {
+            return Timing::InTime;
+        };
+        // `skew` is arrival minus the signed time: positive when signed in the past.
+        if skew > TOLERANCE_SECS {
+            Timing::TooOld
+        } else if skew < -TOLERANCE_SECS && self.header != STRIPE_HEADER {
+            Timing::TooNew
+        } else {
+            Timing::InTime
+        }
+    }
+
+    /// True for a valid signature whose timestamp (if any) the scheme's own libraries accept.
     pub fn passes(&self) -> bool {
-        matches!(&self.outcome, Outcome::Valid { skew_secs, .. }
-            if skew_secs.is_none_or(|s| s.abs() <= TOLERANCE_SECS))
+        matches!(self.outcome, Outcome::Valid { .. }) && self.timing() == Timing::InTime
     }
 
     /// One line for a person: the scheme and whether it holds.
     pub fn headline(&self) -> String {
-        let verdict = match &self.outcome {
-            Outcome::Valid { .. } if self.passes() => "signature valid",
-            Outcome::Valid { .. } => "signature valid, timestamp too old",
-            Outcome::NoMatch { .. } => "signature not valid",
-            Outcome::Malformed(_) => "signature header malformed",
+        let verdict = match (&self.outcome, self.timing()) {
+            (Outcome::Valid { .. }, Timing::InTime) => "signature valid",
+            (Outcome::Valid { .. }, Timing::TooOld) => "signature valid, timestamp too old",
+            (Outcome::Valid { .. }, Timing::TooNew) => "signature valid, timestamp too new",
+            (Outcome::NoMatch { .. }, _) => "signature not valid",
+            (Outcome::Malformed(_), _) => "signature header malformed",
         };
         format!("{}: {verdict}", self.scheme)
     }
@@ -70,13 +97,21 @@ impl Check {
     pub fn detail(&self) -> String {
         match &self.outcome {
             Outcome::Valid { secret, skew_secs } => {
-                let when = match skew_secs {
-                    None => String::new(),
-                    Some(s) if s.abs() <= TOLERANCE_SECS => {
+                let when = match (skew_secs, self.timing()) {
+                    (None, _) => String::new(),
+                    (Some(s), Timing::InTime) if *s < -TOLERANCE_SECS => format!(
+                        " The signed timestamp is {} s ahead of arrival; Stripe's libraries only bound its age, so they accept it.",
+                        -s
+                    ),
+                    (Some(_), Timing::InTime) => {
                         " The signed timestamp is within 5 minutes of arrival.".to_owned()
                     }
-                    Some(s) => format!(
-                        " But the signed timestamp is {s} s from arrival: a receiver would reject it as a replay."
+                    (Some(s), Timing::TooOld) => format!(
+                        " But it was signed {s} s before arrival: a receiver would reject it as too old (a replay)."
+                    ),
+                    (Some(s), Timing::TooNew) => format!(
+                        " But its timestamp is {} s ahead of arrival: a receiver would reject it as too new.",
+                        -s
                     ),
                 };
                 format!("Signed with {secret}.{when}")
@@ -146,8 +181,7 @@ fn standard(
     if !sig.split(' ').any(|s| s.starts_with("v1,")) {
         return Outcome::Malformed("webhook-signature has no v1, signature".into());
     }
-    let key =
-        |secret: &str| signing::secret_key(secret).or_else(|| BASE64.decode(secret.trim()).ok());
+    let key = |secret: &str| signing::secret_key(secret).or_else(|| signing::plain_key(secret));
     first_match(secrets, Some(received_at - ts), |secret| {
         key(secret).is_some_and(|k| signing::verify(&k, &id, ts, body, sig))
     })
@@ -250,6 +284,8 @@ pub fn stripe_signature(secret: &str, ts: i64, body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as BASE64;
 
     fn headers(pairs: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> {
         move |name: &str| {
@@ -313,6 +349,11 @@ mod tests {
         assert!(ok[0].passes());
         let late = check_all(h(sig.clone()), body, 1_700_000_400, &secrets(secret));
         assert!(!late[0].passes(), "outside the 5 minute tolerance");
+        assert!(late[0].headline().ends_with("timestamp too old"));
+        // Stripe's libraries bound only the age: signed 600 s ahead of arrival still passes.
+        let ahead = check_all(h(sig.clone()), body, 1_699_999_400, &secrets(secret));
+        assert!(ahead[0].passes(), "{:?}", ahead[0]);
+        assert_eq!(ahead[0].headline(), "Stripe: signature valid");
         let tampered = check_all(h(sig.clone()), b"{}", 1_700_000_010, &secrets(secret));
         assert!(matches!(tampered[0].outcome, Outcome::NoMatch { .. }));
         let other_ts = sig.replace("t=1700000000", "t=1700000001");
@@ -343,8 +384,56 @@ mod tests {
             assert_eq!(c[0].scheme, "Standard Webhooks");
             assert!(c[0].passes(), "{c:?}");
         }
-        let c = check_all(h(sig), b"{}", 1001, &secrets(&secret));
+        let c = check_all(h(sig.clone()), b"{}", 1001, &secrets(&secret));
         assert!(matches!(c[0].outcome, Outcome::NoMatch { .. }));
+        // Both directions are bounded here, each named as the reference libraries name it.
+        let old = check_all(h(sig.clone()), body, 1000 + 301, &secrets(&secret));
+        assert_eq!(
+            old[0].headline(),
+            "Standard Webhooks: signature valid, timestamp too old"
+        );
+        let new = check_all(h(sig), body, 1000 - 301, &secrets(&secret));
+        assert_eq!(
+            new[0].headline(),
+            "Standard Webhooks: signature valid, timestamp too new"
+        );
+        assert!(new[0].detail().contains("too new"));
+    }
+
+    /// The test vector the Standard Webhooks specification publishes, with its secret given
+    /// padded and unpadded as both reference libraries accept it.
+    #[test]
+    fn standard_webhooks_matches_the_spec_vector_with_or_without_padding() {
+        let body = br#"{"test": 2432232314}"#;
+        let h = headers(vec![
+            ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek".into()),
+            ("webhook-timestamp", "1614265330".into()),
+            (
+                "webhook-signature",
+                "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=".into(),
+            ),
+        ]);
+        let c = check_all(
+            &h,
+            body,
+            1614265330,
+            &secrets("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        );
+        assert!(c[0].passes(), "{c:?}");
+        // A 32-byte key: 44 base64 characters with its '=', 43 without.
+        let key = [7u8; 32];
+        let padded = format!("whsec_{}", BASE64.encode(key));
+        let unpadded = padded.trim_end_matches('=').to_owned();
+        assert_eq!(unpadded.len(), "whsec_".len() + 43);
+        let sig = signing::sign(&key, "msg_1", 1000, body);
+        let h = headers(vec![
+            ("webhook-id", "msg_1".into()),
+            ("webhook-timestamp", "1000".into()),
+            ("webhook-signature", sig),
+        ]);
+        for s in [padded, unpadded] {
+            assert!(check_all(&h, body, 1000, &secrets(&s))[0].passes(), "{s}");
+        }
     }
 
     #[test]

@@ -17,9 +17,22 @@ pub fn new_secret() -> String {
     format!("{SECRET_PREFIX}{}", BASE64.encode(key))
 }
 
+/// Base64 that takes its `=` padding or not: the reference libraries accept secrets either way
+/// (a 32-byte key is 44 characters padded, 43 without).
+const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
 /// The HMAC key inside a secret, or `None` if the secret is not `whsec_<base64>`.
 pub fn secret_key(secret: &str) -> Option<Vec<u8>> {
-    BASE64.decode(secret.strip_prefix(SECRET_PREFIX)?).ok()
+    plain_key(secret.strip_prefix(SECRET_PREFIX)?)
+}
+
+/// The HMAC key of a secret given as bare base64 (with or without padding).
+pub fn plain_key(base64: &str) -> Option<Vec<u8>> {
+    LENIENT.decode(base64.trim()).ok()
 }
 
 /// The `webhook-signature` header value for a message.
