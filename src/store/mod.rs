@@ -259,9 +259,10 @@ impl Store {
 
     /// Commits what is queued and closes every connection, readers first and the writer last:
     /// the last connection to close copies the WAL into the database and removes it, so a
-    /// stopped hookbin leaves one file. Later writes fail with [`StoreError::Closed`]; the
+    /// stopped hookbin leaves one file (beside its lock file); the disk reserve goes too. Later writes fail with [`StoreError::Closed`]; the
     /// result is the final commit's.
     pub async fn close(&self) -> Result<(), StoreError> {
+        self.reserve.drop_file();
         self.readers.close();
         let checkpointer = self.checkpointer.clone();
         let _ = tokio::task::spawn_blocking(move || checkpointer.stop()).await;

@@ -58,6 +58,16 @@ impl Reserve {
         freed
     }
 
+    /// Stops keeping the reserve and removes its file, so a stopped server leaves only its
+    /// database (and lock file) behind.
+    pub fn drop_file(&self) {
+        if let Some(s) = self.state.lock().expect("reserve poisoned").take()
+            && s.present
+        {
+            let _ = std::fs::remove_file(&s.path);
+        }
+    }
+
     /// Lays the reserve down again if it is missing and the last try is a while ago.
     pub fn restore(&self) {
         let mut state = self.state.lock().expect("reserve poisoned");

@@ -149,7 +149,7 @@ async fn sigterm_leaves_no_wal_file_behind() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("stop.db");
     let left = |what: &str| {
-        ["-wal", "-shm"]
+        ["-wal", "-shm", ".reserve"]
             .iter()
             .filter(|s| dir.path().join(format!("stop.db{s}")).exists())
             .map(|s| format!("{what} left {s}"))
