@@ -154,7 +154,7 @@ async fn route(
         (["webhooks"], _) if get => pages::webhooks(app).await,
         (["webhooks"], &Method::POST) => pages::create_webhook(app, req).await,
         (["webhooks", "new"], _) if get => pages::new_webhook(app).await,
-        (["webhooks", id], _) if get => pages::webhook(app, &webhook_id(id)?).await,
+        (["webhooks", id], _) if get => pages::webhook(app, &req, &webhook_id(id)?).await,
         (["webhooks", id, "test"], &Method::POST) => {
             pages::test_webhook(app, &webhook_id(id)?).await
         }

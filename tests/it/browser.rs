@@ -84,6 +84,24 @@ async fn the_whole_workflow_in_chromium() {
     workflow(&b, &s, true).await;
     b.goto(&s.url("/")).await;
     b.screenshot("home").await;
+    // The bin-name pattern must be a pattern Chromium accepts (it compiles them with the
+    // unicode-sets flag, where a bare '-' in a class is an error and checking silently stops).
+    let verdicts = b
+        .client
+        .execute(
+            "const i = document.getElementById('bin-name');
+             i.value = 'no spaces allowed'; const bad = i.checkValidity();
+             i.value = 'ci-orders_2'; const good = i.checkValidity();
+             i.value = ''; return [bad, good];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        verdicts,
+        serde_json::json!([false, true]),
+        "the name pattern checks"
+    );
     b.goto(&s.url("/webhooks")).await;
     b.screenshot("webhooks").await;
     b.goto(&s.url("/events")).await;

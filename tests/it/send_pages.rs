@@ -61,10 +61,21 @@ async fn the_whole_loop_new_bin_webhook_test_event_verified_payload() {
     assert_eq!(texts(&doc, "h1"), ["Payments"]);
     assert!(texts(&doc, "pre.json")[0].contains("\"payment_total\": \"$31.32\""));
 
-    // Send Test Event: the confirmation shows the status and the time taken.
+    // Send Test Event: a redirect to a page that can be reloaded; the confirmation shows the
+    // status and the time taken, and links to the request as the bin caught it.
     let r = s.post(&format!("{hook_page}/test")).await;
-    assert_eq!(r.status, StatusCode::OK);
-    let doc = r.html();
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let result_page = r.header("location").to_owned();
+    assert!(
+        result_page.starts_with(&format!("{hook_page}?test=msg_")),
+        "{result_page}"
+    );
+    let doc = s.get(&result_page).await.html();
+    let again = s.get(&result_page).await.html();
+    assert_eq!(
+        texts(&again, "#test-result h2"),
+        texts(&doc, "#test-result h2")
+    );
     assert_eq!(texts(&doc, "#test-result h2"), ["Test event delivered"]);
     assert_eq!(texts(&doc, "#test-status"), ["200"]);
     assert!(texts(&doc, "#test-duration")[0].ends_with(" ms"));
@@ -74,6 +85,14 @@ async fn the_whole_loop_new_bin_webhook_test_event_verified_payload() {
     // The bin has the payload, pretty-printed, with headers and a valid signature.
     let list = s.get(&format!("/api/bins/{bin}/requests")).await.json();
     let id = list["requests"][0]["id"].as_str().unwrap().to_owned();
+    let caught = doc
+        .select(&scraper::Selector::parse("#test-captured").unwrap())
+        .next()
+        .expect("a link to the caught request");
+    assert_eq!(
+        caught.value().attr("href"),
+        Some(format!("/requests/{id}").as_str())
+    );
     let doc = s.get(&format!("/requests/{id}")).await.html();
     assert_eq!(
         texts(&doc, "#signature h3"),
@@ -133,11 +152,17 @@ async fn a_failed_test_send_is_shown_as_a_failure_with_its_status() {
     let rx = Receiver::start().await;
     rx.script(&[503]);
     let hook = s.new_webhook("Down", &rx.url("/"), "invoice_sent").await;
-    let doc = s
+    let r = s
         .post(&format!("/webhooks/{}/test", hook["id"].as_str().unwrap()))
-        .await
-        .html();
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let doc = s.get(r.header("location")).await.html();
     assert_eq!(texts(&doc, "#test-result h2"), ["Test event not delivered"]);
+    assert_eq!(
+        count(&doc, "#test-captured"),
+        0,
+        "the receiver is no bin of ours"
+    );
     assert_eq!(texts(&doc, "#test-status"), ["503"]);
     assert!(texts(&doc, "#test-error")[0].contains("503"));
     assert_eq!(count(&doc, "#test-result.result-fail"), 1);

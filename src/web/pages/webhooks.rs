@@ -9,10 +9,10 @@ use super::{human_size, render};
 use crate::catalog::EventType;
 use crate::inspect;
 use crate::model::{Attempt, Delivery, DeliveryId, DeliveryState, Webhook, WebhookId};
-use crate::sender::{SendError, TestResult, WebhookInput};
+use crate::sender::{SendError, WebhookInput};
 use crate::time;
 use crate::web::response::{self, Body};
-use crate::web::{App, WebError, read_small_body};
+use crate::web::{App, WebError, query_pairs, read_small_body};
 
 /// Most response bytes shown inline on a page (the API has all that was kept).
 const SHOWN_RESPONSE: usize = 8 * 1024;
@@ -182,23 +182,26 @@ pub struct TestView {
     pub response_body: String,
     pub cut: bool,
     pub delivery_id: String,
+    /// The request page of the test event as a bin of this hookbin caught it, if it did.
+    pub captured: Option<String>,
 }
 
-impl From<TestResult> for TestView {
-    fn from(r: TestResult) -> Self {
-        let (body, cut) = clip(&r.response_body);
-        TestView {
-            ok: r.ok,
-            status: r
-                .status
-                .map_or_else(|| "no answer".into(), |s| s.to_string()),
-            duration_ms: r.duration_ms,
-            error: r.error,
-            response_headers: r.response_headers,
+impl TestView {
+    /// The confirmation of a test send, from what its delivery logged.
+    fn new(d: &Delivery, captured: Option<String>) -> Option<TestView> {
+        let a = d.attempts.last()?;
+        let (body, cut) = clip(&String::from_utf8_lossy(&a.response_body));
+        Some(TestView {
+            ok: a.ok(),
+            status: status_text(a),
+            duration_ms: a.duration_ms,
+            error: a.error.clone(),
+            response_headers: a.response_headers.clone(),
             response_body: body,
-            cut: cut || r.response_truncated,
-            delivery_id: r.delivery_id.to_string(),
-        }
+            cut: cut || a.response_truncated,
+            delivery_id: d.id.to_string(),
+            captured,
+        })
     }
 }
 
@@ -241,8 +244,66 @@ struct WebhookPage {
     deliveries: Vec<DeliveryRow>,
 }
 
-pub async fn webhook(app: &App, id: &WebhookId) -> Result<Response<Body>, WebError> {
-    webhook_with(app, id, None, StatusCode::OK).await
+/// A webhook's page; `?test=<delivery id>` adds the confirmation of that test send (where
+/// **Send Test Event** redirects, so the result can be reloaded and shared).
+pub async fn webhook<B>(
+    app: &App,
+    req: &Request<B>,
+    id: &WebhookId,
+) -> Result<Response<Body>, WebError> {
+    let asked = query_pairs(req)
+        .into_iter()
+        .find(|(k, _)| k == "test")
+        .and_then(|(_, v)| DeliveryId::parse(&v));
+    let mut test = None;
+    if let Some(did) = asked {
+        let d = app.store.get_delivery(&did).await?;
+        if d.webhook_id != *id || !d.is_test {
+            return Err(WebError::NotFound(format!(
+                "no test send {did} of webhook {id}"
+            )));
+        }
+        let hook = app.store.get_webhook(id).await?;
+        let captured = captured_here(app, req, &hook.url, &did).await;
+        test = TestView::new(&d, captured);
+    }
+    webhook_with(app, id, test, StatusCode::OK).await
+}
+
+/// When `url` is a bin of this hookbin, the request page of the delivery `did` as it caught it.
+async fn captured_here<B>(
+    app: &App,
+    req: &Request<B>,
+    url: &str,
+    did: &DeliveryId,
+) -> Option<String> {
+    let uri: hyper::Uri = url.parse().ok()?;
+    let authority = uri.authority()?.as_str();
+    let ours = [
+        crate::web::auth::authority(req).map(str::to_owned),
+        Some(app.local_addr.to_string()),
+        app.config
+            .public_url
+            .as_deref()
+            .and_then(|u| u.parse::<hyper::Uri>().ok())
+            .and_then(|u| u.authority().map(|a| a.to_string())),
+    ];
+    if !ours.iter().flatten().any(|a| a == authority) {
+        return None;
+    }
+    let bin = uri.path().strip_prefix("/b/")?.split('/').next()?;
+    let bin = crate::model::BinId::parse(bin)?;
+    let filter = crate::store::Filter {
+        header: Some(("webhook-id".into(), Some(did.to_string()))),
+        ..Default::default()
+    };
+    let page = app
+        .store
+        .list_requests(&bin, 1, None, Some(0), &filter)
+        .await
+        .ok()?;
+    let c = page.requests.first()?;
+    Some(format!("/requests/{}", c.id))
 }
 
 async fn webhook_with(
@@ -274,10 +335,14 @@ async fn webhook_with(
     render(status, &page)
 }
 
-/// **Send Test Event**: sends now and shows the confirmation on the webhook's page.
+/// **Send Test Event**: sends now, then redirects to the webhook's page showing the
+/// confirmation (a page that can be reloaded and linked, unlike the answer to a POST).
 pub async fn test_webhook(app: &App, id: &WebhookId) -> Result<Response<Body>, WebError> {
     let result = app.sender.send_test(id).await?;
-    webhook_with(app, id, Some(result.into()), StatusCode::OK).await
+    Ok(response::see_other(&format!(
+        "/webhooks/{id}?test={}#test-result",
+        result.delivery_id
+    )))
 }
 
 /// The Active toggle.
