@@ -4,10 +4,12 @@
 //! captured content can never turn into markup or script.
 
 mod bins;
+mod deliveries;
 mod requests;
 mod webhooks;
 
 pub use bins::*;
+pub use deliveries::*;
 pub use requests::*;
 pub use webhooks::*;
 

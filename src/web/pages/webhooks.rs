@@ -1,21 +1,19 @@
-//! Pages for the sending side: the event catalog, webhooks (list, form, detail with **Send
-//! Test Event** and the delivery log) and one delivery with all its attempts.
+//! Pages for the sending side: the event catalog and webhooks (list, form, detail with **Send
+//! Test Event** and the delivery log); one delivery's page is in [`super::deliveries`].
 
 use askama::Template;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
-use super::{human_size, render};
+use super::deliveries::{AttemptView, DeliveryRow};
+use super::render;
 use crate::catalog::EventType;
 use crate::inspect;
-use crate::model::{Attempt, Delivery, DeliveryId, DeliveryState, Webhook, WebhookId};
+use crate::model::{Delivery, DeliveryId, Webhook, WebhookId};
 use crate::sender::{SendError, WebhookInput};
 use crate::time;
 use crate::web::response::{self, Body};
 use crate::web::{App, WebError, query_pairs, read_small_body};
-
-/// Most response bytes shown inline on a page (the API has all that was kept).
-const SHOWN_RESPONSE: usize = 8 * 1024;
 
 /// An event type with its sample payload ready to show.
 pub struct EventView {
@@ -172,15 +170,10 @@ pub async fn create_webhook(app: &App, req: Request<Incoming>) -> Result<Respons
     }
 }
 
-/// The confirmation of a test send, ready to show.
+/// The confirmation of a test send, ready to show: its attempt, as the delivery page shows
+/// attempts.
 pub struct TestView {
-    pub ok: bool,
-    pub status: String,
-    pub duration_ms: u64,
-    pub error: Option<String>,
-    pub response_headers: Vec<(String, String)>,
-    pub response_body: String,
-    pub cut: bool,
+    pub attempt: AttemptView,
     pub delivery_id: String,
     /// The request page of the test event as a bin of this hookbin caught it, if it did.
     pub captured: Option<String>,
@@ -190,48 +183,11 @@ impl TestView {
     /// The confirmation of a test send, from what its delivery logged.
     fn new(d: &Delivery, captured: Option<String>) -> Option<TestView> {
         let a = d.attempts.last()?;
-        let (body, cut) = clip(&String::from_utf8_lossy(&a.response_body));
         Some(TestView {
-            ok: a.ok(),
-            status: status_text(a),
-            duration_ms: a.duration_ms,
-            error: a.error.clone(),
-            response_headers: a.response_headers.clone(),
-            response_body: body,
-            cut: cut || a.response_truncated,
+            attempt: AttemptView::new(d.attempts.len(), a),
             delivery_id: d.id.to_string(),
             captured,
         })
-    }
-}
-
-/// One line of a delivery log.
-pub struct DeliveryRow {
-    pub id: String,
-    pub event: String,
-    pub test: bool,
-    pub state: &'static str,
-    pub attempts: usize,
-    pub last_status: String,
-    pub created_at: String,
-    pub next_attempt_at: String,
-}
-
-impl DeliveryRow {
-    fn new(d: &Delivery) -> DeliveryRow {
-        DeliveryRow {
-            id: d.id.to_string(),
-            event: d.event.clone(),
-            test: d.is_test,
-            state: d.state.as_str(),
-            attempts: d.attempts.len(),
-            last_status: d.attempts.last().map_or_else(String::new, status_text),
-            created_at: time::format(d.created_at),
-            next_attempt_at: match (d.state, d.next_attempt_at) {
-                (DeliveryState::Pending, Some(t)) => time::format(t),
-                _ => String::new(),
-            },
-        }
     }
 }
 
@@ -267,7 +223,27 @@ pub async fn webhook<B>(
         let captured = captured_here(app, req, &hook.url, &did).await;
         test = TestView::new(&d, captured);
     }
-    webhook_with(app, id, test, StatusCode::OK).await
+    let hook = app.store.get_webhook(id).await?;
+    let deliveries = app
+        .store
+        .list_deliveries(id, 50)
+        .await?
+        .iter()
+        .map(DeliveryRow::new)
+        .collect();
+    let payload = app
+        .sender
+        .catalog()
+        .get(&hook.event)
+        .map(|e| EventView::new(e).payload)
+        .unwrap_or_default();
+    let page = WebhookPage {
+        hook: WebhookView::new(app, &hook),
+        payload,
+        test,
+        deliveries,
+    };
+    render(StatusCode::OK, &page)
 }
 
 /// When `url` is a bin of this hookbin, the request page of the delivery `did` as it caught it.
@@ -306,35 +282,6 @@ async fn captured_here<B>(
     Some(format!("/requests/{}", c.id))
 }
 
-async fn webhook_with(
-    app: &App,
-    id: &WebhookId,
-    test: Option<TestView>,
-    status: StatusCode,
-) -> Result<Response<Body>, WebError> {
-    let hook = app.store.get_webhook(id).await?;
-    let deliveries = app
-        .store
-        .list_deliveries(id, 50)
-        .await?
-        .iter()
-        .map(DeliveryRow::new)
-        .collect();
-    let payload = app
-        .sender
-        .catalog()
-        .get(&hook.event)
-        .map(|e| EventView::new(e).payload)
-        .unwrap_or_default();
-    let page = WebhookPage {
-        hook: WebhookView::new(app, &hook),
-        payload,
-        test,
-        deliveries,
-    };
-    render(status, &page)
-}
-
 /// **Send Test Event**: sends now, then redirects to the webhook's page showing the
 /// confirmation (a page that can be reloaded and linked, unlike the answer to a POST).
 pub async fn test_webhook(app: &App, id: &WebhookId) -> Result<Response<Body>, WebError> {
@@ -369,102 +316,4 @@ pub async fn rotate_secret(app: &App, id: &WebhookId) -> Result<Response<Body>, 
 pub async fn delete_webhook(app: &App, id: &WebhookId) -> Result<Response<Body>, WebError> {
     app.store.delete_webhook(id).await?;
     Ok(response::see_other("/webhooks"))
-}
-
-/// One attempt, ready to show.
-pub struct AttemptView {
-    pub number: usize,
-    pub at: String,
-    pub ok: bool,
-    pub status: String,
-    pub duration_ms: u64,
-    pub error: Option<String>,
-    pub request_headers: Vec<(String, String)>,
-    pub response_headers: Vec<(String, String)>,
-    pub response_body: String,
-    pub cut: bool,
-}
-
-impl AttemptView {
-    fn new(number: usize, a: &Attempt) -> AttemptView {
-        let (body, cut) = clip(&String::from_utf8_lossy(&a.response_body));
-        AttemptView {
-            number,
-            at: time::format(a.at),
-            ok: a.ok(),
-            status: status_text(a),
-            duration_ms: a.duration_ms,
-            error: a.error.clone(),
-            request_headers: a.request_headers.clone(),
-            response_headers: a.response_headers.clone(),
-            response_body: body,
-            cut: cut || a.response_truncated,
-        }
-    }
-}
-
-#[derive(Template)]
-#[template(path = "delivery.html")]
-struct DeliveryPage {
-    row: DeliveryRow,
-    webhook_id: String,
-    webhook_name: String,
-    url: String,
-    event_id: String,
-    redelivery_of: Option<String>,
-    payload: String,
-    /// The payload exactly as sent (compact), beside the pretty view.
-    sent: String,
-    size: String,
-    attempts: Vec<AttemptView>,
-}
-
-pub async fn delivery(app: &App, id: &DeliveryId) -> Result<Response<Body>, WebError> {
-    let d = app.store.get_delivery(id).await?;
-    let hook = app.store.get_webhook(&d.webhook_id).await?;
-    let text = String::from_utf8_lossy(&d.payload).into_owned();
-    let page = DeliveryPage {
-        row: DeliveryRow::new(&d),
-        webhook_id: hook.id.to_string(),
-        webhook_name: hook.name,
-        url: hook.url,
-        event_id: d
-            .event_id
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-        redelivery_of: d.redelivery_of.as_ref().map(ToString::to_string),
-        payload: inspect::pretty_json(&text).unwrap_or_else(|| text.clone()),
-        sent: text,
-        size: human_size(d.payload.len() as u64),
-        attempts: d
-            .attempts
-            .iter()
-            .enumerate()
-            .map(|(i, a)| AttemptView::new(i + 1, a))
-            .collect(),
-    };
-    render(StatusCode::OK, &page)
-}
-
-pub async fn redeliver(app: &App, id: &DeliveryId) -> Result<Response<Body>, WebError> {
-    let d = app.sender.redeliver(id).await?;
-    Ok(response::see_other(&format!("/deliveries/{}", d.id)))
-}
-
-fn status_text(a: &Attempt) -> String {
-    a.status
-        .map_or_else(|| "no answer".into(), |s| s.to_string())
-}
-
-/// At most [`SHOWN_RESPONSE`] bytes of `s` (on a character boundary), and whether it was cut.
-fn clip(s: &str) -> (String, bool) {
-    if s.len() <= SHOWN_RESPONSE {
-        return (s.to_owned(), false);
-    }
-    let mut end = SHOWN_RESPONSE;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    (s[..end].to_owned(), true)
 }
