@@ -88,15 +88,7 @@ async fn connections_beyond_the_limit_get_503() {
 async fn http2_prior_knowledge_requests_are_captured() {
     let s = TestServer::start().await;
     let bin = s.new_bin().await;
-    let stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
-    let (mut send, conn) =
-        hyper::client::conn::http2::handshake::<_, _, http_body_util::Full<bytes::Bytes>>(
-            hyper_util::rt::TokioExecutor::new(),
-            hyper_util::rt::TokioIo::new(stream),
-        )
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let mut send = crate::support::h2(s.addr).await;
     let req = hyper::Request::post(format!("http://{}/b/{bin}/h2?x=1", s.addr))
         .header("x-proto", "h2")
         .body(http_body_util::Full::new(bytes::Bytes::from_static(

@@ -344,6 +344,21 @@ pub async fn send(addr: SocketAddr, req: Req) -> Resp {
 }
 
 /// Retries `check` until it returns `Some`, failing after `secs` seconds.
+/// An HTTP/2 (prior knowledge, h2c) connection to `addr`, driven on its own task.
+pub async fn h2(
+    addr: SocketAddr,
+) -> hyper::client::conn::http2::SendRequest<http_body_util::Full<Bytes>> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (send, conn) = hyper::client::conn::http2::handshake::<_, _, http_body_util::Full<Bytes>>(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    send
+}
+
 pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,

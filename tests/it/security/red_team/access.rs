@@ -73,15 +73,7 @@ async fn the_rebinding_guard_judges_the_authority_the_request_carries() {
     assert!(line.contains(" 200 "), "{line}");
     // HTTP/2: the :authority pseudo-header is the host.
     for (authority, want) in [("evil.example", 403), ("127.0.0.1", 200)] {
-        let stream = TcpStream::connect(s.addr).await.unwrap();
-        let (mut sender, conn) =
-            hyper::client::conn::http2::handshake::<_, _, http_body_util::Full<bytes::Bytes>>(
-                hyper_util::rt::TokioExecutor::new(),
-                hyper_util::rt::TokioIo::new(stream),
-            )
-            .await
-            .unwrap();
-        tokio::spawn(conn);
+        let mut sender = crate::support::h2(s.addr).await;
         let req = hyper::Request::get(format!("http://{authority}/api/bins"))
             .body(http_body_util::Full::default())
             .unwrap();
