@@ -70,25 +70,9 @@ impl Tap {
             bytes = match self.at {
                 At::Lost => return,
                 At::Head => self.head_bytes(bytes),
-                At::Fixed(left) => {
-                    let n = left.min(bytes.len() as u64);
-                    self.at = if n == left {
-                        At::Head
-                    } else {
-                        At::Fixed(left - n)
-                    };
-                    &bytes[n as usize..]
-                }
+                At::Fixed(left) => self.skip(bytes, left, At::Head, At::Fixed),
                 At::ChunkSize(size, ext) => self.chunk_size(bytes, size, ext),
-                At::ChunkData(left) => {
-                    let n = left.min(bytes.len() as u64);
-                    self.at = if n == left {
-                        At::ChunkEnd
-                    } else {
-                        At::ChunkData(left - n)
-                    };
-                    &bytes[n as usize..]
-                }
+                At::ChunkData(left) => self.skip(bytes, left, At::ChunkEnd, At::ChunkData),
                 At::ChunkEnd => match bytes.iter().position(|&b| b == b'\n') {
                     Some(i) => {
                         self.at = At::ChunkSize(0, false);
@@ -99,6 +83,14 @@ impl Tap {
                 At::Trailers(line) => self.trailers(bytes, line),
             };
         }
+    }
+
+    /// Passes over up to `left` body bytes; then the tap is at `done`, or at `more` of what is
+    /// left.
+    fn skip<'a>(&mut self, bytes: &'a [u8], left: u64, done: At, more: fn(u64) -> At) -> &'a [u8] {
+        let n = left.min(bytes.len() as u64);
+        self.at = if n == left { done } else { more(left - n) };
+        &bytes[n as usize..]
     }
 
     fn head_bytes<'a>(&mut self, bytes: &'a [u8]) -> &'a [u8] {
