@@ -5,7 +5,7 @@
 //!
 //! Forwards are best effort: tried once, in the background, at most `concurrency` at a time;
 //! a failure is logged (and can be replayed), not retried. At shutdown the forwards in flight
-//! get up to [`FINISH`] to end (and be logged), and those still queued are logged as not sent.
+//! get up to `FINISH` to end (and be logged), and those still queued are logged as not sent.
 //!
 //! Like any proxy, a relay adds a `Via` header naming this hookbin process (RFC 9110 7.6.3).
 //! A capture that already carries it came from one of our own relays, so it is not forwarded

@@ -155,7 +155,7 @@ const BATCH_BYTES: u64 = 8 * 1024 * 1024;
 const BATCH_MAX: usize = 500;
 
 /// Streams the HAR file of the captures `ids` (each with its body size), fetched with `fetch`
-/// in batches of at most [`BATCH_MAX`] captures and [`BATCH_BYTES`] of bodies (at least one
+/// in batches of at most `BATCH_MAX` captures and `BATCH_BYTES` of bodies (at least one
 /// capture), so a bin of large bodies never sits in memory whole. A capture `fetch` no longer
 /// finds is left out; if `fetch` fails, the stream ends short (the answer is already under
 /// way, so it cannot turn into an error).

@@ -1,6 +1,6 @@
 //! Runs hookbin: wires store, capturer, sender and web handlers into one [`App`], starts the
 //! background tasks (delivery worker, forwards, retention sweeps), serves connections with
-//! [`listener::Listener`] until the shutdown future resolves, then stops everything in order:
+//! `listener::Listener` until the shutdown future resolves, then stops everything in order:
 //! no new connections, open ones drained, background tasks ended, the store closed.
 
 mod conn;
