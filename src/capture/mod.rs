@@ -18,6 +18,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Version};
 use tokio::sync::broadcast;
 
+use crate::inspect::signatures::SIGNATURE_HEADERS;
 use crate::model::{BinId, BinSettings, CaptureSummary, NewCapture, RequestId};
 use crate::relay::Relayer;
 use crate::store::{Store, StoreError, encode_headers};
@@ -127,6 +128,9 @@ impl Capturer {
                 .get(hyper::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
+            signed: SIGNATURE_HEADERS
+                .iter()
+                .any(|h| parts.headers.contains_key(*h)),
             body,
             response_status: settings.response.as_ref().map_or(200, |r| r.status),
         };

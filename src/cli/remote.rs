@@ -287,7 +287,7 @@ fn print_request(r: &Value, opts: &TailOptions) {
         let ct = r["content_type"].as_str();
         let text = match inspect::view(ct, &body, true) {
             BodyView::Empty => String::new(),
-            BodyView::Json(t) | BodyView::Text(t) => t,
+            BodyView::Json(t) | BodyView::Xml(t) | BodyView::Text(t) => t,
             BodyView::Form(fields) => fields.iter().map(|(k, v)| format!("{k} = {v}\n")).collect(),
             BodyView::Multipart(parts) => parts
                 .iter()

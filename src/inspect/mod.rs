@@ -2,11 +2,13 @@
 //! parts, text, or a hex dump. Pure functions over `&[u8]`; rendering and escaping are the
 //! templates' job, so nothing here produces markup.
 
+pub mod diff;
 #[cfg(test)]
 mod fuzz;
-mod json;
+pub mod json;
 pub mod multipart;
 pub mod signatures;
+mod xml;
 
 /// How much of a body the request page loads and shows; the rest is one download away.
 pub const INLINE_LIMIT: usize = 256 * 1024;
@@ -19,6 +21,8 @@ pub enum BodyView {
     Empty,
     /// Valid JSON, re-indented without changing a single token.
     Json(String),
+    /// Well-formed XML, one element per line.
+    Xml(String),
     /// `application/x-www-form-urlencoded` fields in order.
     Form(Vec<(String, String)>),
     /// The parts of a `multipart/*` body.
@@ -34,6 +38,7 @@ impl BodyView {
         match self {
             BodyView::Empty => "empty",
             BodyView::Json(_) => "JSON",
+            BodyView::Xml(_) => "XML",
             BodyView::Form(_) => "form",
             BodyView::Multipart(_) => "multipart",
             BodyView::Text(_) => "text",
@@ -70,6 +75,12 @@ pub fn view(content_type: Option<&str>, body: &[u8], complete: bool) -> BodyView
         && let Some(pretty) = std::str::from_utf8(body).ok().and_then(json::pretty)
     {
         return BodyView::Json(pretty);
+    }
+    if complete
+        && (mime.ends_with("xml") || mime.is_empty() || mime == "text/plain")
+        && let Some(pretty) = std::str::from_utf8(body).ok().and_then(xml::pretty)
+    {
+        return BodyView::Xml(pretty);
     }
     if mime == "application/x-www-form-urlencoded" {
         return BodyView::Form(pairs(body));

@@ -187,6 +187,8 @@ pub struct NewCapture {
     /// Headers in the store's encoding (see `store::encode_headers`).
     pub headers: Vec<u8>,
     pub content_type: Option<String>,
+    /// Whether it carries a signature header of a scheme hookbin checks.
+    pub signed: bool,
     pub body: bytes::Bytes,
     /// The status hookbin answers with (the bin's custom response, or 200).
     pub response_status: u16,
@@ -207,6 +209,7 @@ impl NewCapture {
             body_size: c.body.len() as u64,
             remote_addr: c.remote_addr.clone(),
             response_status: c.response_status,
+            signed: c.signed,
         }
     }
 }
@@ -225,6 +228,8 @@ pub struct CaptureSummary {
     pub body_size: u64,
     pub remote_addr: String,
     pub response_status: u16,
+    /// Whether it carries a signature header (Standard Webhooks, GitHub or Stripe).
+    pub signed: bool,
 }
 
 /// Ids travel in JSON as the text they print as.

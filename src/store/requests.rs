@@ -329,6 +329,32 @@ impl Store {
         .await
     }
 
+    /// The requests of `bin` just newer and just older than `id`, for stepping through a bin
+    /// one request at a time; two index lookups, no bodies.
+    pub async fn neighbours(
+        &self,
+        bin: &BinId,
+        id: RequestId,
+    ) -> Result<(Option<RequestId>, Option<RequestId>), StoreError> {
+        let bin = bin.to_string();
+        self.read(move |conn| {
+            let one = |sql: &str| -> rusqlite::Result<Option<RequestId>> {
+                conn.prepare_cached(sql)?
+                    .query_row(params![bin, id.seq()], |r| r.get::<_, i64>(0))
+                    .optional()
+                    .map(|s| s.map(RequestId::from_seq))
+            };
+            let newer = one(
+                "SELECT seq FROM requests WHERE bin_id = ?1 AND seq > ?2 ORDER BY seq LIMIT 1",
+            )?;
+            let older = one(
+                "SELECT seq FROM requests WHERE bin_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT 1",
+            )?;
+            Ok((newer, older))
+        })
+        .await
+    }
+
     /// A page of a bin's requests that pass `filter`, newest first, starting below the request
     /// `before`; each with its whole body, or at most `body_limit` leading bytes of it.
     pub async fn list_requests(

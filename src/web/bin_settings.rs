@@ -18,26 +18,48 @@ const FRAMING: &[&str] = &[
     "trailer",
 ];
 
-/// A custom answer from its parts, or a 400 that says what is wrong.
+/// A custom answer from its parts, or a 400 that says what is wrong (the first problem).
 pub fn response(
     status: u16,
     headers: Vec<(String, String)>,
     body: Bytes,
     delay_ms: u64,
 ) -> Result<BinResponse, WebError> {
-    let bad = |m: String| Err(WebError::BadRequest(m));
+    check_status(status, body.is_empty())?;
+    check_delay(delay_ms)?;
+    check_headers(&headers)?;
+    Ok(BinResponse {
+        status,
+        headers,
+        body,
+        delay_ms,
+    })
+}
+
+/// The answer's status: 200 to 599, and no body on a 204 or 304.
+pub fn check_status(status: u16, body_empty: bool) -> Result<(), WebError> {
     if !(200..=599).contains(&status) {
         return bad(format!("status must be from 200 to 599, not {status}"));
     }
-    if matches!(status, 204 | 304) && !body.is_empty() {
+    if matches!(status, 204 | 304) && !body_empty {
         return bad(format!("a {status} answer cannot have a body"));
     }
+    Ok(())
+}
+
+/// The delay before answering: at most [`MAX_DELAY_MS`].
+pub fn check_delay(delay_ms: u64) -> Result<(), WebError> {
     if delay_ms > MAX_DELAY_MS {
         return bad(format!(
             "delay must be at most {MAX_DELAY_MS} ms (30 s), not {delay_ms}"
         ));
     }
-    for (name, value) in &headers {
+    Ok(())
+}
+
+/// The answer's headers: valid names and values, none that frame the message.
+pub fn check_headers(headers: &[(String, String)]) -> Result<(), WebError> {
+    for (name, value) in headers {
         if HeaderName::from_bytes(name.as_bytes()).is_err() {
             return bad(format!("'{name}' is not a valid header name"));
         }
@@ -52,12 +74,11 @@ pub fn response(
             ));
         }
     }
-    Ok(BinResponse {
-        status,
-        headers,
-        body,
-        delay_ms,
-    })
+    Ok(())
+}
+
+fn bad(message: String) -> Result<(), WebError> {
+    Err(WebError::BadRequest(message))
 }
 
 /// `Name: value` lines (blank lines skipped) as header pairs.

@@ -134,6 +134,10 @@ async fn route(
         (["bins"], &Method::POST) => pages::create_bin(app, req).await,
         (["bins", bin], _) if get => pages::bin(app, &req, bin_id(bin)?).await,
         (["bins", bin, "events"], _) if get => sse::stream(app, bin_id(bin)?),
+        (["bins", bin, "compare"], _) if get => pages::compare(app, &req, bin_id(bin)?).await,
+        (["bins", bin, "settings"], _) if get => {
+            pages::bin_settings_page(app, &req, bin_id(bin)?).await
+        }
         (["bins", bin, "clear"], &Method::POST) => pages::clear_bin(app, bin_id(bin)?).await,
         (["bins", bin, "delete"], &Method::POST) => pages::delete_bin(app, bin_id(bin)?).await,
         (["bins", bin, "har"], _) if get => api::har(app, &req, bin_id(bin)?).await,
@@ -141,6 +145,9 @@ async fn route(
             pages::save_settings(app, req, bin_id(bin)?, what).await
         }
         (["requests", id], _) if get => pages::request(app, &req, request_id(id)?).await,
+        (["requests", id, "pane"], _) if get => {
+            pages::request_pane(app, &req, request_id(id)?).await
+        }
         (["requests", id, "replay"], &Method::POST) => {
             pages::replay(app, req, request_id(id)?).await
         }
@@ -148,6 +155,7 @@ async fn route(
             pages::delete_request(app, request_id(id)?).await
         }
         (["assets", name], _) if get => assets::serve(name),
+        (["favicon.ico"], _) if get => assets::serve("favicon.svg"),
         (["login"], _) if get => auth::login_form(&req),
         (["login"], &Method::POST) => auth::login(app, req).await,
         (["events"], _) if get => pages::events(app).await,
@@ -276,6 +284,16 @@ fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
     form.iter()
         .find(|(k, _)| k == name)
         .map_or("", |(_, v)| v.as_str())
+}
+
+/// `back` as a redirect target if it is a place on this hookbin's own pages (a bin or a
+/// request), else `None`: forms send their page back, and nothing else may be sent there.
+fn local_back(back: &str) -> Option<&str> {
+    let safe = back.bytes().all(|b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'/' | b'#' | b'-' | b'_' | b'?' | b'=' | b'&')
+    });
+    let place = back.starts_with("/requests/") || back.starts_with("/bins/");
+    (safe && place && !back.contains("//")).then_some(back)
 }
 
 /// Parses the `limit` and `before` paging parameters shared by the page and the API.

@@ -72,10 +72,10 @@ async fn the_bin_page_lists_requests_newest_first_and_pages() {
         .await;
     }
     let doc = s.get(&format!("/bins/{bin}")).await.html();
-    let targets = texts(&doc, "#requests tbody .target");
+    let targets = texts(&doc, "#requests .target");
     assert_eq!(targets.len(), 50);
     assert_eq!(targets[0], format!("/b/{bin}/n59"));
-    assert_eq!(texts(&doc, "#requests tbody .method")[0], "PUT");
+    assert_eq!(texts(&doc, "#requests .method")[0], "PUT");
     let older = scraper::Selector::parse("a[rel=next]").unwrap();
     let href = doc
         .select(&older)
@@ -85,7 +85,7 @@ async fn the_bin_page_lists_requests_newest_first_and_pages() {
         .unwrap()
         .to_owned();
     let doc = s.get(&href).await.html();
-    let targets = texts(&doc, "#requests tbody .target");
+    let targets = texts(&doc, "#requests .target");
     assert_eq!(targets.len(), 10);
     assert_eq!(targets[9], format!("/b/{bin}/n0"));
     assert_eq!(count(&doc, "a[rel=next]"), 0);
@@ -107,9 +107,13 @@ async fn request_detail_shows_json_pretty_query_and_headers() {
     let page = s.get(&format!("/requests/{id}")).await;
     assert_eq!(page.status, StatusCode::OK);
     let doc = page.html();
+    // Coloured tokens exactly as sent, and the raw text beside them.
+    assert_eq!(texts(&doc, "#json-tree .jk"), ["\"amount\"", "\"items\""]);
+    assert_eq!(texts(&doc, "#json-tree .jn"), ["10.50", "1", "2"]);
+    assert_eq!(count(&doc, "#json-tree details.jfold[open]"), 2);
     assert_eq!(
-        texts(&doc, "pre.json")[0],
-        "{\n  \"amount\": 10.50,\n  \"items\": [\n    1,\n    2\n  ]\n}"
+        texts(&doc, &format!("#raw-{id}"))[0],
+        r#"{"amount":10.50,"items":[1,2]}"#
     );
     assert_eq!(texts(&doc, "#query th"), ["status", "id"]);
     assert_eq!(texts(&doc, "#query td"), ["paid", " 42"]);
@@ -223,7 +227,7 @@ async fn hostile_captures_are_escaped_and_pages_forbid_inline_script() {
     }
     let doc = s.get(&format!("/requests/{id}")).await.html();
     // The hostile text is there, as text.
-    assert!(texts(&doc, "#headers td").contains(&evil.to_owned()));
+    assert!(texts(&doc, "#headers td .value").contains(&evil.to_owned()));
     assert_eq!(texts(&doc, "#body pre")[0], evil);
 }
 

@@ -214,7 +214,8 @@ async fn forwarding_is_set_from_the_bin_page() {
     let bad = s.send(form("url=not-a-url".into())).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let doc = bad.html();
-    assert!(texts(&doc, "#settings-error")[0].contains("not-a-url"));
+    assert!(texts(&doc, "#url-error")[0].contains("not-a-url"));
+    assert_eq!(count(&doc, "#url[aria-invalid=true]"), 1);
 
     let url: String = form_urlencoded::byte_serialize(rx.url("/in").as_bytes()).collect();
     let ok = s.send(form(format!("url={url}"))).await;

@@ -106,10 +106,26 @@ async fn the_answer_is_set_from_the_bin_page() {
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body.to_owned())
     };
-    let bad = s.send(form("status=abc&headers=&body=&delay_ms=0")).await;
+    // Every problem at once, each beside its field, and nothing saved.
+    let bad = s
+        .send(form("status=abc&headers=no+colon&body=&delay_ms=soon"))
+        .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let doc = bad.html();
-    assert!(texts(&doc, "#settings-error")[0].contains("abc"));
+    assert!(texts(&doc, "#status-error")[0].contains("abc"));
+    assert!(texts(&doc, "#headers-error")[0].contains("no colon"));
+    assert!(texts(&doc, "#delay_ms-error")[0].contains("soon"));
+    assert_eq!(count(&doc, "#form-errors li"), 3);
+    assert_eq!(count(&doc, "[aria-invalid=true]"), 3);
+    assert_eq!(
+        count(&doc, "#status[autofocus][aria-describedby=status-error]"),
+        1
+    );
+    let bad = s.send(form("status=99&headers=&body=&delay_ms=0")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    // A refused value is never shown as if it were saved.
+    let bin_page = s.get(&format!("/bins/{bin}")).await.html();
+    assert_eq!(count(&bin_page, "#custom-status"), 0);
 
     let ok = s
         .send(form(
@@ -122,7 +138,8 @@ async fn the_answer_is_set_from_the_bin_page() {
     assert_eq!(answer.header("x-why"), "duplicate");
     assert_eq!(answer.text(), "already seen");
     let page = s.get(&format!("/bins/{bin}")).await.html();
-    assert_eq!(texts(&page, "#requests tbody td.num")[1], "409");
+    assert_eq!(texts(&page, "#requests .status"), ["409"]);
+    assert_eq!(texts(&page, "#custom-status"), ["409"]);
 
     let reset = s.send(form("action=reset")).await;
     assert_eq!(reset.status, StatusCode::SEE_OTHER);
@@ -217,7 +234,7 @@ async fn filters_return_the_matching_subset_in_the_api_and_the_page() {
         .get(&format!("/bins/{bin}?header=x-github-event&q=opened"))
         .await
         .html();
-    assert_eq!(count(&page, "#requests tbody tr"), 1);
+    assert_eq!(count(&page, "#requests li"), 1);
     assert_eq!(
         count(&page, "#requests[data-live]"),
         0,
@@ -230,6 +247,6 @@ async fn filters_return_the_matching_subset_in_the_api_and_the_page() {
         .html();
     assert_eq!(count(&none, "#no-match"), 1);
     let all = s.get(&format!("/bins/{bin}")).await.html();
-    assert_eq!(count(&all, "#requests tbody tr"), 4);
+    assert_eq!(count(&all, "#requests li"), 4);
     assert_eq!(count(&all, "#requests[data-live]"), 1);
 }

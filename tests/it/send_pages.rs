@@ -99,7 +99,16 @@ async fn the_whole_loop_new_bin_webhook_test_event_verified_payload() {
         ["Standard Webhooks: signature valid"]
     );
     assert!(texts(&doc, "#signature p")[0].contains("Payments"));
-    assert!(texts(&doc, "pre.json")[0].starts_with("{\n  \"payment_id\": 1287,"));
+    let raw = texts(&doc, &format!("#raw-{id}"));
+    assert!(raw[0].starts_with("{\"payment_id\":1287,"), "{raw:?}");
+    // The bin page itself shows the newest request, the payload, without a click.
+    let bin_page = s.get(&format!("/bins/{bin}")).await.html();
+    assert_eq!(
+        texts(&bin_page, "#detail #json-tree .jk")[..2],
+        ["\"payment_id\"", "\"payment_status\""]
+    );
+    assert_eq!(texts(&bin_page, "#detail #json-tree .jn")[0], "1287");
+    assert_eq!(texts(&bin_page, "#requests .sig"), ["✓ signed"]);
     let headers = texts(&doc, "#headers th");
     for h in [
         "webhook-id",

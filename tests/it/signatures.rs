@@ -196,5 +196,8 @@ async fn the_request_page_form_sets_the_secret_and_shows_the_verdict() {
                 .body("secret=s3cret&back=https%3A%2F%2Fevil.example%2F"),
         )
         .await;
-    assert_eq!(r.header("location"), format!("/bins/{bin}#settings"));
+    assert_eq!(
+        r.header("location"),
+        format!("/bins/{bin}/settings?saved=secret")
+    );
 }

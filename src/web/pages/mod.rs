@@ -4,13 +4,20 @@
 //! captured content can never turn into markup or script.
 
 mod bins;
+mod compare;
 mod deliveries;
+mod form;
+mod inspector;
 mod requests;
+mod settings;
 mod webhooks;
 
 pub use bins::*;
+pub use compare::*;
 pub use deliveries::*;
+pub use inspector::*;
 pub use requests::*;
+pub use settings::*;
 pub use webhooks::*;
 
 use askama::Template;

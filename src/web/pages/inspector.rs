@@ -1,0 +1,153 @@
+//! The bin page: a two-pane inspector. The left pane lists the bin's requests, newest first
+//! (filters and paging as in the API); the right pane shows one request in full: the one named
+//! by `?r=`, else the newest listed. Both panes are rendered here, so the page works without
+//! JavaScript; the script only swaps the right pane and adds rows as requests arrive.
+
+use askama::Template;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+
+use super::bins::{BinView, RequestRow};
+use super::render;
+use super::requests::{RequestDetail, render_detail, signature_views, verdict};
+use crate::model::{BinId, RequestId};
+use crate::store::Filter;
+use crate::web::response::Body;
+use crate::web::{App, WebError, filter, filter_query, paging, query_pairs, verify};
+
+/// Requests listed per bin page.
+const PAGE_SIZE: usize = 50;
+/// Listed requests with signed bodies up to this size get their verdict in the list.
+const LIST_VERIFY_LIMIT: u64 = 64 * 1024;
+
+#[derive(Template)]
+#[template(path = "bin.html")]
+struct BinPage {
+    bin: BinView,
+    requests: Vec<RequestRow>,
+    next: Option<String>,
+    first_page: bool,
+    curl: String,
+    filter: FilterView,
+    /// What the bin answers when it is not the default, and where it forwards.
+    answers: Option<u16>,
+    forward_url: Option<String>,
+    /// The selected request's id and its rendered detail.
+    selected: Option<String>,
+    detail: Option<String>,
+    /// True when `?r=` named the selection (the page then does not follow new requests).
+    pinned: bool,
+}
+
+/// The filter as the form shows it, and the query string that carries it to links.
+struct FilterView {
+    active: bool,
+    method: String,
+    path: String,
+    header: String,
+    q: String,
+    query: String,
+}
+
+impl FilterView {
+    fn new(f: &Filter) -> FilterView {
+        FilterView {
+            active: !f.is_empty(),
+            method: f.method.clone().unwrap_or_default(),
+            path: f.path.clone().unwrap_or_default(),
+            header: match &f.header {
+                Some((n, Some(v))) => format!("{n}:{v}"),
+                Some((n, None)) => n.clone(),
+                None => String::new(),
+            },
+            q: f.text.clone().unwrap_or_default(),
+            query: filter_query(f),
+        }
+    }
+}
+
+pub async fn bin(
+    app: &App,
+    req: &Request<Incoming>,
+    id: BinId,
+) -> Result<Response<Body>, WebError> {
+    let (limit, before) = paging(req, PAGE_SIZE, 500)?;
+    let filter = filter(req);
+    let chosen =
+        match query_pairs(req).into_iter().find(|(k, _)| k == "r") {
+            Some((_, v)) if !v.is_empty() => Some(RequestId::parse(&v).ok_or_else(|| {
+                WebError::BadRequest(format!("r must be a request id, not '{v}'"))
+            })?),
+            _ => None,
+        };
+    let bin = app.store.get_bin(&id).await?;
+    let page = app
+        .store
+        .list_requests(&id, limit, before, Some(0), &filter)
+        .await?;
+    let base = app.base_url(req);
+    let mut rows: Vec<RequestRow> = page.requests.iter().map(RequestRow::new).collect();
+    check_signatures(app, &page.requests, &mut rows).await?;
+    let selected = chosen.or_else(|| page.requests.first().map(|c| c.id));
+    let detail = match selected {
+        Some(r) => {
+            let d = RequestDetail::load(app, &base, r, true).await?;
+            if d.row.id != r.to_string() || !belongs(&d, &id) {
+                return Err(WebError::NotFound(format!("no request {r} in bin {id}")));
+            }
+            Some(render_detail(&d)?)
+        }
+        None => None,
+    };
+    let settings = app.store.bin_settings(&id);
+    let view = BinView::new(&bin, &base);
+    let curl = format!(
+        "curl -X POST '{}/hello?source=curl' -H 'Content-Type: application/json' -d '{{\"hello\": \"hookbin\"}}'",
+        view.url
+    );
+    render(
+        StatusCode::OK,
+        &BinPage {
+            bin: view,
+            requests: rows,
+            next: page.next.map(|n| n.to_string()),
+            first_page: before.is_none(),
+            curl,
+            filter: FilterView::new(&filter),
+            answers: settings.response.as_ref().map(|r| r.status),
+            forward_url: settings.forward_url.clone(),
+            selected: selected.map(|s| s.to_string()),
+            detail,
+            pinned: chosen.is_some(),
+        },
+    )
+}
+
+fn belongs(d: &RequestDetail, bin: &BinId) -> bool {
+    d.bin() == bin.as_str()
+}
+
+/// Puts signature verdicts on the listed rows that carry a signature over a small body.
+async fn check_signatures(
+    app: &App,
+    listed: &[crate::model::Capture],
+    rows: &mut [RequestRow],
+) -> Result<(), WebError> {
+    let ids: Vec<RequestId> = listed
+        .iter()
+        .zip(rows.iter())
+        .filter(|(c, r)| r.signed && c.body_size <= LIST_VERIFY_LIMIT)
+        .map(|(c, _)| c.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let secrets = verify::secrets(app, &listed[0].bin_id).await?;
+    for c in app.store.get_requests(ids).await? {
+        let v = verdict(&signature_views(&verify::check(&c, &secrets)));
+        if let Some(row) = rows.iter_mut().find(|r| r.id == c.id.to_string()) {
+            row.verdict = v;
+        }
+    }
+    Ok(())
+}
