@@ -239,7 +239,7 @@ if (requestList) inspector(requestList);
 // ---- Sending side ------------------------------------------------------------------------
 
 // The webhook form shows the payload of the event being chosen.
-const eventSelect = document.getElementById("wh-event");
+const eventSelect = document.getElementById("event");
 if (eventSelect) {
   eventSelect.addEventListener("change", () => {
     for (const p of document.querySelectorAll(".preview[data-event]")) {

@@ -84,6 +84,9 @@ pub struct DeliveryStats {
     pub succeeded: u64,
     pub failed: u64,
     pub pending: u64,
+    /// When the newest attempt was made, and the status it got (`None`: no answer came).
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_status: Option<u16>,
 }
 
 /// Where a delivery stands.

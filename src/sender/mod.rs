@@ -132,6 +132,27 @@ impl Sender {
         &self.store
     }
 
+    /// Every problem with the fields `input` sets, each with the field it is about (`name`,
+    /// `url`, `event`), so a form can show them all at once.
+    pub fn problems(&self, input: &WebhookInput) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let mut note = |field, r: Result<String, SendError>| {
+            if let Err(e) = r {
+                out.push((field, e.to_string()));
+            }
+        };
+        if let Some(n) = &input.name {
+            note("name", self.check_name(n));
+        }
+        if let Some(u) = &input.url {
+            note("url", check_url(u));
+        }
+        if let Some(e) = &input.event {
+            note("event", self.check_event(e));
+        }
+        out
+    }
+
     /// Checks a new webhook and stores it with a fresh secret.
     pub async fn create_webhook(&self, input: WebhookInput) -> Result<Webhook, SendError> {
         let fields = WebhookFields {

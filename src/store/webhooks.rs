@@ -11,7 +11,12 @@ const SELECT: &str =
     "SELECT w.id, w.name, w.url, w.event, w.active, w.secret, w.created_at, w.updated_at,
         (SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id),
         (SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'succeeded'),
-        (SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'failed')
+        (SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'failed'),
+        (SELECT a.at || ' ' || coalesce(a.status, 0) FROM attempts a
+          WHERE a.delivery_id = (SELECT d.id FROM deliveries d
+                                  WHERE d.webhook_id = w.id AND d.attempt_count > 0
+                                  ORDER BY d.seq DESC LIMIT 1)
+          ORDER BY a.id DESC LIMIT 1)
      FROM webhooks w";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Webhook> {
@@ -20,6 +25,15 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Webhook> {
     let total = row.get::<_, i64>(8)? as u64;
     let succeeded = row.get::<_, i64>(9)? as u64;
     let failed = row.get::<_, i64>(10)? as u64;
+    // "<time> <status>", status 0 when no answer came.
+    let last: Option<String> = row.get(11)?;
+    let last = last.as_deref().and_then(|l| {
+        let (at, status) = l.split_once(' ')?;
+        Some((
+            time::parse(at)?,
+            status.parse::<u16>().ok().filter(|s| *s > 0),
+        ))
+    });
     let id: String = row.get(0)?;
     Ok(Webhook {
         id: super::stored_id(&id, 0, WebhookId::parse)?,
@@ -35,6 +49,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Webhook> {
             succeeded,
             failed,
             pending: total - succeeded - failed,
+            last_attempt_at: last.map(|(at, _)| at),
+            last_status: last.and_then(|(_, s)| s),
         },
     })
 }

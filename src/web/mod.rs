@@ -158,13 +158,18 @@ async fn route(
         (["favicon.ico"], _) if get => assets::serve("favicon.svg"),
         (["login"], _) if get => auth::login_form(&req),
         (["login"], &Method::POST) => auth::login(app, req).await,
-        (["events"], _) if get => pages::events(app).await,
-        (["webhooks"], _) if get => pages::webhooks(app).await,
-        (["webhooks"], &Method::POST) => pages::create_webhook(app, req).await,
-        (["webhooks", "new"], _) if get => pages::new_webhook(app).await,
+        (["events"], _) if get => pages::events(app, &req).await,
+        (["events", slug, "sample"], &Method::POST) => pages::send_sample(app, req, slug).await,
+        (["webhooks"], _) if get => pages::webhooks(app, &req).await,
+        (["webhooks"], &Method::POST) => pages::save_webhook(app, req, None).await,
+        (["webhooks", "new"], _) if get => pages::new_webhook(app, &req).await,
         (["webhooks", id], _) if get => pages::webhook(app, &req, &webhook_id(id)?).await,
+        (["webhooks", id, "edit"], _) if get => pages::edit_webhook(app, &webhook_id(id)?).await,
+        (["webhooks", id, "edit"], &Method::POST) => {
+            pages::save_webhook(app, req, Some(&webhook_id(id)?)).await
+        }
         (["webhooks", id, "test"], &Method::POST) => {
-            pages::test_webhook(app, &webhook_id(id)?).await
+            pages::test_webhook(app, req, &webhook_id(id)?).await
         }
         (["webhooks", id, "active"], &Method::POST) => {
             pages::set_active(app, req, &webhook_id(id)?).await
@@ -177,7 +182,7 @@ async fn route(
         }
         (["deliveries", id], _) if get => pages::delivery(app, &delivery_id(id)?).await,
         (["deliveries", id, "redeliver"], &Method::POST) => {
-            pages::redeliver(app, &delivery_id(id)?).await
+            pages::redeliver(app, req, &delivery_id(id)?).await
         }
         (["api", "bins"], &Method::POST) => api::create_bin(app, req).await,
         (["api", "bins"], _) if get => api::list_bins(app, &req).await,

@@ -18,3 +18,4 @@ mod send_pages;
 mod signatures;
 mod support;
 mod terminal;
+mod webhook_pages;

@@ -37,11 +37,11 @@ async fn the_whole_loop_new_bin_webhook_test_event_verified_payload() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
     let doc = r.html();
-    let url = attr(&doc, "#wh-url", "value");
+    let url = attr(&doc, "#url", "value");
     assert!(url.starts_with(&s.url("/b/")), "{url}");
-    assert_eq!(attr(&doc, "#wh-name", "value"), "Payments");
+    assert_eq!(attr(&doc, "#name", "value"), "Payments");
     assert_eq!(
-        attr(&doc, "#wh-event option[selected]", "value"),
+        attr(&doc, "#event option[selected]", "value"),
         "payment_received"
     );
     let bin = url.rsplit('/').next().unwrap().to_owned();
@@ -56,9 +56,13 @@ async fn the_whole_loop_new_bin_webhook_test_event_verified_payload() {
         ))
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    let hook_page = r.header("location").to_owned();
-    let doc = s.get(&hook_page).await.html();
+    let location = r.header("location").to_owned();
+    let (hook_page, said) = location.split_once('?').expect("a notice");
+    assert_eq!(said, "added=1");
+    let hook_page = hook_page.to_owned();
+    let doc = s.get(&location).await.html();
     assert_eq!(texts(&doc, "h1"), ["Payments"]);
+    assert!(texts(&doc, "#notice")[0].starts_with("Webhook added."));
     assert!(texts(&doc, "pre.json")[0].contains("\"payment_total\": \"$31.32\""));
 
     // Send Test Event: a redirect to a page that can be reloaded; the confirmation shows the
@@ -91,7 +95,7 @@ async fn the_whole_loop_new_bin_webhook_test_event_verified_payload() {
         .expect("a link to the caught request");
     assert_eq!(
         caught.value().attr("href"),
-        Some(format!("/requests/{id}").as_str())
+        Some(format!("/bins/{bin}?r={id}").as_str())
     );
     let doc = s.get(&format!("/requests/{id}")).await.html();
     assert_eq!(
@@ -188,19 +192,25 @@ async fn the_form_explains_bad_input_and_keeps_what_was_typed() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let doc = r.html();
-    assert!(texts(&doc, ".error-message")[0].contains("name"));
-    assert_eq!(attr(&doc, "#wh-url", "value"), "http://127.0.0.1:9/");
+    assert!(texts(&doc, "#name-error")[0].contains("name"));
+    assert_eq!(count(&doc, "#name[aria-invalid=true][autofocus]"), 1);
+    assert_eq!(attr(&doc, "#url", "value"), "http://127.0.0.1:9/");
     assert_eq!(
-        attr(&doc, "#wh-event option[selected]", "value"),
+        attr(&doc, "#event option[selected]", "value"),
         "site_published"
     );
+    // Every problem at once, each beside its field.
     let r = s
         .send(form(
             "/webhooks",
-            "name=x&url=nope&event=site_published&action=create",
+            "name=&url=nope&event=no_such&action=create",
         ))
         .await;
-    assert!(texts(&r.html(), ".error-message")[0].contains("http"));
+    let doc = r.html();
+    assert!(texts(&doc, "#url-error")[0].contains("http"));
+    assert!(texts(&doc, "#name-error")[0].contains("name"));
+    assert!(texts(&doc, "#event-error")[0].contains("no_such"));
+    assert_eq!(count(&doc, "#form-errors li"), 3);
     assert!(
         s.get("/api/webhooks").await.json()["webhooks"]
             .as_array()

@@ -44,6 +44,8 @@ impl From<&Webhook> for WebhookOut {
                 "succeeded": w.stats.succeeded,
                 "failed": w.stats.failed,
                 "pending": w.stats.pending,
+                "last_attempt_at": w.stats.last_attempt_at.map(crate::time::format),
+                "last_status": w.stats.last_status,
             }),
         }
     }

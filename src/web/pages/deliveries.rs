@@ -1,14 +1,15 @@
 //! One delivery with all its attempts, and the delivery-log rows the webhook page lists.
 
 use askama::Template;
-use hyper::{Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
 
 use super::{human_size, render};
 use crate::inspect;
 use crate::model::{Attempt, Delivery, DeliveryId, DeliveryState};
 use crate::time;
 use crate::web::response::{self, Body};
-use crate::web::{App, WebError};
+use crate::web::{App, WebError, field, read_small_body};
 
 /// Most response bytes shown inline on a page (the API has all that was kept).
 const SHOWN_RESPONSE: usize = 8 * 1024;
@@ -119,9 +120,22 @@ pub async fn delivery(app: &App, id: &DeliveryId) -> Result<Response<Body>, WebE
     render(StatusCode::OK, &page)
 }
 
-pub async fn redeliver(app: &App, id: &DeliveryId) -> Result<Response<Body>, WebError> {
+/// **Redeliver** (on a delivery's page) and **Retry** (on a row of a webhook's log): queues the
+/// same payload again, then shows the new delivery, or the log it was retried from
+/// (`back=log`).
+pub async fn redeliver(
+    app: &App,
+    req: Request<Incoming>,
+    id: &DeliveryId,
+) -> Result<Response<Body>, WebError> {
+    let form = inspect::pairs(&read_small_body(req).await?);
     let d = app.sender.redeliver(id).await?;
-    Ok(response::see_other(&format!("/deliveries/{}", d.id)))
+    let to = if field(&form, "back") == "log" {
+        format!("/webhooks/{}?retried=1#delivery-log", d.webhook_id)
+    } else {
+        format!("/deliveries/{}", d.id)
+    };
+    Ok(response::see_other(&to))
 }
 
 fn status_text(a: &Attempt) -> String {

@@ -6,18 +6,22 @@
 mod bins;
 mod compare;
 mod deliveries;
+mod events;
 mod form;
 mod inspector;
 mod requests;
 mod settings;
+mod webhook_form;
 mod webhooks;
 
 pub use bins::*;
 pub use compare::*;
 pub use deliveries::*;
+pub use events::*;
 pub use inspector::*;
 pub use requests::*;
 pub use settings::*;
+pub use webhook_form::*;
 pub use webhooks::*;
 
 use askama::Template;

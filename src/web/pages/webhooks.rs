@@ -1,56 +1,21 @@
-//! Pages for the sending side: the event catalog and webhooks (list, form, detail with **Send
-//! Test Event** and the delivery log); one delivery's page is in [`super::deliveries`].
+//! Pages for webhooks: the list (with **Send Test Event** on every row and its confirmation on
+//! the list itself), one webhook's page (its test result, payload and live delivery log) and
+//! the actions on it. The form is in [`super::webhook_form`], one delivery in
+//! [`super::deliveries`].
 
 use askama::Template;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
 use super::deliveries::{AttemptView, DeliveryRow};
+use super::events::EventView;
 use super::render;
-use crate::catalog::EventType;
 use crate::inspect;
 use crate::model::{Delivery, DeliveryId, Webhook, WebhookId};
-use crate::sender::{SendError, WebhookInput};
+use crate::sender::WebhookInput;
 use crate::time;
 use crate::web::response::{self, Body};
-use crate::web::{App, WebError, query_pairs, read_small_body};
-
-/// An event type with its sample payload ready to show.
-pub struct EventView {
-    pub slug: String,
-    pub name: String,
-    pub description: String,
-    pub payload: String,
-}
-
-impl EventView {
-    fn new(e: &EventType) -> EventView {
-        let compact = e.sample.as_str().to_owned();
-        EventView {
-            slug: e.slug.clone(),
-            name: e.name.clone(),
-            description: e.description.clone(),
-            payload: inspect::pretty_json(&compact).unwrap_or(compact),
-        }
-    }
-}
-
-#[derive(Template)]
-#[template(path = "events.html")]
-struct EventsPage {
-    events: Vec<EventView>,
-}
-
-pub async fn events(app: &App) -> Result<Response<Body>, WebError> {
-    let events = app
-        .sender
-        .catalog()
-        .events()
-        .iter()
-        .map(EventView::new)
-        .collect();
-    render(StatusCode::OK, &EventsPage { events })
-}
+use crate::web::{App, WebError, field, query_pairs, read_small_body};
 
 /// A webhook as shown in lists and on its page.
 pub struct WebhookView {
@@ -65,10 +30,15 @@ pub struct WebhookView {
     pub succeeded: u64,
     pub failed: u64,
     pub pending: u64,
+    /// The newest attempt's status ("no answer" when none came) and time; empty before any.
+    pub last_status: String,
+    pub last_ok: bool,
+    pub last_at: String,
 }
 
 impl WebhookView {
     fn new(app: &App, w: &Webhook) -> WebhookView {
+        let s = &w.stats;
         WebhookView {
             id: w.id.to_string(),
             name: w.name.clone(),
@@ -82,91 +52,17 @@ impl WebhookView {
             active: w.active,
             secret: w.secret.clone(),
             created_at: time::format(w.created_at),
-            succeeded: w.stats.succeeded,
-            failed: w.stats.failed,
-            pending: w.stats.pending,
+            succeeded: s.succeeded,
+            failed: s.failed,
+            pending: s.pending,
+            last_status: match (s.last_attempt_at, s.last_status) {
+                (None, _) => String::new(),
+                (Some(_), Some(code)) => code.to_string(),
+                (Some(_), None) => "no answer".into(),
+            },
+            last_ok: s.last_status.is_some_and(|c| (200..300).contains(&c)),
+            last_at: s.last_attempt_at.map(time::format).unwrap_or_default(),
         }
-    }
-}
-
-#[derive(Template)]
-#[template(path = "webhooks.html")]
-struct WebhooksPage {
-    hooks: Vec<WebhookView>,
-}
-
-pub async fn webhooks(app: &App) -> Result<Response<Body>, WebError> {
-    let hooks = app
-        .store
-        .list_webhooks()
-        .await?
-        .iter()
-        .map(|w| WebhookView::new(app, w))
-        .collect();
-    render(StatusCode::OK, &WebhooksPage { hooks })
-}
-
-#[derive(Template)]
-#[template(path = "webhook_form.html")]
-struct WebhookFormPage {
-    name: String,
-    url: String,
-    event: String,
-    events: Vec<EventView>,
-    error: Option<String>,
-    notice: Option<String>,
-}
-
-impl WebhookFormPage {
-    fn new(app: &App, name: String, url: String, event: String) -> WebhookFormPage {
-        WebhookFormPage {
-            name,
-            url,
-            event,
-            events: app
-                .sender
-                .catalog()
-                .events()
-                .iter()
-                .map(EventView::new)
-                .collect(),
-            error: None,
-            notice: None,
-        }
-    }
-}
-
-pub async fn new_webhook(app: &App) -> Result<Response<Body>, WebError> {
-    let page = WebhookFormPage::new(app, String::new(), String::new(), "payment_received".into());
-    render(StatusCode::OK, &page)
-}
-
-/// The **Add New Webhook** form. Its second button creates a fresh local bin and fills the URL
-/// in, so the whole loop works inside hookbin, with or without JavaScript.
-pub async fn create_webhook(app: &App, req: Request<Incoming>) -> Result<Response<Body>, WebError> {
-    let base = app.base_url(&req);
-    let form = inspect::pairs(&read_small_body(req).await?);
-    let field = |k: &str| crate::web::field(&form, k).to_owned();
-    let mut page = WebhookFormPage::new(app, field("name"), field("url"), field("event"));
-    if field("action") == "new-bin" {
-        let bin = app.store.create_bin(None).await?;
-        page.url = format!("{base}/b/{}", bin.id);
-        page.notice = Some(format!("Created bin {} and filled in its URL.", bin.id));
-        return render(StatusCode::OK, &page);
-    }
-    let input = WebhookInput {
-        name: Some(page.name.clone()),
-        url: Some(page.url.clone()),
-        event: Some(page.event.clone()),
-        active: Some(true),
-    };
-    match app.sender.create_webhook(input).await {
-        Ok(hook) => Ok(response::see_other(&format!("/webhooks/{}", hook.id))),
-        Err(SendError::Invalid(msg)) => {
-            page.error = Some(msg);
-            render(StatusCode::BAD_REQUEST, &page)
-        }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -175,20 +71,67 @@ pub async fn create_webhook(app: &App, req: Request<Incoming>) -> Result<Respons
 pub struct TestView {
     pub attempt: AttemptView,
     pub delivery_id: String,
-    /// The request page of the test event as a bin of this hookbin caught it, if it did.
+    /// The webhook it was sent for.
+    pub webhook_id: String,
+    pub webhook_name: String,
+    /// The inspector page of the test event as a bin of this hookbin caught it, if it did.
     pub captured: Option<String>,
 }
 
-impl TestView {
-    /// The confirmation of a test send, from what its delivery logged.
-    fn new(d: &Delivery, captured: Option<String>) -> Option<TestView> {
-        let a = d.attempts.last()?;
-        Some(TestView {
-            attempt: AttemptView::new(d.attempts.len(), a),
-            delivery_id: d.id.to_string(),
-            captured,
-        })
+/// The test send `?test=<delivery id>` names, checked to be a test send (of `of`, when given).
+async fn asked_test<B>(
+    app: &App,
+    req: &Request<B>,
+    of: Option<&WebhookId>,
+) -> Result<Option<TestView>, WebError> {
+    let Some((_, asked)) = query_pairs(req).into_iter().find(|(k, _)| k == "test") else {
+        return Ok(None);
+    };
+    let did = DeliveryId::parse(&asked)
+        .ok_or_else(|| WebError::NotFound(format!("no test send {asked}")))?;
+    let d: Delivery = app.store.get_delivery(&did).await?;
+    if !d.is_test || of.is_some_and(|w| *w != d.webhook_id) {
+        return Err(WebError::NotFound(format!("no test send {did}")));
     }
+    let hook = app.store.get_webhook(&d.webhook_id).await?;
+    let captured = captured_here(app, req, &hook.url, &did).await;
+    Ok(d.attempts.last().map(|a| TestView {
+        attempt: AttemptView::new(d.attempts.len(), a),
+        delivery_id: d.id.to_string(),
+        webhook_id: hook.id.to_string(),
+        webhook_name: hook.name.clone(),
+        captured,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "webhooks.html")]
+struct WebhooksPage {
+    hooks: Vec<WebhookView>,
+    test: Option<TestView>,
+    any_pending: bool,
+}
+
+/// The list; `?test=<delivery id>` shows that test send's confirmation above it (where a
+/// row's **Send Test Event** redirects).
+pub async fn webhooks<B>(app: &App, req: &Request<B>) -> Result<Response<Body>, WebError> {
+    let test = asked_test(app, req, None).await?;
+    let hooks: Vec<WebhookView> = app
+        .store
+        .list_webhooks()
+        .await?
+        .iter()
+        .map(|w| WebhookView::new(app, w))
+        .collect();
+    let any_pending = hooks.iter().any(|h| h.pending > 0);
+    render(
+        StatusCode::OK,
+        &WebhooksPage {
+            hooks,
+            test,
+            any_pending,
+        },
+    )
 }
 
 #[derive(Template)]
@@ -198,33 +141,29 @@ struct WebhookPage {
     payload: String,
     test: Option<TestView>,
     deliveries: Vec<DeliveryRow>,
+    any_pending: bool,
+    notice: Option<&'static str>,
 }
 
 /// A webhook's page; `?test=<delivery id>` adds the confirmation of that test send (where
-/// **Send Test Event** redirects, so the result can be reloaded and shared).
+/// **Send Test Event** redirects, so the result can be reloaded and shared), `?added=1` and
+/// `?saved=1` say what the form just did.
 pub async fn webhook<B>(
     app: &App,
     req: &Request<B>,
     id: &WebhookId,
 ) -> Result<Response<Body>, WebError> {
-    let asked = query_pairs(req)
+    let test = asked_test(app, req, Some(id)).await?;
+    let notice = query_pairs(req)
         .into_iter()
-        .find(|(k, _)| k == "test")
-        .and_then(|(_, v)| DeliveryId::parse(&v));
-    let mut test = None;
-    if let Some(did) = asked {
-        let d = app.store.get_delivery(&did).await?;
-        if d.webhook_id != *id || !d.is_test {
-            return Err(WebError::NotFound(format!(
-                "no test send {did} of webhook {id}"
-            )));
-        }
-        let hook = app.store.get_webhook(id).await?;
-        let captured = captured_here(app, req, &hook.url, &did).await;
-        test = TestView::new(&d, captured);
-    }
+        .find_map(|(k, _)| match k.as_str() {
+            "added" => Some("Webhook added. Press Send Test Event to see it work."),
+            "saved" => Some("Webhook saved."),
+            "retried" => Some("Queued again: the log below updates as it is sent."),
+            _ => None,
+        });
     let hook = app.store.get_webhook(id).await?;
-    let deliveries = app
+    let deliveries: Vec<DeliveryRow> = app
         .store
         .list_deliveries(id, 50)
         .await?
@@ -241,7 +180,9 @@ pub async fn webhook<B>(
         hook: WebhookView::new(app, &hook),
         payload,
         test,
+        any_pending: deliveries.iter().any(|d| d.state == "pending"),
         deliveries,
+        notice,
     };
     render(StatusCode::OK, &page)
 }
@@ -279,16 +220,60 @@ async fn captured_here<B>(
         .await
         .ok()?;
     let c = page.requests.first()?;
-    Some(format!("/requests/{}", c.id))
+    Some(format!("/bins/{bin}?r={}", c.id))
 }
 
-/// **Send Test Event**: sends now, then redirects to the webhook's page showing the
-/// confirmation (a page that can be reloaded and linked, unlike the answer to a POST).
-pub async fn test_webhook(app: &App, id: &WebhookId) -> Result<Response<Body>, WebError> {
+/// **Send Test Event**: sends now, then redirects to a page showing the confirmation (a page
+/// that can be reloaded and linked, unlike the answer to a POST): the list when the button
+/// was on the list (`from=list`), else the webhook's page.
+pub async fn test_webhook(
+    app: &App,
+    req: Request<Incoming>,
+    id: &WebhookId,
+) -> Result<Response<Body>, WebError> {
+    let form = inspect::pairs(&read_small_body(req).await?);
     let result = app.sender.send_test(id).await?;
+    let to = if field(&form, "from") == "list" {
+        format!("/webhooks?test={}#test-result", result.delivery_id)
+    } else {
+        format!("/webhooks/{id}?test={}#test-result", result.delivery_id)
+    };
+    Ok(response::see_other(&to))
+}
+
+/// **Send the sample to…** on the events page: adds a webhook for the event (to the URL
+/// given, or to a new local bin) and sends its test event, so the send is signed and logged
+/// like any other; the confirmation shows on the new webhook's page.
+pub async fn send_sample(
+    app: &App,
+    req: Request<Incoming>,
+    slug: &str,
+) -> Result<Response<Body>, WebError> {
+    let base = app.base_url(&req);
+    let form = inspect::pairs(&read_small_body(req).await?);
+    let event = app
+        .sender
+        .catalog()
+        .get(slug)
+        .ok_or_else(|| WebError::NotFound(format!("no event {slug}")))?
+        .clone();
+    let url = match field(&form, "url").trim() {
+        "" => format!("{base}/b/{}", app.store.create_bin(None).await?.id),
+        u => u.to_owned(),
+    };
+    let hook = app
+        .sender
+        .create_webhook(WebhookInput {
+            name: Some(format!("{} sample", event.name)),
+            url: Some(url),
+            event: Some(event.slug.clone()),
+            active: Some(true),
+        })
+        .await?;
+    let result = app.sender.send_test(&hook.id).await?;
     Ok(response::see_other(&format!(
-        "/webhooks/{id}?test={}#test-result",
-        result.delivery_id
+        "/webhooks/{}?added=1&test={}#test-result",
+        hook.id, result.delivery_id
     )))
 }
 

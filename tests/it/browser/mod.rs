@@ -6,6 +6,7 @@
 
 mod hostile;
 mod inspector;
+mod sending;
 mod settings;
 
 use crate::support::TestServer;
@@ -21,18 +22,14 @@ async fn workflow(b: &Browser, s: &TestServer, shots: bool) -> String {
 
     b.click("nav a[href='/webhooks']").await;
     b.click("a[href='/webhooks/new']").await;
-    b.wait("#wh-name")
-        .await
-        .send_keys("Payments")
-        .await
-        .unwrap();
-    b.wait("#wh-url").await.send_keys(&bin_url).await.unwrap();
-    b.wait("#wh-event")
+    b.wait("#name").await.send_keys("Payments").await.unwrap();
+    b.wait("#url").await.send_keys(&bin_url).await.unwrap();
+    b.wait("#event")
         .await
         .select_by_label("Payment Received")
         .await
         .unwrap();
-    b.click("button[value=create]").await;
+    b.click("#save-webhook").await;
 
     b.click("#send-test").await;
     assert_eq!(b.text("#test-result h2").await, "Test event delivered");

@@ -144,8 +144,23 @@ impl Browser {
         }
     }
 
+    /// The rendered text of the first element matching `css`, once one exists. Read in one
+    /// script call, so a live page replacing the element in between cannot make it stale.
     pub async fn text(&self, css: &str) -> String {
-        self.wait(css).await.text().await.unwrap()
+        self.wait(css).await;
+        let got = self
+            .client
+            .execute(
+                "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;",
+                vec![serde_json::Value::String(css.to_owned())],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("text of {css}: {e}"));
+        match got {
+            serde_json::Value::String(s) => s,
+            // Replaced between the wait and the read: read the new one.
+            _ => Box::pin(self.text(css)).await,
+        }
     }
 
     pub async fn click(&self, css: &str) {
