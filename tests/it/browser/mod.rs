@@ -6,6 +6,7 @@
 
 mod hostile;
 mod inspector;
+mod screens;
 mod sending;
 mod settings;
 

@@ -35,9 +35,15 @@ fn find(names: &[&str]) -> Option<PathBuf> {
     })
 }
 
-/// Starts Chromium at `width`×`height` with JavaScript on or off; `None` (after saying so on
-/// stderr) when Chromium is not installed and this is not CI.
+/// Starts Chromium at `width`×`height` with JavaScript on or off, in the light colour scheme;
+/// `None` (after saying so on stderr) when Chromium is not installed and this is not CI.
 pub async fn open(width: u32, height: u32, javascript: bool) -> Option<Browser> {
+    open_in(width, height, javascript, false).await
+}
+
+/// Like [`open`], with the system colour scheme dark when `dark` is set (the pages follow
+/// `prefers-color-scheme`).
+pub async fn open_in(width: u32, height: u32, javascript: bool, dark: bool) -> Option<Browser> {
     let chromium = find(&[
         "/usr/bin/chromium",
         "chromium",
@@ -81,9 +87,12 @@ pub async fn open(width: u32, height: u32, javascript: bool) -> Option<Browser> 
         format!("--window-size={width},{height}"),
         format!("--user-data-dir={}", profile.path().display()),
     ];
+    // Blink's preferredColorScheme: 0 is dark, 1 is light.
+    let mut blink = vec![format!("preferredColorScheme={}", if dark { 0 } else { 1 })];
     if !javascript {
-        args.push("--blink-settings=scriptEnabled=false".into());
+        blink.push("scriptEnabled=false".into());
     }
+    args.push(format!("--blink-settings={}", blink.join(",")));
     let mut options = serde_json::json!({ "binary": chromium, "args": args });
     if width < 500 {
         // Desktop Chromium windows are at least 500 px wide; a phone is emulated instead.
@@ -117,7 +126,71 @@ pub async fn open(width: u32, height: u32, javascript: bool) -> Option<Browser> 
     })
 }
 
+/// The axe-core accessibility engine's script, for tests to load into a page (never served by
+/// hookbin). Found at `HOOKBIN_AXE`, or installed once from the npm registry under
+/// `target/axe`; `None` (said loudly) when neither works and this is not CI.
+pub fn axe_script() -> Option<String> {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let path = std::env::var_os("HOOKBIN_AXE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/axe/node_modules/axe-core/axe.min.js")
+        });
+    if !path.exists() && std::env::var_os("HOOKBIN_AXE").is_none() {
+        let prefix = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/axe");
+        let _ = Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .arg(AXE_PACKAGE)
+            .stdout(Stdio::null())
+            .status();
+    }
+    match std::fs::read_to_string(&path) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            let why = format!(
+                "axe-core not found at {} ({e}); install npm",
+                path.display()
+            );
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("accessibility tests cannot run under CI=true: {why}");
+            }
+            eprintln!("\n*** SKIPPED accessibility check: {why} ***\n");
+            None
+        }
+    }
+}
+
+/// The axe-core release the accessibility tests run.
+const AXE_PACKAGE: &str = "axe-core@4.14.1";
+
 impl Browser {
+    /// Runs axe-core (`script`, from [`axe_script`]) on the current page and returns every
+    /// violation of impact serious or critical, as `rule: element, element`.
+    pub async fn axe(&self, script: &str) -> Vec<String> {
+        self.client
+            .execute(script, vec![])
+            .await
+            .expect("load axe-core");
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] }).then(r => done(
+                   r.violations
+                     .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => v.id + ' (' + v.impact + '): ' +
+                          v.nodes.slice(0, 5).map(n => n.target.join(' ') + ' ' + (n.failureSummary || '').replace(/\\s+/g, ' ')).join(' | '))
+                 ), e => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await
+            .expect("run axe-core");
+        serde_json::from_value(found).expect("a list of violations")
+    }
+
     /// Ends the session cleanly (Chromium quits).
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
