@@ -183,6 +183,25 @@ def main():
     header_ms, _ = median_ms(h.url + "/api/bins/big/requests?header=content-type:json", 50)
     scan_ms, _ = median_ms(h.url + "/api/bins/big/requests?q=no-such-text", 10)
     har_ms, _ = median_ms(h.url + "/api/bins/big/har", 5)
+    # The inspector: the bin page renders the list and the selected request in full. Selected
+    # here: a 10 MiB JSON body (the page loads its first 256 KiB), and a 256 KiB JSON body (the
+    # largest that is coloured and folded whole).
+    def post_json(doc):
+        req = urllib.request.Request(h.url + "/b/big/inspect", data=doc, method="POST",
+                                     headers={"content-type": "application/json"})
+        return json.loads(urllib.request.urlopen(req).read())["request_id"]
+
+    def json_doc(size):
+        item = b'{"sku":"t-0001","qty":2,"price":1.10,"tags":["a","b"],"ok":true},'
+        n = (size - 2) // len(item)
+        return b"[" + item * n + b'{"end":null}' + b" " * (size - 2 - n * len(item) - 12) + b"]"
+
+    big_id = post_json(json_doc(10 * 1024 * 1024))
+    mid_id = post_json(json_doc(256 * 1024 - 64))
+    insp_big_ms, _ = median_ms(f"{h.url}/bins/big?r={big_id}", 50)
+    insp_mid_ms, _ = median_ms(f"{h.url}/bins/big?r={mid_id}", 50)
+    with urllib.request.urlopen(f"{h.url}/bins/big?r={mid_id}") as r:
+        insp_mid_size = len(r.read())
     h.stop()
     report += [
         ("stored requests in the bin", f"{count:,} (filled at {filled['summary']['requestsPerSec']:,.0f} req/s)"),
@@ -192,6 +211,10 @@ def main():
         ("API filtered by header (all match), median", f"{header_ms:.2f} ms"),
         ("API body search, no match in 100k, median", f"{scan_ms:.1f} ms"),
         ("HAR export of 10,000 requests, median", f"{har_ms:.0f} ms"),
+        ("inspector, 10 MiB JSON selected, median",
+         f"{insp_big_ms:.2f} ms ({insp_big_ms / api_ms:.1f}x the API page)"),
+        ("inspector, 256 KiB JSON selected (coloured, foldable), median",
+         f"{insp_mid_ms:.2f} ms ({insp_mid_ms / api_ms:.1f}x the API page; {insp_mid_size / 1024:.0f} KiB of HTML)"),
     ]
 
     # 3. A request page whose body is 10 MiB.

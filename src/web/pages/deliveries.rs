@@ -6,6 +6,7 @@ use hyper::{Request, Response, StatusCode};
 
 use super::{human_size, render};
 use crate::inspect;
+use crate::inspect::json::{self, Line};
 use crate::model::{Attempt, Delivery, DeliveryId, DeliveryState};
 use crate::time;
 use crate::web::response::{self, Body};
@@ -86,6 +87,8 @@ struct DeliveryPage {
     event_id: String,
     redelivery_of: Option<String>,
     payload: String,
+    /// The payload laid out for colouring and folding.
+    payload_lines: Option<Vec<Line>>,
     /// The payload exactly as sent (compact), beside the pretty view.
     sent: String,
     size: String,
@@ -108,6 +111,7 @@ pub async fn delivery(app: &App, id: &DeliveryId) -> Result<Response<Body>, WebE
             .unwrap_or_default(),
         redelivery_of: d.redelivery_of.as_ref().map(ToString::to_string),
         payload: inspect::pretty_json(&text).unwrap_or_else(|| text.clone()),
+        payload_lines: json::lines(&text),
         sent: text,
         size: human_size(d.payload.len() as u64),
         attempts: d

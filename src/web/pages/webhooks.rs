@@ -11,6 +11,7 @@ use super::deliveries::{AttemptView, DeliveryRow};
 use super::events::EventView;
 use super::render;
 use crate::inspect;
+use crate::inspect::json::{self, Line};
 use crate::model::{Delivery, DeliveryId, Webhook, WebhookId};
 use crate::sender::WebhookInput;
 use crate::time;
@@ -139,6 +140,8 @@ pub async fn webhooks<B>(app: &App, req: &Request<B>) -> Result<Response<Body>, 
 struct WebhookPage {
     hook: WebhookView,
     payload: String,
+    /// The payload laid out for colouring and folding.
+    payload_lines: Option<Vec<Line>>,
     test: Option<TestView>,
     deliveries: Vec<DeliveryRow>,
     any_pending: bool,
@@ -176,8 +179,10 @@ pub async fn webhook<B>(
         .get(&hook.event)
         .map(|e| EventView::new(e).payload)
         .unwrap_or_default();
+    let sample = app.sender.catalog().get(&hook.event);
     let page = WebhookPage {
         hook: WebhookView::new(app, &hook),
+        payload_lines: sample.and_then(|e| json::lines(e.sample.as_str())),
         payload,
         test,
         any_pending: deliveries.iter().any(|d| d.state == "pending"),
