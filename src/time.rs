@@ -9,14 +9,14 @@ pub fn format(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// Reads back a time written by [`format`] (or any RFC 3339 time).
+/// Reads back a time written by [`format()`] (or any RFC 3339 time).
 pub fn parse(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// Serializes a time as [`format`] writes it, for `#[serde(serialize_with)]`.
+/// Serializes a time as [`format()`] writes it, for `#[serde(serialize_with)]`.
 pub fn serialize<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format(*t))
 }

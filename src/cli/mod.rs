@@ -1,7 +1,7 @@
 //! The command-line side of the binary: list events, manage webhooks, send a test, fire an
 //! event. These commands work directly on the same SQLite database as the server (WAL lets
 //! both run at once); a running server's worker picks up any retries they leave queued.
-//! `bins` and `tail` instead talk to a running server over its API (see [`remote`]).
+//! `bins` and `tail` instead talk to a running server over its API (see `remote`).
 
 mod args;
 mod remote;

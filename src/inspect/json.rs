@@ -7,7 +7,7 @@
 //!
 //! Captured bodies are hostile, so the cost is bounded: indentation grows with nesting, and a
 //! document nested deeper than [`MAX_DEPTH`], or one whose indented form would outgrow
-//! [`budget`], is not re-indented at all (the caller shows it as text). Both checks are linear in
+//! `budget`, is not re-indented at all (the caller shows it as text). Both checks are linear in
 //! the input, so showing any body costs linear time and memory.
 
 use serde::de::IgnoredAny;

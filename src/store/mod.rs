@@ -1,7 +1,7 @@
 //! The `Store` handle: the only place that talks SQL.
 //!
 //! One writer thread owns the write connection and commits many operations per transaction
-//! (group commit, see [`writer`]); each caller is acknowledged only after its COMMIT. Reads run on
+//! (group commit, see `writer`); each caller is acknowledged only after its COMMIT. Reads run on
 //! a small pool of their own connections on tokio's blocking threads, so no SQLite call ever runs
 //! on an async worker. The store never sees HTTP types: callers hand it plain `model` data.
 

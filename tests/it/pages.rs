@@ -92,6 +92,58 @@ async fn the_bin_page_lists_requests_newest_first_and_pages() {
 }
 
 #[tokio::test]
+async fn the_inspector_shows_the_newest_or_the_named_request_of_its_own_bin_only() {
+    let s = TestServer::start().await;
+    let bin = s.new_bin().await;
+    let other = s.new_bin().await;
+    let old = s
+        .capture(&bin, Req::new("POST", "/old").body("old body"))
+        .await;
+    let new = s
+        .capture(&bin, Req::new("POST", "/new").body("new body"))
+        .await;
+    let foreign = s
+        .capture(&other, Req::new("POST", "/x").body("secret"))
+        .await;
+    let doc = s.get(&format!("/bins/{bin}")).await.html();
+    assert_eq!(
+        texts(&doc, "#detail .detail .title .break"),
+        [format!("/b/{bin}/new")]
+    );
+    assert_eq!(
+        texts(&doc, "#requests li.selected .target"),
+        [format!("/b/{bin}/new")]
+    );
+    assert_eq!(
+        count(
+            &doc,
+            &format!("#requests li.selected a[aria-current=true][href*='r={new}']")
+        ),
+        1
+    );
+    let doc = s.get(&format!("/bins/{bin}?r={old}")).await.html();
+    assert_eq!(
+        texts(&doc, "#detail .detail .title .break"),
+        [format!("/b/{bin}/old")]
+    );
+    // The pane fragment is the same detail, alone.
+    let pane = s.get(&format!("/requests/{old}/pane")).await;
+    assert_eq!(pane.status, StatusCode::OK);
+    assert!(!pane.text().contains("<html"));
+    assert_eq!(
+        texts(&pane.html(), ".detail .title .break"),
+        [format!("/b/{bin}/old")]
+    );
+    // Another bin's request is not shown here, and a broken id is a clear error.
+    let r = s.get(&format!("/bins/{bin}?r={foreign}")).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(!r.text().contains("secret"));
+    let r = s.get(&format!("/bins/{bin}?r=nope")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text().contains("r must be a request id"));
+}
+
+#[tokio::test]
 async fn request_detail_shows_json_pretty_query_and_headers() {
     let s = TestServer::start().await;
     let bin = s.new_bin().await;

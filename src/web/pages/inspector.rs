@@ -92,7 +92,7 @@ pub async fn bin(
     let detail = match selected {
         Some(r) => {
             let d = RequestDetail::load(app, &base, r, true).await?;
-            if d.row.id != r.to_string() || !belongs(&d, &id) {
+            if d.bin() != id.as_str() {
                 return Err(WebError::NotFound(format!("no request {r} in bin {id}")));
             }
             Some(render_detail(&d)?)
@@ -121,10 +121,6 @@ pub async fn bin(
             pinned: chosen.is_some(),
         },
     )
-}
-
-fn belongs(d: &RequestDetail, bin: &BinId) -> bool {
-    d.bin() == bin.as_str()
 }
 
 /// Puts signature verdicts on the listed rows that carry a signature over a small body.
