@@ -22,6 +22,8 @@ pub enum ConfigError {
          Leave it unset to have hookbin generate and print one"
     )]
     WeakToken(usize),
+    #[error(transparent)]
+    Trust(#[from] crate::outbound::TrustError),
 }
 
 /// What the server needs to run, already validated.
@@ -46,6 +48,8 @@ pub struct Config {
     pub delivery_retention: Duration,
     /// Bins to create at start if missing.
     pub bins: Vec<crate::model::BinId>,
+    /// The certificate authorities outbound TLS trusts (system roots plus `--ca-cert` files).
+    pub trust: crate::outbound::Trust,
 }
 
 /// What the server allows a client before refusing it.
@@ -86,6 +90,7 @@ impl Config {
             bin_ttl: None,
             delivery_retention: Duration::from_secs(30 * 86400),
             bins: Vec::new(),
+            trust: crate::outbound::Trust::system(),
         }
     }
 }

@@ -68,6 +68,12 @@ pub struct Args {
     #[arg(long, global = true, env = "HOOKBIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
+    /// A PEM file of CA certificates to trust for outgoing HTTPS (deliveries, forwards,
+    /// replays, client commands), beside the compiled-in roots and the system's store
+    /// (`SSL_CERT_FILE` / `SSL_CERT_DIR` are honoured); repeatable.
+    #[arg(long = "ca-cert", global = true, value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+
     /// Most connections open at once; more are answered 503 and closed.
     #[arg(long, env = "HOOKBIN_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
@@ -168,6 +174,7 @@ impl Args {
             bin_ttl: a.bin_ttl,
             delivery_retention: a.delivery_retention,
             bins: a.bins.clone(),
+            trust: crate::outbound::Trust::with_ca_files(&a.ca_cert)?,
         })
     }
 }

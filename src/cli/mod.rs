@@ -112,14 +112,22 @@ pub enum CliError {
 pub async fn run(cmd: Command, config: Config) -> Result<bool, CliError> {
     match &cmd {
         Command::Bins(BinsCommand::New { name, server }) => {
-            return remote::new_bin(&remote::Remote::new(server, config.token)?, name.clone())
-                .await;
+            return remote::new_bin(
+                &remote::Remote::new(server, config.token, &config.trust)?,
+                name.clone(),
+            )
+            .await;
         }
         Command::Bins(BinsCommand::List { server }) => {
-            return remote::list_bins(&remote::Remote::new(server, config.token)?).await;
+            return remote::list_bins(&remote::Remote::new(server, config.token, &config.trust)?)
+                .await;
         }
         Command::Tail { opts, server } => {
-            return remote::tail(&remote::Remote::new(server, config.token)?, opts).await;
+            return remote::tail(
+                &remote::Remote::new(server, config.token, &config.trust)?,
+                opts,
+            )
+            .await;
         }
         Command::Events => {
             for e in config.catalog.events() {
@@ -156,8 +164,7 @@ async fn local(cmd: Command, config: Config, store: &Store) -> Result<bool, CliE
         store.clone(),
         config.catalog.clone(),
         config.retry.clone(),
-        config.timeout,
-        config.deny_private_targets,
+        crate::outbound::Client::new(config.timeout, config.deny_private_targets, &config.trust),
     );
     match cmd {
         Command::Webhooks(WebhooksCommand::List) => {

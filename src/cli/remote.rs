@@ -35,12 +35,16 @@ pub struct Remote {
 }
 
 impl Remote {
-    pub fn new(server: &Server, token: Option<String>) -> Result<Remote, CliError> {
+    pub fn new(
+        server: &Server,
+        token: Option<String>,
+        trust: &crate::outbound::Trust,
+    ) -> Result<Remote, CliError> {
         let base = server.server.trim_end_matches('/').to_owned();
         crate::outbound::check_url(&base).map_err(CliError::Input)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
-        let https = crate::outbound::https(http);
+        let https = crate::outbound::https(http, trust);
         Ok(Remote {
             base,
             token,

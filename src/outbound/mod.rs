@@ -1,6 +1,6 @@
 //! The crate's outbound HTTP client, used for deliveries, forwards, replays and the CLI's calls
-//! to a running server: HTTP and HTTPS (rustls with the Mozilla roots compiled in), a
-//! connect and a total timeout, no redirects followed, response bodies read up to a cap.
+//! to a running server: HTTP and HTTPS (rustls, trusting what [`Trust`] says), a connect and a
+//! total timeout, no redirects followed, response bodies read up to a cap.
 //! Every outcome, an answer or a failure, becomes an [`Attempt`] described in plain words.
 
 use std::time::{Duration, Instant};
@@ -15,9 +15,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 mod resolve;
+mod trust;
 
 use crate::model::Attempt;
 use resolve::Resolver;
+pub use trust::{Trust, TrustError};
 
 /// How much of a receiver's answer is kept in the log.
 pub const RESPONSE_CAP: usize = 64 * 1024;
@@ -31,14 +33,15 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client giving each request `timeout` to connect and to answer in full; with
-    /// `deny_private`, only public addresses are ever connected to.
-    pub fn new(timeout: Duration, deny_private: bool) -> Client {
+    /// A client giving each request `timeout` to connect and to answer in full, trusting the
+    /// certificate authorities in `trust`; with `deny_private`, only public addresses are ever
+    /// connected to.
+    pub fn new(timeout: Duration, deny_private: bool, trust: &Trust) -> Client {
         let mut http = HttpConnector::new_with_resolver(Resolver::new(deny_private));
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeout));
         http.set_nodelay(true);
-        let https = https(http);
+        let https = https(http, trust);
         let inner = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)
@@ -48,6 +51,11 @@ impl Client {
             timeout,
             deny_private,
         }
+    }
+
+    /// The time each request gets to connect and answer in full.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// POSTs `body` to `url` with `headers` and reports what happened.
@@ -133,7 +141,13 @@ impl Client {
             .body(Full::new(body))
             .map_err(|e| format!("cannot build the request: {e}"))?;
         let resp = self.inner.request(req).await.map_err(|e| {
-            let cause = root_cause(&e);
+            let mut cause = root_cause(&e);
+            if cause.contains("UnknownIssuer") {
+                cause.push_str(
+                    " (its certificate is not signed by a CA hookbin trusts: add the CA with \
+                     --ca-cert FILE, SSL_CERT_FILE or the system's certificate store)",
+                );
+            }
             if e.is_connect() {
                 format!("could not connect to {url}: {cause}")
             } else {
@@ -170,11 +184,11 @@ impl Client {
     }
 }
 
-/// Wraps a TCP connector for HTTP and HTTPS (rustls, the Mozilla roots compiled in, HTTP/1.1):
-/// the one TLS setup for every outgoing request hookbin makes.
-pub fn https<R>(http: HttpConnector<R>) -> HttpsConnector<HttpConnector<R>> {
+/// Wraps a TCP connector for HTTP and HTTPS (rustls trusting `trust`, HTTP/1.1): the one TLS
+/// setup for every outgoing request hookbin makes.
+pub fn https<R>(http: HttpConnector<R>, trust: &Trust) -> HttpsConnector<HttpConnector<R>> {
     hyper_rustls::HttpsConnectorBuilder::new()
-        .with_webpki_roots()
+        .with_tls_config(trust.client_config())
         .https_or_http()
         .enable_http1()
         .wrap_connector(http)

@@ -97,21 +97,20 @@ pub enum Retries {
 }
 
 impl Sender {
-    /// A sender over `store` with the given catalog, retry schedule, request timeout and
-    /// target rule (`deny_private`, see [`crate::outbound`]).
+    /// A sender over `store` with the given catalog and retry schedule, sending through
+    /// `client` (its timeout, target rule and trusted CAs; see [`crate::outbound`]).
     pub fn new(
         store: Store,
         catalog: Arc<Catalog>,
         schedule: RetrySchedule,
-        timeout: Duration,
-        deny_private: bool,
+        client: Client,
     ) -> Sender {
         Sender {
             store,
-            client: Client::new(timeout, deny_private),
+            lease: client.timeout() + LEASE_MARGIN,
+            client,
             catalog,
             schedule,
-            lease: timeout + LEASE_MARGIN,
             wake: Arc::new(Notify::new()),
         }
     }

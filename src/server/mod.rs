@@ -62,12 +62,12 @@ fn wire(
     stopping: watch::Receiver<bool>,
 ) -> (Arc<App>, Vec<JoinHandle<()>>) {
     let (feed, _) = broadcast::channel(1024);
+    let client = Client::new(config.timeout, config.deny_private_targets, &config.trust);
     let sender = Sender::new(
         store.clone(),
         config.catalog.clone(),
         config.retry.clone(),
-        config.timeout,
-        config.deny_private_targets,
+        client.clone(),
     );
     let worker = worker::spawn(
         sender.clone(),
@@ -75,7 +75,7 @@ fn wire(
         stopping.clone(),
     );
     let (relayer, forwards) = Relayer::new(
-        Client::new(config.timeout, config.deny_private_targets),
+        client,
         store.clone(),
         config.endpoint_concurrency,
         stopping.clone(),

@@ -18,4 +18,5 @@ mod send_pages;
 mod signatures;
 mod support;
 mod terminal;
+mod trust;
 mod webhook_pages;

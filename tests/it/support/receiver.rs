@@ -42,10 +42,21 @@ struct State {
 pub struct Receiver {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
+    scheme: &'static str,
 }
 
 impl Receiver {
     pub async fn start() -> Receiver {
+        Receiver::start_with(None).await
+    }
+
+    /// A receiver speaking HTTPS with these settings (its certificate, see `support::pki`).
+    pub async fn start_tls(tls: Arc<rustls::ServerConfig>) -> Receiver {
+        Receiver::start_with(Some(tokio_rustls::TlsAcceptor::from(tls))).await
+    }
+
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Receiver {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state: Arc<Mutex<State>> = Arc::default();
@@ -56,6 +67,7 @@ impl Receiver {
                     return;
                 };
                 let state = shared.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                         let state = state.clone();
@@ -93,18 +105,31 @@ impl Receiver {
                             Ok::<_, std::convert::Infallible>(resp)
                         }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        // A client that refuses the certificate just goes away.
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                            }
+                        }
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                        }
+                    }
                 });
             }
         });
-        Receiver { addr, state }
+        Receiver {
+            addr,
+            state,
+            scheme,
+        }
     }
 
     /// The URL to configure a webhook with.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        format!("{}://{}{}", self.scheme, self.addr, path)
     }
 
     /// Answers the next requests with these statuses, in order.
