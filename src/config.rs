@@ -24,6 +24,10 @@ pub enum ConfigError {
     WeakToken(usize),
     #[error(transparent)]
     Trust(#[from] crate::outbound::TrustError),
+    #[error(transparent)]
+    Tls(#[from] crate::server::tls::TlsError),
+    #[error("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")]
+    TlsHalf,
 }
 
 /// What the server needs to run, already validated.
@@ -50,6 +54,15 @@ pub struct Config {
     pub bins: Vec<crate::model::BinId>,
     /// The certificate authorities outbound TLS trusts (system roots plus `--ca-cert` files).
     pub trust: crate::outbound::Trust,
+    /// Serve HTTPS with these files instead of plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The certificate chain and private key files to serve HTTPS with (`--tls-cert`, `--tls-key`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// What the server allows a client before refusing it.
@@ -91,6 +104,7 @@ impl Config {
             delivery_retention: Duration::from_secs(30 * 86400),
             bins: Vec::new(),
             trust: crate::outbound::Trust::system(),
+            tls: None,
         }
     }
 }

@@ -54,13 +54,18 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let _lock = ServerLock::acquire(&config.db)?;
     let store = Store::open(&config.db)?;
     let addr = listener.local_addr()?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let shown = if addr.ip().is_unspecified() {
         format!(
-            "http://127.0.0.1:{}/ (listening on all interfaces, {addr})",
+            "{scheme}://127.0.0.1:{}/ (listening on all interfaces, {addr})",
             addr.port()
         )
     } else {
-        format!("http://{addr}/")
+        format!("{scheme}://{addr}/")
     };
     // A closed stdout must not stop the server, so write errors are ignored.
     let mut out = std::io::stdout();

@@ -68,6 +68,15 @@ pub struct Args {
     #[arg(long, global = true, env = "HOOKBIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1) with this PEM certificate chain; needs --tls-key.
+    /// The files are watched: a renewed certificate is served without a restart.
+    #[arg(long, env = "HOOKBIN_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "HOOKBIN_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
     /// A PEM file of CA certificates to trust for outgoing HTTPS (deliveries, forwards,
     /// replays, client commands), beside the compiled-in roots and the system's store
     /// (`SSL_CERT_FILE` / `SSL_CERT_DIR` are honoured); repeatable.
@@ -151,6 +160,19 @@ impl Args {
             None if !a.listen.ip().is_loopback() => Some(config::new_token()),
             None => None,
         };
+        let tls = match (&a.tls_cert, &a.tls_key) {
+            (Some(cert), Some(key)) => {
+                let files = config::TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                };
+                // Checked now, so a bad pair stops startup before anything listens.
+                crate::server::tls::load(&files)?;
+                Some(files)
+            }
+            (None, None) => None,
+            _ => return Err(ConfigError::TlsHalf),
+        };
         Ok(Config {
             db: a.db.clone(),
             max_body: a.max_body,
@@ -175,6 +197,7 @@ impl Args {
             delivery_retention: a.delivery_retention,
             bins: a.bins.clone(),
             trust: crate::outbound::Trust::with_ca_files(&a.ca_cert)?,
+            tls,
         })
     }
 }

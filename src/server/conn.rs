@@ -62,9 +62,26 @@ struct State {
 #[derive(Clone)]
 pub struct Tracker(Arc<State>);
 
-/// A socket that enforces the idle limit on reads.
-pub struct Watched {
-    inner: TcpStream,
+/// Writes what fits at once, without waiting: the last words to a connection being closed.
+pub trait WriteNow {
+    fn write_now(&self, buf: &[u8]);
+}
+
+impl WriteNow for TcpStream {
+    fn write_now(&self, buf: &[u8]) {
+        let _ = self.try_write(buf);
+    }
+}
+
+impl WriteNow for tokio_rustls::server::TlsStream<TcpStream> {
+    /// Nothing: bytes must go through the TLS session, which cannot be driven from here, so an
+    /// idle TLS connection is simply closed.
+    fn write_now(&self, _buf: &[u8]) {}
+}
+
+/// A connection (plain TCP or TLS) that enforces the idle limit on reads.
+pub struct Watched<S> {
+    inner: S,
     state: Arc<State>,
     idle_limit: Duration,
     sleep: Pin<Box<Sleep>>,
@@ -75,7 +92,7 @@ pub struct Watched {
 
 /// Wraps an accepted socket; the tracker goes to the service that answers on it. `tap` follows
 /// the heads the connection will carry, with hyper's own head limits.
-pub fn watch(inner: TcpStream, idle_limit: Duration, tap: Tap) -> (Watched, Tracker) {
+pub fn watch<S>(inner: S, idle_limit: Duration, tap: Tap) -> (Watched<S>, Tracker) {
     let opened = Instant::now();
     let state = Arc::new(State {
         opened,
@@ -143,7 +160,7 @@ impl Drop for InFlight {
     }
 }
 
-impl Watched {
+impl<S: WriteNow> Watched<S> {
     /// True once the connection is known to speak HTTP/2 (its preface starts with `PRI`).
     fn is_h2(&self) -> bool {
         self.first_len == 3 && &self.first == b"PRI"
@@ -160,13 +177,13 @@ impl Watched {
                 "",
                 "the request head did not arrive in time",
             );
-            let _ = self.inner.try_write(&answer);
+            self.inner.write_now(&answer);
         }
         io::Error::new(io::ErrorKind::TimedOut, "connection idle past the limit")
     }
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + WriteNow + Unpin> AsyncRead for Watched<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -210,7 +227,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -1,5 +1,6 @@
-//! The accept loop: takes connections within `--max-connections`, wraps each in its bounds
-//! ([`super::conn`]) and serves it (HTTP/1.1 or h2c) with hyper until shutdown; then gives open
+//! The accept loop: takes connections within `--max-connections`, completes the TLS handshake
+//! when serving HTTPS, wraps each in its bounds ([`super::conn`]) and serves it (HTTP/1.1 or
+//! HTTP/2: h2c in plain HTTP, ALPN over TLS) with hyper until shutdown; then gives open
 //! connections a grace period to finish.
 
 use std::future::Future;
@@ -11,7 +12,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 
 use super::{conn, heads};
 use crate::config::Limits;
@@ -29,11 +32,13 @@ pub struct Listener {
     /// Connections open now.
     open: Arc<AtomicUsize>,
     graceful: GracefulShutdown,
+    /// Set when serving HTTPS.
+    tls: Option<TlsAcceptor>,
 }
 
 impl Listener {
-    /// A listener serving `app` on `listener` within `app`'s limits.
-    pub fn new(listener: TcpListener, app: Arc<App>) -> Listener {
+    /// A listener serving `app` on `listener` within `app`'s limits, over TLS when `tls` is set.
+    pub fn new(listener: TcpListener, app: Arc<App>, tls: Option<TlsAcceptor>) -> Listener {
         let limits = app.config.limits.clone();
         Listener {
             builder: builder(&limits),
@@ -42,6 +47,7 @@ impl Listener {
             limits,
             open: Arc::default(),
             graceful: GracefulShutdown::new(),
+            tls,
         }
     }
 
@@ -74,7 +80,7 @@ impl Listener {
     }
 
     /// Serves one accepted connection on a task of its own, or refuses it when too many are
-    /// open.
+    /// open. A TLS handshake gets the header timeout to finish.
     fn serve(&self, stream: TcpStream, remote: std::net::SocketAddr) {
         let _ = stream.set_nodelay(true);
         if self.open.load(Ordering::Relaxed) >= self.limits.max_connections {
@@ -82,9 +88,50 @@ impl Listener {
             return;
         }
         let slot = Slot::take(&self.open);
+        let conn = Conn {
+            app: self.app.clone(),
+            limits: self.limits.clone(),
+            builder: self.builder.clone(),
+            graceful: self.graceful.watcher(),
+            remote,
+        };
+        let tls = self.tls.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            match tls {
+                None => conn.run(stream).await,
+                Some(tls) => {
+                    let wait = conn.limits.header_timeout;
+                    match tokio::time::timeout(wait, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => conn.run(stream).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, %remote, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// What serving one connection needs, moved onto its task.
+struct Conn {
+    app: Arc<App>,
+    limits: Limits,
+    builder: auto::Builder<TokioExecutor>,
+    graceful: hyper_util::server::graceful::Watcher,
+    remote: std::net::SocketAddr,
+}
+
+impl Conn {
+    /// Serves requests on `stream` (plain or decrypted) until it closes.
+    async fn run<S>(self, stream: S)
+    where
+        S: AsyncRead + AsyncWrite + conn::WriteNow + Unpin + Send + 'static,
+    {
+        let remote = self.remote;
         let tap = heads::Tap::new(self.limits.max_header_bytes, self.limits.max_headers);
         let (stream, tracker) = conn::watch(stream, self.limits.header_timeout, tap);
-        let app = self.app.clone();
+        let app = self.app;
         let service = service_fn(move |mut req| {
             let app = app.clone();
             let in_flight = tracker.begin(&mut req);
@@ -99,13 +146,9 @@ impl Listener {
             .builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
-        let conn = self.graceful.watch(conn);
-        tokio::spawn(async move {
-            let _slot = slot;
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, %remote, "connection ended with an error");
-            }
-        });
+        if let Err(e) = self.graceful.watch(conn).await {
+            tracing::debug!(error = %e, %remote, "connection ended with an error");
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod conn;
 pub mod fds;
 mod heads;
 mod listener;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -35,9 +36,16 @@ pub async fn serve(
     store.keep_reserve(config.disk_reserve);
     let local_addr = listener.local_addr()?;
     let (stop, stopping) = watch::channel(false);
+    let tls = match &config.tls {
+        Some(files) => Some(
+            tls::acceptor(files)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
+        ),
+        None => None,
+    };
     let (app, tasks) = wire(store, config, local_addr, stopping);
     prepare(&app).await;
-    listener::Listener::new(listener, app.clone())
+    listener::Listener::new(listener, app.clone(), tls)
         .run(async {
             shutdown.await;
             // Live streams and background tasks stop now; connections get their grace period.

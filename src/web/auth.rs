@@ -222,11 +222,12 @@ pub async fn login(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
         );
     }
     let mut r = response::see_other(&next);
-    let secure = app
-        .config
-        .public_url
-        .as_deref()
-        .is_some_and(|u| u.starts_with("https://"));
+    let secure = app.config.tls.is_some()
+        || app
+            .config
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"));
     let cookie = format!(
         "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/{}",
         cookie_value(token),

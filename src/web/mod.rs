@@ -53,7 +53,8 @@ pub struct App {
 }
 
 impl App {
-    /// The base (`http://host:port`) for absolute URLs in answers to `req`.
+    /// The base (`http://host:port`, `https://` when serving TLS) for absolute URLs in
+    /// answers to `req`.
     fn base_url<B>(&self, req: &Request<B>) -> String {
         if let Some(url) = &self.config.public_url {
             return url.clone();
@@ -61,7 +62,16 @@ impl App {
         let host = auth::authority(req)
             .map(str::to_owned)
             .unwrap_or_else(|| self.local_addr.to_string());
-        format!("http://{host}")
+        format!("{}://{host}", self.scheme())
+    }
+
+    /// The scheme hookbin itself is reached with.
+    fn scheme(&self) -> &'static str {
+        if self.config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 }
 

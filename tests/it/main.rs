@@ -8,6 +8,7 @@ mod capture;
 mod cli;
 mod crash;
 mod export;
+mod https;
 mod live;
 mod pages;
 mod relay;
