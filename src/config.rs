@@ -56,6 +56,8 @@ pub struct Config {
     pub trust: crate::outbound::Trust,
     /// Serve HTTPS with these files instead of plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed (reverse proxies).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The certificate chain and private key files to serve HTTPS with (`--tls-cert`, `--tls-key`).
@@ -105,6 +107,7 @@ impl Config {
             bins: Vec::new(),
             trust: crate::outbound::Trust::system(),
             tls: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

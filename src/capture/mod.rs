@@ -9,7 +9,6 @@
 
 pub mod body;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -88,7 +87,7 @@ impl Capturer {
         &self,
         bin: BinId,
         req: Request<Incoming>,
-        remote: SocketAddr,
+        remote: String,
     ) -> Result<Captured, CaptureError> {
         if !self.store.bin_exists(&bin) {
             return Err(CaptureError::UnknownBin(bin));
@@ -109,7 +108,7 @@ impl Capturer {
             path: parts.uri.path().to_owned(),
             query: parts.uri.query().unwrap_or("").to_owned(),
             http_version: version_text(parts.version),
-            remote_addr: remote.to_string(),
+            remote_addr: remote,
             headers: match parts.extensions.get::<Arrived>() {
                 Some(Arrived(lines)) => {
                     encode_headers(lines.iter().map(|(n, v)| (n.as_str(), v.as_slice())))

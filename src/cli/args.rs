@@ -77,6 +77,13 @@ pub struct Args {
     #[arg(long, env = "HOOKBIN_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
 
+    /// A reverse proxy in front of hookbin (an address or CIDR block; repeatable): from these
+    /// peers only, the client address, scheme and host come from `Forwarded` /
+    /// `X-Forwarded-For`, `-Proto`, `-Host`. Being behind a proxy means being reachable beyond
+    /// this machine, so the access token is required (and generated when not given).
+    #[arg(long = "trusted-proxy", env = "HOOKBIN_TRUSTED_PROXY", value_delimiter = ',', value_parser = crate::web::forwarded::parse_cidr, value_name = "CIDR")]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
+
     /// A PEM file of CA certificates to trust for outgoing HTTPS (deliveries, forwards,
     /// replays, client commands), beside the compiled-in roots and the system's store
     /// (`SSL_CERT_FILE` / `SSL_CERT_DIR` are honoured); repeatable.
@@ -157,7 +164,9 @@ impl Args {
                 return Err(ConfigError::WeakToken(t.chars().count()));
             }
             Some(t) => Some(t.clone()),
-            None if !a.listen.ip().is_loopback() => Some(config::new_token()),
+            None if !a.listen.ip().is_loopback() || !a.trusted_proxy.is_empty() => {
+                Some(config::new_token())
+            }
             None => None,
         };
         let tls = match (&a.tls_cert, &a.tls_key) {
@@ -198,6 +207,7 @@ impl Args {
             bins: a.bins.clone(),
             trust: crate::outbound::Trust::with_ca_files(&a.ca_cert)?,
             tls,
+            trusted_proxies: a.trusted_proxy.clone(),
         })
     }
 }

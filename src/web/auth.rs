@@ -67,10 +67,17 @@ pub fn check<B>(app: &App, req: &Request<B>) -> Result<(), Denied> {
     if ok { Ok(()) } else { Err(Denied::SignIn) }
 }
 
-/// The authority (`host[:port]`) a request is addressed to: the target's own (absolute-form,
-/// or HTTP/2's `:authority`) before the `Host` header, as RFC 9112 §3.2.2 says; `None` when
-/// it names none.
+/// The authority (`host[:port]`) a request is addressed to: the host a trusted proxy says the
+/// client asked for, else the target's own (absolute-form, or HTTP/2's `:authority`) before the
+/// `Host` header, as RFC 9112 §3.2.2 says; `None` when it names none.
 pub fn authority<B>(req: &Request<B>) -> Option<&str> {
+    if let Some(host) = req
+        .extensions()
+        .get::<super::forwarded::Forwarded>()
+        .and_then(|f| f.host.as_deref())
+    {
+        return Some(host);
+    }
     if let Some(a) = req.uri().authority() {
         return Some(a.as_str());
     }
@@ -208,6 +215,7 @@ pub fn login_form<B>(req: &Request<B>) -> Result<Response<Body>, WebError> {
 
 /// Checks the token typed into the form and sets the cookie.
 pub async fn login(app: &App, req: Request<Incoming>) -> Result<Response<Body>, WebError> {
+    let https = app.scheme(&req) == "https";
     let form = inspect::pairs(&read_small_body(req).await?);
     let field = |k: &str| super::field(&form, k);
     let next = local_path(field("next")).to_owned();
@@ -222,7 +230,7 @@ pub async fn login(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
         );
     }
     let mut r = response::see_other(&next);
-    let secure = app.config.tls.is_some()
+    let secure = https
         || app
             .config
             .public_url

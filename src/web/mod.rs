@@ -9,6 +9,7 @@ mod assets;
 pub mod auth;
 mod bin_settings;
 mod error;
+pub mod forwarded;
 mod pages;
 mod response;
 mod sse;
@@ -62,25 +63,37 @@ impl App {
         let host = auth::authority(req)
             .map(str::to_owned)
             .unwrap_or_else(|| self.local_addr.to_string());
-        format!("{}://{host}", self.scheme())
+        format!("{}://{host}", self.scheme(req))
     }
 
-    /// The scheme hookbin itself is reached with.
-    fn scheme(&self) -> &'static str {
-        if self.config.tls.is_some() {
-            "https"
-        } else {
-            "http"
+    /// The scheme `req` reached hookbin with: what a trusted proxy says, else hookbin's own.
+    pub(crate) fn scheme<B>(&self, req: &Request<B>) -> &'static str {
+        match req.extensions().get::<forwarded::Forwarded>() {
+            Some(forwarded::Forwarded { proto: Some(p), .. }) => p,
+            _ if self.config.tls.is_some() => "https",
+            _ => "http",
         }
     }
 }
 
 /// Answers one request; never fails (errors become error responses).
-pub async fn handle(app: Arc<App>, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
+pub async fn handle(
+    app: Arc<App>,
+    mut req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<Body> {
+    // Behind a trusted proxy, the client, scheme and host are the ones the proxy saw.
+    let via = forwarded::resolve(&app.config.trusted_proxies, remote, req.headers());
+    let client = via
+        .as_ref()
+        .map_or_else(|| remote.to_string(), |f| f.client.clone());
+    if let Some(f) = via {
+        req.extensions_mut().insert(f);
+    }
     // Captures are the hot path and answer JSON only: they skip the page machinery.
     if let Some(rest) = req.uri().path().strip_prefix("/b/") {
         let bin = rest.split('/').next().unwrap_or_default().to_owned();
-        let mut resp = match capture(&app, &bin, req, remote).await {
+        let mut resp = match capture(&app, &bin, req, client).await {
             Ok(r) => r,
             Err(e) => e.respond(true),
         };
@@ -114,7 +127,7 @@ async fn capture(
     app: &App,
     bin: &str,
     req: Request<Incoming>,
-    remote: SocketAddr,
+    remote: String,
 ) -> Result<Response<Body>, WebError> {
     let captured = app.capturer.capture(bin_id(bin)?, req, remote).await?;
     let Some(custom) = &captured.settings.response else {

@@ -11,6 +11,7 @@ mod export;
 mod https;
 mod live;
 mod pages;
+mod proxy;
 mod relay;
 mod responses;
 mod security;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod nginx;
 pub mod pki;
 pub mod process;
 pub mod receiver;
