@@ -4,6 +4,7 @@
 //! `bins` and `tail` instead talk to a running server over its API (see `remote`).
 
 mod args;
+mod listen;
 mod remote;
 
 pub use args::Args;
@@ -43,6 +44,14 @@ pub enum Command {
     Tail {
         #[command(flatten)]
         opts: remote::TailOptions,
+        #[command(flatten)]
+        server: remote::Server,
+    },
+    /// Forward a remote bin's captures to an app on this machine, byte for byte, resuming
+    /// where the last run stopped.
+    Listen {
+        #[command(flatten)]
+        opts: listen::ListenOptions,
         #[command(flatten)]
         server: remote::Server,
     },
@@ -121,6 +130,12 @@ pub async fn run(cmd: Command, config: Config) -> Result<bool, CliError> {
         Command::Bins(BinsCommand::List { server }) => {
             return remote::list_bins(&remote::Remote::new(server, config.token, &config.trust)?)
                 .await;
+        }
+        Command::Listen { opts, server } => {
+            let remote = remote::Remote::new(server, config.token.clone(), &config.trust)?;
+            let local = crate::outbound::Client::new(config.timeout, false, &config.trust);
+            let stop = listen::stop_signal().map_err(|e| CliError::Input(e.to_string()))?;
+            return listen::listen(&remote, &server.server, local, opts, stop).await;
         }
         Command::Tail { opts, server } => {
             return remote::tail(
@@ -219,7 +234,7 @@ async fn local(cmd: Command, config: Config, store: &Store) -> Result<bool, CliE
             Ok(r.ok)
         }
         Command::Fire { slug, payload } => fire(&sender, &slug, payload).await,
-        Command::Bins(_) | Command::Tail { .. } | Command::Events => {
+        Command::Bins(_) | Command::Tail { .. } | Command::Listen { .. } | Command::Events => {
             unreachable!("answered above")
         }
     }

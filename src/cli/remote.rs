@@ -53,7 +53,7 @@ impl Remote {
     }
 
     /// Sends one API request; answers the status and the body read as JSON (`Null` if empty).
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -108,7 +108,7 @@ impl Remote {
     }
 
     /// Like [`Remote::call`], but a status other than `ok` is an error with the server's words.
-    async fn expect(
+    pub(super) async fn expect(
         &self,
         method: Method,
         path: &str,
@@ -124,7 +124,7 @@ impl Remote {
 }
 
 /// An answer the command cannot use, with the server's own words for why.
-fn refused(status: StatusCode, json: &Value) -> CliError {
+pub(super) fn refused(status: StatusCode, json: &Value) -> CliError {
     let why = json["error"].as_str().unwrap_or("no reason given");
     let hint = if status == StatusCode::UNAUTHORIZED {
         "; pass the server's access token with --token or HOOKBIN_TOKEN (it printed one at start \

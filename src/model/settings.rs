@@ -46,6 +46,8 @@ pub enum RelayKind {
     Forward,
     /// By hand, to a URL chosen at the time.
     Replay,
+    /// By `hookbin listen`, to an app on a developer's machine (reported back by the listener).
+    Listen,
 }
 
 impl RelayKind {
@@ -53,12 +55,14 @@ impl RelayKind {
         match self {
             RelayKind::Forward => "forward",
             RelayKind::Replay => "replay",
+            RelayKind::Listen => "listen",
         }
     }
 
     pub fn parse(s: &str) -> RelayKind {
         match s {
             "replay" => RelayKind::Replay,
+            "listen" => RelayKind::Listen,
             _ => RelayKind::Forward,
         }
     }

@@ -230,6 +230,9 @@ async fn route(
             api::replay(app, req, request_id(id)?).await
         }
         (["api", "requests", id, "relays"], _) if get => api::relays(app, request_id(id)?).await,
+        (["api", "requests", id, "relays"], &Method::POST) => {
+            api::report_relay(app, req, request_id(id)?).await
+        }
         (["api", "requests", id, "verify"], &Method::POST) => {
             api::verify(app, req, request_id(id)?).await
         }

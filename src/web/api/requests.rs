@@ -178,6 +178,61 @@ pub async fn relays(app: &App, id: RequestId) -> Result<Response<Body>, WebError
     ))
 }
 
+/// What `hookbin listen` reports after forwarding a capture to a local app.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListenReport {
+    kind: String,
+    url: String,
+    status: Option<u16>,
+    duration_ms: u64,
+    error: Option<String>,
+    #[serde(default)]
+    response_headers: Vec<(String, String)>,
+    #[serde(default)]
+    response_body_base64: String,
+    #[serde(default)]
+    response_truncated: bool,
+}
+
+const LISTEN_EXAMPLE: &str = r#"{"kind": "listen", "url": "http://127.0.0.1:3000/hook", "status": 200, "duration_ms": 3, "error": null}"#;
+
+/// `POST /api/requests/{id}/relays`: logs a forward a listener made elsewhere on the request's
+/// relay log (kind `listen` only; forwards and replays are logged by hookbin itself).
+pub async fn report_relay(
+    app: &App,
+    req: Request<Incoming>,
+    id: RequestId,
+) -> Result<Response<Body>, WebError> {
+    let r: ListenReport = super::json_body(req, LISTEN_EXAMPLE).await?;
+    if r.kind != "listen" {
+        return Err(WebError::BadRequest(format!(
+            "kind must be \"listen\", not '{}'",
+            r.kind
+        )));
+    }
+    let body = BASE64
+        .decode(&r.response_body_base64)
+        .map_err(|_| WebError::BadRequest("response_body_base64 is not base64".into()))?;
+    let mut body = bytes::Bytes::from(body);
+    let truncated = r.response_truncated || body.len() > crate::outbound::RESPONSE_CAP;
+    body.truncate(crate::outbound::RESPONSE_CAP);
+    let relay = Relay {
+        request_id: id,
+        kind: crate::model::RelayKind::Listen,
+        url: r.url.chars().take(2048).collect(),
+        at: chrono::Utc::now(),
+        status: r.status,
+        duration_ms: r.duration_ms,
+        error: r.error.map(|e| e.chars().take(2048).collect()),
+        response_headers: r.response_headers.into_iter().take(200).collect(),
+        response_body: body,
+        response_truncated: truncated,
+    };
+    app.store.record_relay(relay.clone()).await?;
+    Ok(response::json(StatusCode::CREATED, &RelayOut::new(&relay)))
+}
+
 #[derive(Serialize)]
 struct CheckOut {
     scheme: &'static str,

@@ -55,9 +55,20 @@ impl Receiver {
         Receiver::start_with(Some(tokio_rustls::TlsAcceptor::from(tls))).await
     }
 
+    /// A plain receiver on a given loopback port (one a test kept free for it until now).
+    pub async fn start_on(port: u16) -> Receiver {
+        Receiver::start_at(None, port).await
+    }
+
     async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Receiver {
+        Receiver::start_at(tls, 0).await
+    }
+
+    async fn start_at(tls: Option<tokio_rustls::TlsAcceptor>, port: u16) -> Receiver {
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let state: Arc<Mutex<State>> = Arc::default();
         let shared = state.clone();

@@ -1,0 +1,248 @@
+//! `hookbin listen`: a remote bin's captures reach a local app byte for byte, signatures intact,
+//! in order, and none is lost when the listener is killed, stopped or the app is down.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hookbin::model::BinId;
+use hookbin::sender::signing;
+
+use crate::support::receiver::{Received, Receiver};
+use crate::support::{Req, TestServer, eventually, process};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const METHODS: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
+
+fn body(i: usize) -> Vec<u8> {
+    let mut b = format!("capture {i}\n").into_bytes();
+    b.extend((0..=255u8).cycle().skip(i % 256).take(64 + i % 300));
+    b
+}
+
+/// Capture `i`: a method from the mix, a binary body, signed the Standard Webhooks way.
+fn signed(i: usize) -> Req {
+    let key = signing::secret_key(SECRET).unwrap();
+    let id = format!("msg_{i}");
+    let ts = chrono::Utc::now().timestamp();
+    let b = body(i);
+    Req::new(METHODS[i % 4], &format!("/hooks/{i}?n={i}"))
+        .header("content-type", "application/octet-stream")
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", signing::sign(&key, &id, ts, &b))
+        .body(b)
+}
+
+/// Which capture a received request is, after checking it arrived exactly as signed.
+fn check(r: &Received) -> usize {
+    let id = r.header("webhook-id").expect("webhook-id");
+    let i: usize = id.trim_start_matches("msg_").parse().unwrap();
+    let ts: i64 = r.header("webhook-timestamp").unwrap().parse().unwrap();
+    let key = signing::secret_key(SECRET).unwrap();
+    assert!(
+        signing::verify(
+            &key,
+            id,
+            ts,
+            &r.body,
+            r.header("webhook-signature").unwrap()
+        ),
+        "signature of {id} does not verify"
+    );
+    assert_eq!(r.body, Bytes::from(body(i)), "body of {id}");
+    assert_eq!(r.method, METHODS[i % 4]);
+    assert_eq!(r.path, format!("/local/hooks/{i}?n={i}"));
+    i
+}
+
+/// A `hookbin listen` process.
+struct Listener {
+    child: Child,
+}
+
+impl Listener {
+    fn start(server: &str, bin: &str, to: &str, state: &Path, extra: &[&str]) -> Listener {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(state.with_extension("log"))
+            .unwrap();
+        let child = process::command()
+            .args([
+                "listen",
+                bin,
+                "--forward-to",
+                to,
+                "--server",
+                server,
+                "--state",
+            ])
+            .arg(state)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Listener { child }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then its exit status. Waits without blocking the runtime: the receiver the
+    /// listener is finishing a forward to runs on it.
+    async fn terminate(mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn setup(name: &str) -> (TestServer, tempfile::TempDir, PathBuf) {
+    let s = TestServer::start_with(|c| c.bins = vec![BinId::parse(name).unwrap()]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    (s, dir, state)
+}
+
+async fn received_count(rx: &Receiver, n: usize, what: &str) {
+    eventually(60, what, || async { (rx.got().len() >= n).then_some(()) }).await;
+}
+
+#[tokio::test]
+async fn a_thousand_captures_reach_the_local_app_exactly_and_in_order() {
+    let (s, _dir, state) = setup("far").await;
+    let rx = Receiver::start().await;
+    for i in 0..1000 {
+        s.capture("far", signed(i)).await;
+    }
+    let l = Listener::start(
+        &s.url(""),
+        "far",
+        &rx.url("/local"),
+        &state,
+        &["--from", "oldest"],
+    );
+    received_count(&rx, 1000, "1,000 forwards").await;
+    let order: Vec<usize> = rx.got().iter().map(check).collect();
+    assert_eq!(order, (0..1000).collect::<Vec<_>>());
+    // Each forward is on the capture's relay log, for the team to see.
+    let last = s.get("/api/bins/far/requests?limit=1").await.json()["requests"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let relays = eventually(10, "the report", || async {
+        let r = s.get(&format!("/api/requests/{last}/relays")).await.json();
+        (!r["relays"].as_array().unwrap().is_empty()).then_some(r)
+    })
+    .await;
+    assert_eq!(relays["relays"][0]["kind"], "listen");
+    assert_eq!(relays["relays"][0]["status"], 200);
+    assert!(l.terminate().await.success());
+}
+
+#[tokio::test]
+async fn killed_mid_burst_it_resumes_in_order_and_a_stop_repeats_nothing() {
+    let (s, _dir, state) = setup("burst").await;
+    let rx = Receiver::start().await;
+    let l = Listener::start(
+        &s.url(""),
+        "burst",
+        &rx.url("/local"),
+        &state,
+        &["--from", "oldest"],
+    );
+    for i in 0..300 {
+        s.capture("burst", signed(i)).await;
+    }
+    received_count(&rx, 100, "the first hundred").await;
+    l.kill();
+    let before = rx.got().len();
+    for i in 300..500 {
+        s.capture("burst", signed(i)).await;
+    }
+    let l = Listener::start(&s.url(""), "burst", &rx.url("/local"), &state, &[]);
+    eventually(60, "everything after the restart", || async {
+        let got: Vec<usize> = rx.got().iter().map(check).collect();
+        (got.last() == Some(&499)).then_some(())
+    })
+    .await;
+    let got: Vec<usize> = rx.got().iter().map(check).collect();
+    let mut distinct = got.clone();
+    distinct.dedup();
+    assert_eq!(
+        distinct,
+        (0..500).collect::<Vec<_>>(),
+        "in order, none missing"
+    );
+    let repeats = got.len() - distinct.len();
+    assert!(
+        repeats <= 1,
+        "only the one in flight at the kill may repeat: {repeats}"
+    );
+    assert!(before >= 100);
+
+    // A SIGTERM lets the current forward finish and saves its place: nothing repeats.
+    let l2_before = rx.got().len();
+    for i in 500..700 {
+        s.capture("burst", signed(i)).await;
+    }
+    received_count(&rx, l2_before + 50, "some of the next burst").await;
+    assert!(l.terminate().await.success());
+    let l = Listener::start(&s.url(""), "burst", &rx.url("/local"), &state, &[]);
+    eventually(60, "the rest after a clean stop", || async {
+        (rx.got().last().map(check) == Some(699)).then_some(())
+    })
+    .await;
+    let after: Vec<usize> = rx.got()[l2_before..].iter().map(check).collect();
+    let log = std::fs::read_to_string(state.with_extension("log")).unwrap();
+    assert_eq!(
+        after,
+        (500..700).collect::<Vec<_>>(),
+        "no repeats after a SIGTERM; log:\n{log}"
+    );
+    drop(l);
+}
+
+#[tokio::test]
+async fn a_local_app_that_is_down_for_five_seconds_loses_nothing() {
+    let (s, _dir, state) = setup("down").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let to = format!("http://127.0.0.1:{port}/local");
+    let _l = Listener::start(&s.url(""), "down", &to, &state, &["--from", "oldest"]);
+    for i in 0..20 {
+        s.capture("down", signed(i)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let rx = Receiver::start_on(port).await;
+    received_count(&rx, 20, "all twenty once the app is up").await;
+    let order: Vec<usize> = rx.got().iter().map(check).collect();
+    assert_eq!(order, (0..20).collect::<Vec<_>>());
+    let log = std::fs::read_to_string(state.with_extension("log")).unwrap();
+    assert!(
+        log.contains("trying again"),
+        "it said it was retrying: {log}"
+    );
+}
