@@ -58,6 +58,12 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed (reverse proxies).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Captures allowed per client address (`--rate-limit`); `None`: no limit.
+    pub capture_rate: Option<crate::web::limits::Rate>,
+    /// New bins allowed per client address (`--bin-rate-limit`); `None`: no limit.
+    pub bin_rate: Option<crate::web::limits::Rate>,
+    /// The most bins the store holds (`--max-bins`); 0: no cap.
+    pub max_bins: u64,
 }
 
 /// The certificate chain and private key files to serve HTTPS with (`--tls-cert`, `--tls-key`).
@@ -108,6 +114,9 @@ impl Config {
             trust: crate::outbound::Trust::system(),
             tls: None,
             trusted_proxies: Vec::new(),
+            capture_rate: None,
+            bin_rate: None,
+            max_bins: 0,
         }
     }
 }

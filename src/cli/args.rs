@@ -84,6 +84,19 @@ pub struct Args {
     #[arg(long = "trusted-proxy", env = "HOOKBIN_TRUSTED_PROXY", value_delimiter = ',', value_parser = crate::web::forwarded::parse_cidr, value_name = "CIDR")]
     pub trusted_proxy: Vec<ipnet::IpNet>,
 
+    /// Captures allowed per client address, like 100/s or 6000/min (a full period's worth may
+    /// come at once); over it, `429` with `Retry-After`. Off by default.
+    #[arg(long, env = "HOOKBIN_RATE_LIMIT", value_parser = crate::web::limits::Rate::parse, value_name = "RATE")]
+    pub rate_limit: Option<crate::web::limits::Rate>,
+
+    /// New bins allowed per client address, like 10/min; over it, `429`. Off by default.
+    #[arg(long, env = "HOOKBIN_BIN_RATE_LIMIT", value_parser = crate::web::limits::Rate::parse, value_name = "RATE")]
+    pub bin_rate_limit: Option<crate::web::limits::Rate>,
+
+    /// The most bins this hookbin holds; creating one more is refused (507). 0: no cap.
+    #[arg(long, env = "HOOKBIN_MAX_BINS", default_value_t = 0)]
+    pub max_bins: u64,
+
     /// A PEM file of CA certificates to trust for outgoing HTTPS (deliveries, forwards,
     /// replays, client commands), beside the compiled-in roots and the system's store
     /// (`SSL_CERT_FILE` / `SSL_CERT_DIR` are honoured); repeatable.
@@ -208,6 +221,9 @@ impl Args {
             trust: crate::outbound::Trust::with_ca_files(&a.ca_cert)?,
             tls,
             trusted_proxies: a.trusted_proxy.clone(),
+            capture_rate: a.rate_limit,
+            bin_rate: a.bin_rate_limit,
+            max_bins: a.max_bins,
         })
     }
 }

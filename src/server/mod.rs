@@ -94,7 +94,9 @@ fn wire(
         config.delivery_retention,
         stopping.clone(),
     );
+    let limits = crate::web::limits::RateLimits::new(config.capture_rate, config.bin_rate);
     let app = Arc::new(App {
+        limits,
         capturer: Capturer::new(
             store.clone(),
             (config.max_body, config.limits.body_timeout),
@@ -108,15 +110,28 @@ fn wire(
         config,
         feed,
         local_addr,
-        shutdown: stopping,
+        shutdown: stopping.clone(),
     });
-    (app, vec![worker, forwards, sweeper])
+    let forgetter = tokio::spawn(forget_idle_clients(app.clone(), stopping));
+    (app, vec![worker, forwards, sweeper, forgetter])
+}
+
+/// Once a minute, drops the rate-limit state of clients that have gone quiet, so it holds only
+/// the active ones.
+async fn forget_idle_clients(app: Arc<App>, mut stopping: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => app.limits.sweep(),
+            _ = stopping.wait_for(|stop| *stop) => return,
+        }
+    }
 }
 
 /// Start-up work on the store: the bins named with `--bin`, and the `--max-db-size` cap.
 async fn prepare(app: &App) {
     for name in &app.config.bins {
-        match app.store.create_bin(Some(name.clone())).await {
+        match app.store.create_bin(Some(name.clone()), 0).await {
             Ok(_) | Err(StoreError::Conflict(_)) => {}
             Err(e) => tracing::error!(error = %e, bin = %name, "cannot create bin"),
         }

@@ -47,7 +47,9 @@ pub(super) fn get(conn: &Connection, id: &str) -> Result<Bin, StoreError> {
 
 impl Store {
     /// Creates a bin; with a name, the name is its id (a stable URL), and a taken name conflicts.
-    pub async fn create_bin(&self, name: Option<BinId>) -> Result<Bin, StoreError> {
+    /// With `max_bins` above 0, a store already holding that many refuses (checked in the same
+    /// transaction, so concurrent creations cannot pass it).
+    pub async fn create_bin(&self, name: Option<BinId>, max_bins: u64) -> Result<Bin, StoreError> {
         let bin = Bin {
             id: name.clone().unwrap_or_else(BinId::random),
             name: name.map(|n| n.to_string()),
@@ -57,6 +59,16 @@ impl Store {
         let row = bin.clone();
         let counts = self.counts.clone();
         self.write(move |conn| {
+            if max_bins > 0 {
+                let held: i64 = conn
+                    .prepare_cached("SELECT count(*) FROM bins")?
+                    .query_row([], |r| r.get(0))?;
+                if held as u64 >= max_bins {
+                    return Err(StoreError::Full(format!(
+                        "this hookbin holds its limit of {max_bins} bins (--max-bins); delete one first"
+                    )));
+                }
+            }
             let inserted = conn
                 .prepare_cached(
                     "INSERT INTO bins (id, name, created_at) VALUES (?1, ?2, ?3)

@@ -37,6 +37,9 @@ pub enum WebError {
     /// Storage cannot take writes right now (read-only database, shutting down).
     #[error("{0}")]
     Unavailable(String),
+    /// Over a per-client rate limit; `retry_after` seconds until the next is allowed.
+    #[error("{message}")]
+    RateLimited { message: String, retry_after: u64 },
     #[error("internal error")]
     Internal(String),
 }
@@ -53,6 +56,7 @@ impl WebError {
             WebError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             WebError::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
             WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -64,11 +68,19 @@ impl WebError {
         }
         let status = self.status();
         let message = self.to_string();
+        let retry_after = match &self {
+            WebError::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
         let mut resp = if api {
             response::json(status, &serde_json::json!({ "error": message }))
         } else {
             Self::page(status, message)
         };
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(hyper::header::RETRY_AFTER, secs.into());
+        }
         if status == StatusCode::REQUEST_TIMEOUT {
             // The rest of the body may still be on its way: the connection cannot be reused.
             resp.headers_mut().insert(

@@ -17,6 +17,8 @@ use ipnet::IpNet;
 pub struct Forwarded {
     /// The client's address (`ip`, or `ip:port` when the proxy gave a port).
     pub client: String,
+    /// The client's IP alone, for per-client limits.
+    pub ip: IpAddr,
     /// `https` or `http`, when the proxy said.
     pub proto: Option<&'static str>,
     /// The host the client asked for, when the proxy said.
@@ -128,6 +130,7 @@ pub fn resolve(proxies: &[IpNet], peer: SocketAddr, headers: &HeaderMap) -> Opti
         .filter(|h| h.parse::<hyper::http::uri::Authority>().is_ok());
     Some(Forwarded {
         client,
+        ip,
         proto,
         host,
     })

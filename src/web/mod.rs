@@ -10,6 +10,7 @@ pub mod auth;
 mod bin_settings;
 mod error;
 pub mod forwarded;
+pub mod limits;
 mod pages;
 mod response;
 mod sse;
@@ -51,6 +52,17 @@ pub struct App {
     pub local_addr: SocketAddr,
     /// Flips to true when the server begins to shut down, ending live streams.
     pub shutdown: watch::Receiver<bool>,
+    /// Per-client rate limits on captures and new bins.
+    pub limits: limits::RateLimits,
+}
+
+/// The address of the client a request came from (as a trusted proxy saw it, when behind one).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientIp(pub std::net::IpAddr);
+
+/// The client of `req`, taken before its body is read.
+fn client_ip<B>(req: &Request<B>) -> Option<ClientIp> {
+    req.extensions().get::<ClientIp>().copied()
 }
 
 impl App {
@@ -64,6 +76,19 @@ impl App {
             .map(str::to_owned)
             .unwrap_or_else(|| self.local_addr.to_string());
         format!("{}://{host}", self.scheme(req))
+    }
+
+    /// Creates a bin for client `who` (see [`client_ip`]), within its rate limit and the bin
+    /// cap.
+    async fn create_bin(
+        &self,
+        who: Option<ClientIp>,
+        name: Option<BinId>,
+    ) -> Result<crate::model::Bin, WebError> {
+        if let Some(ClientIp(ip)) = who {
+            self.limits.new_bin(ip)?;
+        }
+        Ok(self.store.create_bin(name, self.config.max_bins).await?)
     }
 
     /// The scheme `req` reached hookbin with: what a trusted proxy says, else hookbin's own.
@@ -87,13 +112,20 @@ pub async fn handle(
     let client = via
         .as_ref()
         .map_or_else(|| remote.to_string(), |f| f.client.clone());
+    let ip = via.as_ref().map_or(remote.ip(), |f| f.ip);
+    req.extensions_mut().insert(ClientIp(ip));
     if let Some(f) = via {
         req.extensions_mut().insert(f);
     }
     // Captures are the hot path and answer JSON only: they skip the page machinery.
     if let Some(rest) = req.uri().path().strip_prefix("/b/") {
         let bin = rest.split('/').next().unwrap_or_default().to_owned();
-        let mut resp = match capture(&app, &bin, req, client).await {
+        let allowed = app.limits.capture(ip);
+        let captured = match allowed {
+            Ok(()) => capture(&app, &bin, req, client).await,
+            Err(e) => Err(e),
+        };
+        let mut resp = match captured {
             Ok(r) => r,
             Err(e) => e.respond(true),
         };

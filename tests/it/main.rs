@@ -9,6 +9,7 @@ mod cli;
 mod crash;
 mod export;
 mod https;
+mod limits;
 mod listen;
 mod live;
 mod pages;

@@ -122,13 +122,14 @@ struct NewBin {
 
 pub async fn create_bin(app: &App, req: Request<Incoming>) -> Result<Response<Body>, WebError> {
     let base = app.base_url(&req);
+    let who = crate::web::client_ip(&req);
     let input: NewBin = super::optional_json_body(req, r#"{"name": "ci-orders"}"#).await?;
     let name = input
         .name
         .map(|n| BinId::parse_name(&n))
         .transpose()
         .map_err(WebError::BadRequest)?;
-    let bin = app.store.create_bin(name).await?;
+    let bin = app.create_bin(who, name).await?;
     Ok(response::json(
         StatusCode::CREATED,
         &BinOut::new(&bin, &base, &BinSettings::default()),

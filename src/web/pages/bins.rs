@@ -109,6 +109,7 @@ async fn home_with(
 /// The **New bin** form: an optional name, then straight to the new bin's page.
 pub async fn create_bin(app: &App, req: Request<Incoming>) -> Result<Response<Body>, WebError> {
     let base = app.base_url(&req);
+    let who = crate::web::client_ip(&req);
     let form = inspect::pairs(&read_small_body(req).await?);
     let name = crate::web::field(&form, "name").trim().to_owned();
     let parsed = match name.as_str() {
@@ -118,12 +119,14 @@ pub async fn create_bin(app: &App, req: Request<Incoming>) -> Result<Response<Bo
             Err(e) => return home_with(app, &base, Some(e), name).await,
         },
     };
-    match app.store.create_bin(parsed).await {
+    match app.create_bin(who, parsed).await {
         Ok(bin) => Ok(response::see_other(&format!("/bins/{}", bin.id))),
-        Err(crate::store::StoreError::Conflict(msg)) => {
-            home_with(app, &base, Some(msg), name).await
-        }
-        Err(e) => Err(e.into()),
+        Err(
+            WebError::Conflict(msg)
+            | WebError::Full(msg)
+            | WebError::RateLimited { message: msg, .. },
+        ) => home_with(app, &base, Some(msg), name).await,
+        Err(e) => Err(e),
     }
 }
 

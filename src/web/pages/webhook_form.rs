@@ -83,11 +83,12 @@ pub async fn save_webhook(
     editing: Option<&WebhookId>,
 ) -> Result<Response<Body>, WebError> {
     let base = app.base_url(&req);
+    let who = crate::web::client_ip(&req);
     let form = inspect::pairs(&read_small_body(req).await?);
     let field = |k: &str| crate::web::field(&form, k).to_owned();
     let mut page = WebhookFormPage::new(app, editing, field("name"), field("url"), field("event"));
     if field("action") == "new-bin" {
-        let bin = app.store.create_bin(None).await?;
+        let bin = app.create_bin(who, None).await?;
         page.url = format!("{base}/b/{}", bin.id);
         page.notice = Some(format!("Created bin {} and filled in its URL.", bin.id));
         return page.show();

@@ -255,6 +255,7 @@ pub async fn send_sample(
     slug: &str,
 ) -> Result<Response<Body>, WebError> {
     let base = app.base_url(&req);
+    let who = crate::web::client_ip(&req);
     let form = inspect::pairs(&read_small_body(req).await?);
     let event = app
         .sender
@@ -263,7 +264,7 @@ pub async fn send_sample(
         .ok_or_else(|| WebError::NotFound(format!("no event {slug}")))?
         .clone();
     let url = match field(&form, "url").trim() {
-        "" => format!("{base}/b/{}", app.store.create_bin(None).await?.id),
+        "" => format!("{base}/b/{}", app.create_bin(who, None).await?.id),
         u => u.to_owned(),
     };
     let hook = app
