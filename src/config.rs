@@ -28,6 +28,8 @@ pub enum ConfigError {
     Tls(#[from] crate::server::tls::TlsError),
     #[error("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")]
     TlsHalf,
+    #[error("--http-redirect needs --tls-cert and --tls-key: it redirects to hookbin's https")]
+    RedirectWithoutTls,
 }
 
 /// What the server needs to run, already validated.
@@ -64,6 +66,10 @@ pub struct Config {
     pub bin_rate: Option<crate::web::limits::Rate>,
     /// The most bins the store holds (`--max-bins`); 0: no cap.
     pub max_bins: u64,
+    /// With TLS on, a plain-HTTP listener here redirects to https (`--http-redirect`).
+    pub http_redirect: Option<std::net::SocketAddr>,
+    /// Whether that listener redirects captures too (`--redirect-bins`).
+    pub redirect_bins: bool,
 }
 
 /// The certificate chain and private key files to serve HTTPS with (`--tls-cert`, `--tls-key`).
@@ -117,6 +123,8 @@ impl Config {
             capture_rate: None,
             bin_rate: None,
             max_bins: 0,
+            http_redirect: None,
+            redirect_bins: false,
         }
     }
 }

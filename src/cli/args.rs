@@ -84,6 +84,16 @@ pub struct Args {
     #[arg(long = "trusted-proxy", env = "HOOKBIN_TRUSTED_PROXY", value_delimiter = ',', value_parser = crate::web::forwarded::parse_cidr, value_name = "CIDR")]
     pub trusted_proxy: Vec<ipnet::IpNet>,
 
+    /// With --tls-cert, also listen for plain HTTP here and redirect it to https (captures on
+    /// /b/ are still taken over plain HTTP unless --redirect-bins).
+    #[arg(long, env = "HOOKBIN_HTTP_REDIRECT", value_name = "ADDR")]
+    pub http_redirect: Option<SocketAddr>,
+
+    /// Redirect captures on the --http-redirect listener too (some senders do not follow
+    /// redirects, so this is off by default).
+    #[arg(long, env = "HOOKBIN_REDIRECT_BINS")]
+    pub redirect_bins: bool,
+
     /// Captures allowed per client address, like 100/s or 6000/min (a full period's worth may
     /// come at once); over it, `429` with `Retry-After`. Off by default.
     #[arg(long, env = "HOOKBIN_RATE_LIMIT", value_parser = crate::web::limits::Rate::parse, value_name = "RATE")]
@@ -192,6 +202,9 @@ impl Args {
                 crate::server::tls::load(&files)?;
                 Some(files)
             }
+            (None, None) if a.http_redirect.is_some() => {
+                return Err(ConfigError::RedirectWithoutTls);
+            }
             (None, None) => None,
             _ => return Err(ConfigError::TlsHalf),
         };
@@ -224,6 +237,8 @@ impl Args {
             capture_rate: a.rate_limit,
             bin_rate: a.bin_rate_limit,
             max_bins: a.max_bins,
+            http_redirect: a.http_redirect,
+            redirect_bins: a.redirect_bins,
         })
     }
 }

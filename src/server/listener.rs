@@ -34,6 +34,8 @@ pub struct Listener {
     graceful: GracefulShutdown,
     /// Set when serving HTTPS.
     tls: Option<TlsAcceptor>,
+    /// Set for the plain-HTTP listener beside HTTPS (`--http-redirect`).
+    redirect: bool,
 }
 
 impl Listener {
@@ -48,7 +50,15 @@ impl Listener {
             open: Arc::default(),
             graceful: GracefulShutdown::new(),
             tls,
+            redirect: false,
         }
+    }
+
+    /// Makes this the plain-HTTP listener beside HTTPS: it sends the admin side (and, with
+    /// `--redirect-bins`, captures too) to https.
+    pub fn redirecting(mut self) -> Listener {
+        self.redirect = true;
+        self
     }
 
     /// Accepts connections until `shutdown` resolves; then stops listening and waits up to
@@ -94,6 +104,7 @@ impl Listener {
             builder: self.builder.clone(),
             graceful: self.graceful.watcher(),
             remote,
+            redirect: self.redirect,
         };
         let tls = self.tls.clone();
         tokio::spawn(async move {
@@ -120,6 +131,7 @@ struct Conn {
     builder: auto::Builder<TokioExecutor>,
     graceful: hyper_util::server::graceful::Watcher,
     remote: std::net::SocketAddr,
+    redirect: bool,
 }
 
 impl Conn {
@@ -132,11 +144,15 @@ impl Conn {
         let tap = heads::Tap::new(self.limits.max_header_bytes, self.limits.max_headers);
         let (stream, tracker) = conn::watch(stream, self.limits.header_timeout, tap);
         let app = self.app;
+        let redirect = self.redirect;
         let service = service_fn(move |mut req| {
             let app = app.clone();
             let in_flight = tracker.begin(&mut req);
             async move {
-                let resp = web::handle(app, req, remote).await;
+                let resp = match web::to_https(&app, &req, redirect) {
+                    Some(moved) => moved,
+                    None => web::handle(app, req, remote).await,
+                };
                 Ok::<_, std::convert::Infallible>(
                     resp.map(|body| conn::Tracked::new(body, in_flight)),
                 )

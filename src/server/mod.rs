@@ -43,8 +43,25 @@ pub async fn serve(
         ),
         None => None,
     };
-    let (app, tasks) = wire(store, config, local_addr, stopping);
+    let redirect = match config.http_redirect {
+        Some(addr) if config.tls.is_some() => Some(TcpListener::bind(addr).await.map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot listen on {addr} (--http-redirect): {e}"),
+            )
+        })?),
+        _ => None,
+    };
+    let (app, tasks) = wire(store, config, local_addr, stopping.clone());
     prepare(&app).await;
+    // The plain-HTTP listener beside HTTPS: redirects, and (unless asked not to) captures.
+    let plain = redirect.map(|l| {
+        let mut stopping = stopping.clone();
+        let server = listener::Listener::new(l, app.clone(), None).redirecting();
+        tokio::spawn(server.run(async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        }))
+    });
     listener::Listener::new(listener, app.clone(), tls)
         .run(async {
             shutdown.await;
@@ -52,6 +69,9 @@ pub async fn serve(
             let _ = stop.send(true);
         })
         .await;
+    if let Some(plain) = plain {
+        let _ = plain.await;
+    }
     for task in tasks {
         let _ = task.await;
     }

@@ -56,6 +56,27 @@ pub struct App {
     pub limits: limits::RateLimits,
 }
 
+/// On the plain-HTTP listener beside HTTPS (`on_plain`), the redirect to the same place over
+/// https: for everything but captures, and for captures too with `--redirect-bins` (some
+/// senders do not follow redirects, so bins stay reachable over plain HTTP by default).
+pub fn to_https<B>(app: &App, req: &Request<B>, on_plain: bool) -> Option<Response<Body>> {
+    if !on_plain || (req.uri().path().starts_with("/b/") && !app.config.redirect_bins) {
+        return None;
+    }
+    let host = auth::authority(req)
+        .and_then(|a| a.parse::<hyper::http::uri::Authority>().ok())
+        .map_or_else(|| app.local_addr.ip().to_string(), |a| a.host().to_owned());
+    let port = match app.local_addr.port() {
+        443 => String::new(),
+        p => format!(":{p}"),
+    };
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    Some(response::redirect(
+        StatusCode::PERMANENT_REDIRECT,
+        &format!("https://{host}{port}{target}"),
+    ))
+}
+
 /// The address of the client a request came from (as a trusted proxy saw it, when behind one).
 #[derive(Clone, Copy, Debug)]
 pub struct ClientIp(pub std::net::IpAddr);

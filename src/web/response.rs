@@ -43,8 +43,13 @@ pub fn no_content() -> Response<Body> {
 
 /// 303 See Other, the answer to a form POST.
 pub fn see_other(location: &str) -> Response<Body> {
+    redirect(StatusCode::SEE_OTHER, location)
+}
+
+/// A redirect with `status` to `location`.
+pub fn redirect(status: StatusCode, location: &str) -> Response<Body> {
     let mut r = Response::new(full(Bytes::new()));
-    *r.status_mut() = StatusCode::SEE_OTHER;
+    *r.status_mut() = status;
     if let Ok(v) = HeaderValue::from_str(location) {
         r.headers_mut().insert(header::LOCATION, v);
     }

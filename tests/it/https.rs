@@ -231,3 +231,54 @@ async fn a_bad_tls_setup_stops_startup_with_the_reason() {
     }
     assert!(!db.exists(), "a refused start leaves no database");
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn plain_http_beside_https_redirects_and_still_takes_captures_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("hookbin test CA");
+    let files = write_pair(dir.path(), &ca.leaf("hookbin"));
+    for redirect_bins in [false, true] {
+        let plain: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let s = TestServer::start_with(|c| {
+            c.tls = Some(files.clone());
+            c.http_redirect = Some(plain);
+            c.redirect_bins = redirect_bins;
+            c.bins = vec![BinId::parse("both").unwrap()];
+        })
+        .await;
+        // The plain listener is bound as the server starts.
+        eventually(10, "the plain listener", || async {
+            tokio::net::TcpStream::connect(plain).await.ok().map(|_| ())
+        })
+        .await;
+        let r =
+            crate::support::send(plain, crate::support::Req::new("GET", "/bins/both?r=1")).await;
+        assert_eq!(r.status, hyper::StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(
+            r.header("location"),
+            format!("https://127.0.0.1:{}/bins/both?r=1", s.addr.port())
+        );
+        let r = crate::support::send(
+            plain,
+            crate::support::Req::new("POST", "/b/both/x").body("plain"),
+        )
+        .await;
+        if redirect_bins {
+            assert_eq!(r.status, hyper::StatusCode::PERMANENT_REDIRECT);
+        } else {
+            assert_eq!(
+                r.status,
+                hyper::StatusCode::OK,
+                "captures stay on plain HTTP"
+            );
+        }
+    }
+}
