@@ -28,8 +28,10 @@ pub enum ConfigError {
     Tls(#[from] crate::server::tls::TlsError),
     #[error("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")]
     TlsHalf,
-    #[error("--http-redirect needs --tls-cert and --tls-key: it redirects to hookbin's https")]
+    #[error("--http-redirect needs HTTPS (--tls-cert and --tls-key, or --acme-domain)")]
     RedirectWithoutTls,
+    #[error("--acme-domain and --tls-cert are two ways to get a certificate: give one")]
+    AcmeAndFiles,
 }
 
 /// What the server needs to run, already validated.
@@ -70,7 +72,23 @@ pub struct Config {
     pub http_redirect: Option<std::net::SocketAddr>,
     /// Whether that listener redirects captures too (`--redirect-bins`).
     pub redirect_bins: bool,
+    /// Certificates from an ACME CA instead of `--tls-cert` files.
+    pub acme: Option<Acme>,
 }
+
+/// Where and for what to get certificates over ACME (`--acme-domain` and friends).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acme {
+    pub domains: Vec<String>,
+    pub email: Option<String>,
+    /// The CA's directory URL.
+    pub directory: String,
+    /// Where the account key and the certificate are kept.
+    pub cache: PathBuf,
+}
+
+/// Let's Encrypt's production directory, the default CA.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
 /// The certificate chain and private key files to serve HTTPS with (`--tls-cert`, `--tls-key`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,6 +143,7 @@ impl Config {
             max_bins: 0,
             http_redirect: None,
             redirect_bins: false,
+            acme: None,
         }
     }
 }

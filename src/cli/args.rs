@@ -84,6 +84,24 @@ pub struct Args {
     #[arg(long = "trusted-proxy", env = "HOOKBIN_TRUSTED_PROXY", value_delimiter = ',', value_parser = crate::web::forwarded::parse_cidr, value_name = "CIDR")]
     pub trusted_proxy: Vec<ipnet::IpNet>,
 
+    /// Get HTTPS certificates over ACME for this domain (repeatable), kept and renewed in a
+    /// directory next to the database; instead of --tls-cert/--tls-key.
+    #[arg(
+        long = "acme-domain",
+        env = "HOOKBIN_ACME_DOMAIN",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    pub acme_domain: Vec<String>,
+
+    /// The contact address given to the ACME CA.
+    #[arg(long, env = "HOOKBIN_ACME_EMAIL", value_name = "EMAIL")]
+    pub acme_email: Option<String>,
+
+    /// The ACME CA's directory URL.
+    #[arg(long, env = "HOOKBIN_ACME_DIRECTORY", default_value = config::LETS_ENCRYPT, value_name = "URL")]
+    pub acme_directory: String,
+
     /// With --tls-cert, also listen for plain HTTP here and redirect it to https (captures on
     /// /b/ are still taken over plain HTTP unless --redirect-bins).
     #[arg(long, env = "HOOKBIN_HTTP_REDIRECT", value_name = "ADDR")]
@@ -187,7 +205,11 @@ impl Args {
                 return Err(ConfigError::WeakToken(t.chars().count()));
             }
             Some(t) => Some(t.clone()),
-            None if !a.listen.ip().is_loopback() || !a.trusted_proxy.is_empty() => {
+            // Behind a proxy, or with a public domain, hookbin is reachable beyond this machine.
+            None if !a.listen.ip().is_loopback()
+                || !a.trusted_proxy.is_empty()
+                || !a.acme_domain.is_empty() =>
+            {
                 Some(config::new_token())
             }
             None => None,
@@ -202,11 +224,25 @@ impl Args {
                 crate::server::tls::load(&files)?;
                 Some(files)
             }
-            (None, None) if a.http_redirect.is_some() => {
+            (None, None) if a.http_redirect.is_some() && a.acme_domain.is_empty() => {
                 return Err(ConfigError::RedirectWithoutTls);
             }
             (None, None) => None,
             _ => return Err(ConfigError::TlsHalf),
+        };
+        let acme = match (&a.acme_domain[..], &tls) {
+            ([], _) => None,
+            (_, Some(_)) => return Err(ConfigError::AcmeAndFiles),
+            (domains, None) => Some(config::Acme {
+                domains: domains.to_vec(),
+                email: a.acme_email.clone(),
+                directory: a.acme_directory.clone(),
+                cache: {
+                    let mut p = a.db.clone().into_os_string();
+                    p.push(".acme");
+                    PathBuf::from(p)
+                },
+            }),
         };
         Ok(Config {
             db: a.db.clone(),
@@ -239,6 +275,7 @@ impl Args {
             max_bins: a.max_bins,
             http_redirect: a.http_redirect,
             redirect_bins: a.redirect_bins,
+            acme,
         })
     }
 }

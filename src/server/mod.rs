@@ -3,6 +3,7 @@
 //! `listener::Listener` until the shutdown future resolves, then stops everything in order:
 //! no new connections, open ones drained, background tasks ended, the store closed.
 
+pub mod acme;
 mod conn;
 pub mod fds;
 mod heads;
@@ -34,15 +35,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     store.keep_reserve(config.disk_reserve);
+    let mut config = config;
     let local_addr = listener.local_addr()?;
     let (stop, stopping) = watch::channel(false);
-    let tls = match &config.tls {
-        Some(files) => Some(
-            tls::acceptor(files)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
-        ),
-        None => None,
+    let invalid = |e: &dyn std::fmt::Display| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
     };
+    // ACME certificates are served from their cache, like --tls-cert files.
+    if let Some(acme) = &config.acme {
+        config.tls = Some(acme::files(acme));
+    }
     let redirect = match config.http_redirect {
         Some(addr) if config.tls.is_some() => Some(TcpListener::bind(addr).await.map_err(|e| {
             std::io::Error::new(
@@ -52,9 +54,10 @@ pub async fn serve(
         })?),
         _ => None,
     };
-    let (app, tasks) = wire(store, config, local_addr, stopping.clone());
+    let (app, mut tasks) = wire(store, config, local_addr, stopping.clone());
     prepare(&app).await;
-    // The plain-HTTP listener beside HTTPS: redirects, and (unless asked not to) captures.
+    // The plain-HTTP listener beside HTTPS: redirects, ACME challenges, and (unless asked not
+    // to) captures.
     let plain = redirect.map(|l| {
         let mut stopping = stopping.clone();
         let server = listener::Listener::new(l, app.clone(), None).redirecting();
@@ -62,6 +65,31 @@ pub async fn serve(
             let _ = stopping.wait_for(|stop| *stop).await;
         }))
     });
+    if let Some(acme) = app.config.acme.clone() {
+        let trust = app.config.trust.clone();
+        if let Err(e) = acme::ensure(&acme, &trust, &app.challenges).await {
+            // A first issuance that fails stops startup.
+            let _ = stop.send(true);
+            for task in tasks {
+                let _ = task.await;
+            }
+            if let Some(plain) = plain {
+                let _ = plain.await;
+            }
+            let _ = app.store.close().await;
+            return Err(invalid(&e));
+        }
+        tasks.push(tokio::spawn(acme::renew(
+            acme,
+            trust,
+            app.challenges.clone(),
+            stopping.clone(),
+        )));
+    }
+    let tls = match &app.config.tls {
+        Some(files) => Some(tls::acceptor(files).map_err(|e| invalid(&e))?),
+        None => None,
+    };
     listener::Listener::new(listener, app.clone(), tls)
         .run(async {
             shutdown.await;
@@ -117,6 +145,7 @@ fn wire(
     let limits = crate::web::limits::RateLimits::new(config.capture_rate, config.bin_rate);
     let app = Arc::new(App {
         limits,
+        challenges: acme::Challenges::default(),
         capturer: Capturer::new(
             store.clone(),
             (config.max_body, config.limits.body_timeout),

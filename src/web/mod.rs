@@ -54,13 +54,18 @@ pub struct App {
     pub shutdown: watch::Receiver<bool>,
     /// Per-client rate limits on captures and new bins.
     pub limits: limits::RateLimits,
+    /// The ACME HTTP-01 answers pending, served at `/.well-known/acme-challenge/{token}`.
+    pub challenges: crate::server::acme::Challenges,
 }
 
 /// On the plain-HTTP listener beside HTTPS (`on_plain`), the redirect to the same place over
 /// https: for everything but captures, and for captures too with `--redirect-bins` (some
 /// senders do not follow redirects, so bins stay reachable over plain HTTP by default).
 pub fn to_https<B>(app: &App, req: &Request<B>, on_plain: bool) -> Option<Response<Body>> {
-    if !on_plain || (req.uri().path().starts_with("/b/") && !app.config.redirect_bins) {
+    let path = req.uri().path();
+    let stays = path.starts_with("/.well-known/acme-challenge/")
+        || (path.starts_with("/b/") && !app.config.redirect_bins);
+    if !on_plain || stays {
         return None;
     }
     let host = auth::authority(req)
@@ -154,6 +159,17 @@ pub async fn handle(
         return resp;
     }
     let path = req.uri().path().to_owned();
+    // The CA checks domain control here, without a token, over plain HTTP too.
+    if let Some(token) = path.strip_prefix("/.well-known/acme-challenge/") {
+        return match app.challenges.answer(token) {
+            Some(answer) => response::with_type(
+                StatusCode::OK,
+                "application/octet-stream",
+                response::full(answer),
+            ),
+            None => WebError::NotFound("no such ACME challenge".into()).respond(true),
+        };
+    }
     let api = path.starts_with("/api/");
     let open = path.starts_with("/assets/") || path == "/login";
     if !open && let Err(denied) = auth::check(&app, &req) {

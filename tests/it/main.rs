@@ -1,6 +1,7 @@
 //! hookbin's integration tests: each module is a part of the spec, run against the real server
 //! in-process (or the real binary) on a free loopback port with a temporary database.
 
+mod acme;
 mod api;
 mod binary;
 mod browser;

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod nginx;
+pub mod pebble;
 pub mod pki;
 pub mod process;
 pub mod receiver;
