@@ -73,19 +73,20 @@ impl Pebble {
             .spawn()
             .expect("start pebble");
         let addr: std::net::SocketAddr = ([127, 0, 0, 1], api).into();
+        let pebble = Pebble {
+            directory: format!("https://127.0.0.1:{api}/dir"),
+            roots_url: format!("https://127.0.0.1:{mgmt}/roots/0"),
+            ca_file,
+            child,
+            dir,
+        };
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return Some(Pebble {
-                    directory: format!("https://127.0.0.1:{api}/dir"),
-                    roots_url: format!("https://127.0.0.1:{mgmt}/roots/0"),
-                    ca_file,
-                    child,
-                    dir,
-                });
+                return Some(pebble);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("pebble did not start listening on {addr}");
+        panic!("pebble did not start listening on {addr}: {}", pebble.log());
     }
 
     /// The output pebble has written so far, for failure messages.
