@@ -109,6 +109,15 @@ def median_ms(url, n=200):
 
 
 def main():
+    if os.environ.get("BENCH_ONLY") == "listen":
+        work = tempfile.mkdtemp(prefix="hookbin-bench-")
+        body_file = os.path.join(work, "body.json")
+        with open(body_file, "w") as f:
+            f.write(json.dumps({"event": "x", "data": "y" * 1000}))
+        for k, v in listen_bench(work, body_file):
+            print(f"{k}  {v}")
+        shutil.rmtree(work, ignore_errors=True)
+        return
     work = tempfile.mkdtemp(prefix="hookbin-bench-")
     body_file = os.path.join(work, "body.json")
     payload = {"event": "payment.received", "id": "evt_0001", "data": {"note": ""}}
@@ -299,11 +308,51 @@ def main():
         ("  files left after SIGTERM", ", ".join(left) if left else "none (WAL folded in and removed)"),
     ]
 
+    report += listen_bench(work, body_file)
     width = max(len(k) for k, _ in report)
     print()
     for k, v in report:
         print(f"{k:<{width}}  {v}")
     shutil.rmtree(work, ignore_errors=True)
+
+
+def listen_bench(work, body_file, n=5000):
+    """`hookbin listen` forwarding a backlog of n captures to a local app, against the same
+    number of POSTs sent one at a time straight to that app (listen forwards in order, one at
+    a time, by design)."""
+    receiver = Server([BARE, "127.0.0.1:0"])
+    direct = oha(receiver.url + "/direct", "-n", str(n), "-c", "1", "-m", "POST",
+                 "-H", "content-type: application/json", "-D", body_file)
+    h = hookbin(os.path.join(work, "listen.db"), "--max-requests", "0")
+    api(h.url + "/api/bins", "POST", {"name": "fwd"})
+    oha(h.url + "/b/fwd", "-n", str(n), "-c", str(CONNECTIONS), "-m", "POST",
+        "-H", "content-type: application/json", "-D", body_file)
+    last = api(h.url + "/api/bins/fwd/requests?limit=1")["requests"][0]["id"]
+    state = os.path.join(work, "listen-state.json")
+    started = time.monotonic()
+    listener = subprocess.Popen([HOOKBIN, "listen", "fwd", "--forward-to", receiver.url + "/app",
+                                 "--server", h.url, "--state", state, "--from", "oldest"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while True:
+        try:
+            with open(state) as f:
+                if json.load(f)["last"] == last:
+                    break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.01)
+    elapsed = time.monotonic() - started
+    listener.terminate()
+    listener.wait()
+    h.stop()
+    receiver.stop()
+    rate = n / elapsed
+    direct_rps = direct["summary"]["requestsPerSec"]
+    return [
+        (f"listen: {n:,} captures forwarded to a local app",
+         f"{rate:,.0f} captures/s ({rate / direct_rps:.2f}x {direct_rps:,.0f} req/s sent one at a "
+         f"time straight to the app)"),
+    ]
 
 
 if __name__ == "__main__":
