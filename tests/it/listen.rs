@@ -246,3 +246,58 @@ async fn a_local_app_that_is_down_for_five_seconds_loses_nothing() {
         "it said it was retrying: {log}"
     );
 }
+
+#[tokio::test]
+async fn it_listens_to_an_https_hookbin_with_a_token() {
+    use crate::support::pki::TestCa;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("hookbin test CA");
+    let ca_file = ca.write(dir.path(), "ca.pem");
+    let leaf = ca.leaf("hookbin");
+    let files = hookbin::config::TlsFiles {
+        cert: dir.path().join("cert.pem"),
+        key: dir.path().join("key.pem"),
+    };
+    std::fs::write(&files.cert, &leaf.cert_pem).unwrap();
+    std::fs::write(&files.key, &leaf.key_pem).unwrap();
+    let token = "listen-test-token-0123456789";
+    let s = TestServer::start_with(|c| {
+        c.tls = Some(files);
+        c.token = Some(token.into());
+        c.bins = vec![BinId::parse("safe").unwrap()];
+    })
+    .await;
+    let rx = Receiver::start().await;
+    let server = format!("https://localhost:{}", s.addr.port());
+    let state = dir.path().join("state.json");
+    // Captures need no token; send them over TLS with the hookbin client (trusting the CA).
+    let trust = hookbin::outbound::Trust::with_ca_files(std::slice::from_ref(&ca_file)).unwrap();
+    let client = hookbin::outbound::Client::new(Duration::from_secs(10), false, &trust);
+    for i in 0..5 {
+        let a = client
+            .send(
+                hyper::Method::POST,
+                &format!("{server}/b/safe/hooks/{i}?n={i}"),
+                &[],
+                Bytes::from(format!("tls {i}")),
+            )
+            .await;
+        assert_eq!(a.status, Some(200), "{:?}", a.error);
+    }
+    let ca_arg = ca_file.display().to_string();
+    let _l = Listener::start(
+        &server,
+        "safe",
+        &rx.url("/local"),
+        &state,
+        &["--from", "oldest", "--ca-cert", &ca_arg, "--token", token],
+    );
+    received_count(&rx, 5, "five forwards from the HTTPS hookbin").await;
+    let bodies: Vec<Bytes> = rx.got().iter().map(|r| r.body.clone()).collect();
+    assert_eq!(
+        bodies,
+        (0..5)
+            .map(|i| Bytes::from(format!("tls {i}")))
+            .collect::<Vec<_>>()
+    );
+}
