@@ -55,6 +55,13 @@ pub enum Command {
         #[command(flatten)]
         server: remote::Server,
     },
+    /// Print a shell completion script (e.g. `hookbin completions bash > /etc/bash_completion.d/hookbin`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), generated from these same flags (`hookbin man | man -l -`).
+    Man,
 }
 
 /// `hookbin bins …` (against a running server)
@@ -150,6 +157,18 @@ pub async fn run(cmd: Command, config: Config) -> Result<bool, CliError> {
             }
             return Ok(true);
         }
+        Command::Completions { shell } => {
+            let mut cmd = <Args as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "hookbin", &mut std::io::stdout());
+            return Ok(true);
+        }
+        Command::Man => {
+            let cmd = <Args as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .map_err(|e| CliError::Input(format!("cannot write the manual page: {e}")))?;
+            return Ok(true);
+        }
         _ => {}
     }
     // Only adding a webhook may start a database; the rest would find nothing in a new one,
@@ -234,7 +253,12 @@ async fn local(cmd: Command, config: Config, store: &Store) -> Result<bool, CliE
             Ok(r.ok)
         }
         Command::Fire { slug, payload } => fire(&sender, &slug, payload).await,
-        Command::Bins(_) | Command::Tail { .. } | Command::Listen { .. } | Command::Events => {
+        Command::Bins(_)
+        | Command::Tail { .. }
+        | Command::Listen { .. }
+        | Command::Events
+        | Command::Completions { .. }
+        | Command::Man => {
             unreachable!("answered above")
         }
     }

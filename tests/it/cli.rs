@@ -256,3 +256,43 @@ async fn commands_do_not_create_a_database_by_accident() {
     assert!(list.status.success() && stdout(&list).is_empty());
     assert!(String::from_utf8_lossy(&list.stderr).contains("no webhooks in"));
 }
+
+#[tokio::test]
+async fn completions_and_the_manual_come_from_the_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("none.db");
+    let bash = hookbin(&db, &["completions", "bash"], None).await;
+    assert!(bash.status.success());
+    let script = stdout(&bash);
+    assert!(
+        script.contains("_hookbin") && script.contains("listen") && script.contains("--tls-cert")
+    );
+    let file = dir.path().join("hookbin.bash");
+    std::fs::write(&file, &script).unwrap();
+    let checked = Command::new("bash").arg("-n").arg(&file).output().unwrap();
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(
+        stdout(&hookbin(&db, &["completions", "zsh"], None).await).starts_with("#compdef hookbin")
+    );
+    assert!(
+        stdout(&hookbin(&db, &["completions", "fish"], None).await).contains("complete -c hookbin")
+    );
+    let bad = hookbin(&db, &["completions", "tcsh"], None).await;
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("tcsh"));
+    let man = stdout(&hookbin(&db, &["man"], None).await);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH hookbin"),
+        "{}",
+        &man[..man.len().min(200)]
+    );
+    assert!(
+        man.contains("\\-\\-max\\-body") || man.contains("--max-body"),
+        "flags documented"
+    );
+    assert!(!db.exists(), "neither writes a database");
+}
