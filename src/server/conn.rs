@@ -88,7 +88,28 @@ pub struct Watched<S> {
     /// The first bytes of the connection, to tell HTTP/2's preface from an HTTP/1 request.
     first: [u8; 3],
     first_len: usize,
+    /// Set once the connection is closing with request bytes still arriving.
+    linger: Option<Linger>,
 }
+
+/// A lingering close (as nginx calls it): after answering early (413, 408, 431) while the
+/// client is still sending, the rest is read and thrown away for a while before the socket
+/// closes, so that the client gets to read the answer instead of a reset. Bounded in time, in
+/// silence, and in bytes.
+struct Linger {
+    /// When lingering ends in any case.
+    until: Instant,
+    /// When it ends if nothing more arrives.
+    quiet: Pin<Box<Sleep>>,
+    drained: u64,
+}
+
+/// The longest a closing connection is drained.
+const LINGER_TIME: Duration = Duration::from_secs(5);
+/// How long it may go without a byte while draining.
+const LINGER_QUIET: Duration = Duration::from_secs(1);
+/// The most bytes drained.
+const LINGER_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Wraps an accepted socket; the tracker goes to the service that answers on it. `tap` follows
 /// the heads the connection will carry, with hyper's own head limits.
@@ -111,6 +132,7 @@ pub fn watch<S>(inner: S, idle_limit: Duration, tap: Tap) -> (Watched<S>, Tracke
         sleep: Box::pin(tokio::time::sleep_until(opened + idle_limit)),
         first: [0; 3],
         first_len: 0,
+        linger: None,
     };
     (watched, Tracker(state))
 }
@@ -227,7 +249,7 @@ impl<S: AsyncRead + WriteNow + Unpin> AsyncRead for Watched<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -252,8 +274,43 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
+    /// Sends the end of the answer, then, if the client is still sending, lingers (see
+    /// [`Linger`]) before reporting the connection closed.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let this = &mut *self;
+        if this.linger.is_none() {
+            ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
+        }
+        let mut scratch = [0u8; 16 * 1024];
+        loop {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => {
+                    let now = Instant::now();
+                    let linger = this.linger.get_or_insert_with(|| Linger {
+                        until: now + LINGER_TIME,
+                        quiet: Box::pin(tokio::time::sleep_until(now + LINGER_QUIET)),
+                        drained: 0,
+                    });
+                    linger.drained += buf.filled().len() as u64;
+                    if linger.drained > LINGER_BYTES || now >= linger.until {
+                        return Poll::Ready(Ok(()));
+                    }
+                    let quiet_end = (now + LINGER_QUIET).min(linger.until);
+                    linger.quiet.as_mut().reset(quiet_end);
+                }
+                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                Poll::Pending => {
+                    // Nothing was arriving: close at once. Otherwise wait for more, or quiet.
+                    let Some(linger) = this.linger.as_mut() else {
+                        return Poll::Ready(Ok(()));
+                    };
+                    ready!(linger.quiet.as_mut().poll(cx));
+                    return Poll::Ready(Ok(()));
+                }
+            }
+        }
     }
 }
 

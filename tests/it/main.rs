@@ -8,6 +8,7 @@ mod browser;
 mod capture;
 mod cli;
 mod crash;
+mod early_answers;
 mod export;
 mod https;
 mod limits;
