@@ -32,6 +32,7 @@ pub mod cli;
 pub mod config;
 pub mod export;
 pub mod inspect;
+pub mod metrics;
 pub mod model;
 pub mod outbound;
 pub mod payload;

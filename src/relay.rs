@@ -245,6 +245,7 @@ impl Relayer {
             },
         };
         let relay = to_relay(out.id, kind, url, attempt);
+        self.store.metrics().forward(relay.status);
         match self.store.record_relay(relay.clone()).await {
             Ok(()) | Err(StoreError::NotFound(_)) => {}
             Err(e) => tracing::warn!(error = %e, "cannot log a relay"),

@@ -141,6 +141,7 @@ impl Capturer {
                 StoreError::NotFound(_) => CaptureError::UnknownBin(bin),
                 e => CaptureError::Store(e),
             })?;
+        self.store.metrics().stored(capture.body.len() as u64);
         // The feed is only for open bin pages: build the summary only when one is listening.
         if self.feed.receiver_count() > 0 {
             let _ = self.feed.send(Arc::new(capture.summary(id)));

@@ -294,6 +294,10 @@ impl Sender {
         retries: Retries,
     ) -> Result<(Attempt, Next), StoreError> {
         let attempt = self.attempt(d).await;
+        self.store.metrics().attempt(
+            attempt.status,
+            std::time::Duration::from_millis(attempt.duration_ms),
+        );
         let next = match retries {
             Retries::OnSchedule => self.next_after(d, &attempt),
             Retries::Never if attempt.ok() => Next::Succeeded,

@@ -129,6 +129,7 @@ pub struct Store {
     reserve: Arc<reserve::Reserve>,
     checkpointer: Arc<checkpoint::Checkpointer>,
     writer_thread: Arc<writer::Thread>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Requests per bin id.
@@ -163,11 +164,14 @@ impl Store {
         let over_cap = requests::OverCap::default();
         let (evict, evict_counts) = (over_cap.clone(), counts.clone());
         let forget = over_cap.clone();
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let observed = metrics.clone();
         let hooks = writer::Hooks {
             before_commit: Box::new(move |conn| {
                 requests::evict_over_cap(conn, &evict, &evict_counts)
             }),
             after_commit: Box::new(move |conn| wal.after_commit(conn)),
+            observe: Box::new(move |jobs, queued, took| observed.batch(jobs, queued, took)),
             // A failed commit undid counted work: count again from what is really stored.
             on_rollback: Box::new(move |conn| {
                 forget.lock().expect("over-cap list poisoned").clear();
@@ -192,7 +196,37 @@ impl Store {
             reserve,
             checkpointer: Arc::new(checkpointer),
             writer_thread: Arc::new(writer_thread),
+            metrics,
         })
+    }
+
+    /// The figures this store and its users report (see [`crate::metrics`]).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// How many deliveries are in each state, for the metrics.
+    pub async fn delivery_states(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT state, count(*) FROM deliveries GROUP BY state")?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// The bytes the database file and its WAL take on disk.
+    pub fn database_bytes(&self) -> u64 {
+        let db = self.readers.path();
+        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        size(db) + size(Path::new(&wal))
     }
 
     /// Runs `f` inside the writer's current transaction (in a savepoint of its own) and resolves

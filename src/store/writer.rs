@@ -122,6 +122,9 @@ pub struct Hooks {
     pub before_commit: Box<BeforeCommit>,
     /// After a batch committed (and its callers were answered).
     pub after_commit: Box<dyn Fn(&Connection) + Send>,
+    /// After each batch: how many jobs it held, how many more were queued when it began, and
+    /// how long it took from BEGIN to COMMIT.
+    pub observe: Box<dyn Fn(usize, usize, std::time::Duration) + Send>,
     /// After a batch failed to commit, to resync state kept beside the tables.
     pub on_rollback: Box<dyn Fn(&Connection) + Send>,
 }
@@ -180,7 +183,9 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, hooks: Hooks, stop: &Atomi
                 Err(_) => break,
             }
         }
+        let (jobs, queued, began) = (batch.len(), rx.len(), std::time::Instant::now());
         run_batch(&conn, &mut batch, &hooks);
+        (hooks.observe)(jobs, queued, began.elapsed());
         if stop.load(Ordering::Acquire) {
             rx.close();
         }
@@ -263,6 +268,7 @@ mod tests {
         Hooks {
             before_commit: Box::new(|_| Ok(())),
             after_commit: Box::new(|_| {}),
+            observe: Box::new(|_, _, _| {}),
             on_rollback: Box::new(|_| {}),
         }
     }

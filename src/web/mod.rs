@@ -155,6 +155,7 @@ pub async fn handle(
             Ok(r) => r,
             Err(e) => e.respond(true),
         };
+        app.store.metrics().capture(resp.status().as_u16());
         response::nosniff(&mut resp);
         return resp;
     }
@@ -170,7 +171,8 @@ pub async fn handle(
             None => WebError::NotFound("no such ACME challenge".into()).respond(true),
         };
     }
-    let api = path.starts_with("/api/");
+    // Machine clients: answered in JSON (a 401, not a sign-in page, without the token).
+    let api = path.starts_with("/api/") || path == "/metrics";
     let open = path.starts_with("/assets/") || path == "/login";
     if !open && let Err(denied) = auth::check(&app, &req) {
         let mut resp = match denied {
@@ -248,6 +250,7 @@ async fn route(
         }
         (["assets", name], _) if get => assets::serve(name),
         (["favicon.ico"], _) if get => assets::serve("favicon.svg"),
+        (["metrics"], _) if get => metrics(app).await,
         (["login"], _) if get => auth::login_form(&req),
         (["login"], &Method::POST) => auth::login(app, req).await,
         (["events"], _) if get => pages::events(app, &req).await,
@@ -331,6 +334,21 @@ async fn route(
         }
         _ => Err(WebError::NotFound(format!("no route for {method} {path}"))),
     }
+}
+
+/// `GET /metrics`: the Prometheus text format (see [`crate::metrics`]).
+async fn metrics(app: &App) -> Result<Response<Body>, WebError> {
+    let states = app.store.delivery_states().await?;
+    let text = app.store.metrics().render(
+        &states,
+        app.feed.receiver_count(),
+        app.store.database_bytes(),
+    );
+    Ok(response::with_type(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        response::full(text),
+    ))
 }
 
 fn bin_id(s: &str) -> Result<BinId, WebError> {

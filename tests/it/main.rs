@@ -14,6 +14,7 @@ mod https;
 mod limits;
 mod listen;
 mod live;
+mod metrics;
 mod pages;
 mod proxy;
 mod relay;
