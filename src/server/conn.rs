@@ -56,6 +56,9 @@ struct State {
     reader: Mutex<Option<Waker>>,
     /// Follows the heads of an HTTP/1 connection; `None` once it is known to be HTTP/2.
     tap: Mutex<Option<Tap>>,
+    /// Set when a request was answered before its body arrived (413, 408): the connection
+    /// lingers when it closes (see [`Linger`]).
+    answered_early: std::sync::atomic::AtomicBool,
 }
 
 /// A connection's shared state, as the service sees it: [`Tracker::begin`] per request.
@@ -105,9 +108,9 @@ struct Linger {
 }
 
 /// The longest a closing connection is drained.
-const LINGER_TIME: Duration = Duration::from_secs(5);
+const LINGER_TIME: Duration = Duration::from_secs(10);
 /// How long it may go without a byte while draining.
-const LINGER_QUIET: Duration = Duration::from_secs(1);
+const LINGER_QUIET: Duration = Duration::from_secs(2);
 /// The most bytes drained.
 const LINGER_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -124,6 +127,7 @@ pub fn watch<S>(inner: S, idle_limit: Duration, tap: Tap) -> (Watched<S>, Tracke
         read_at_idle: AtomicU64::new(0),
         reader: Mutex::new(None),
         tap: Mutex::new(Some(tap)),
+        answered_early: std::sync::atomic::AtomicBool::new(false),
     });
     let watched = Watched {
         inner,
@@ -166,6 +170,14 @@ impl Tracker {
 
 /// One request in flight on a connection.
 pub struct InFlight(Arc<State>);
+
+impl InFlight {
+    /// Notes that this request is answered before its body has all arrived, so the client may
+    /// still be sending when the connection closes.
+    pub fn answered_early(&self) {
+        self.0.answered_early.store(true, Ordering::Relaxed);
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -280,6 +292,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         let this = &mut *self;
         if this.linger.is_none() {
             ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
+        }
+        // After an early answer, linger even if the client's next bytes are not here yet.
+        if this.linger.is_none() && this.state.answered_early.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            this.linger = Some(Linger {
+                until: now + LINGER_TIME,
+                quiet: Box::pin(tokio::time::sleep_until(now + LINGER_QUIET)),
+                drained: 0,
+            });
         }
         let mut scratch = [0u8; 16 * 1024];
         loop {

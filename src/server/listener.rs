@@ -153,6 +153,9 @@ impl Conn {
                     Some(moved) => moved,
                     None => web::handle(app, req, remote).await,
                 };
+                if matches!(resp.status().as_u16(), 408 | 413) {
+                    in_flight.answered_early();
+                }
                 Ok::<_, std::convert::Infallible>(
                     resp.map(|body| conn::Tracked::new(body, in_flight)),
                 )
