@@ -114,7 +114,7 @@ impl Metrics {
             );
             r.register(
                 "sse_subscribers",
-                "Open live streams (bin pages, tail)",
+                "Followers of the live feed: open bin pages and waiting long-polls",
                 m.subscribers.clone(),
             );
             r.register(
