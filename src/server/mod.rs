@@ -65,30 +65,13 @@ pub async fn serve(
             let _ = stopping.wait_for(|stop| *stop).await;
         }))
     });
-    if let Some(acme) = app.config.acme.clone() {
-        let trust = app.config.trust.clone();
-        if let Err(e) = acme::ensure(&acme, &trust, &app.challenges).await {
-            // A first issuance that fails stops startup.
-            let _ = stop.send(true);
-            for task in tasks {
-                let _ = task.await;
-            }
-            if let Some(plain) = plain {
-                let _ = plain.await;
-            }
-            let _ = app.store.close().await;
+    let tls = match ready_tls(&app, &stopping, &mut tasks).await {
+        Ok(tls) => tls,
+        Err(e) => {
+            // A certificate that cannot be had stops startup; what started stops with it.
+            wind_down(&app, &stop, tasks, plain).await;
             return Err(invalid(&e));
         }
-        tasks.push(tokio::spawn(acme::renew(
-            acme,
-            trust,
-            app.challenges.clone(),
-            stopping.clone(),
-        )));
-    }
-    let tls = match &app.config.tls {
-        Some(files) => Some(tls::acceptor(files).map_err(|e| invalid(&e))?),
-        None => None,
     };
     listener::Listener::new(listener, app.clone(), tls)
         .run(async {
@@ -97,6 +80,42 @@ pub async fn serve(
             let _ = stop.send(true);
         })
         .await;
+    wind_down(&app, &stop, tasks, plain).await;
+    Ok(())
+}
+
+/// The TLS acceptor when serving HTTPS: with ACME, after making sure a certificate is cached
+/// (and with the renewal task added to `tasks`).
+async fn ready_tls(
+    app: &App,
+    stopping: &watch::Receiver<bool>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Result<Option<tokio_rustls::TlsAcceptor>, Box<dyn std::error::Error + Send + Sync>> {
+    if let Some(acme) = app.config.acme.clone() {
+        let trust = app.config.trust.clone();
+        acme::ensure(&acme, &trust, &app.challenges).await?;
+        tasks.push(tokio::spawn(acme::renew(
+            acme,
+            trust,
+            app.challenges.clone(),
+            stopping.clone(),
+        )));
+    }
+    Ok(match &app.config.tls {
+        Some(files) => Some(tls::acceptor(files)?),
+        None => None,
+    })
+}
+
+/// Stops what `serve` started beside the main listener: the plain listener, the background
+/// tasks, then the store (its final commit).
+async fn wind_down(
+    app: &App,
+    stop: &watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    plain: Option<JoinHandle<()>>,
+) {
+    let _ = stop.send(true);
     if let Some(plain) = plain {
         let _ = plain.await;
     }
@@ -106,7 +125,6 @@ pub async fn serve(
     if let Err(e) = app.store.close().await {
         tracing::error!(error = %e, "final commit failed");
     }
-    Ok(())
 }
 
 /// Builds the [`App`] and starts the tasks that run beside the connections; each ends once
