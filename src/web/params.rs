@@ -1,0 +1,134 @@
+//! What handlers read from a request: small form and JSON bodies, query parameters, the paging
+//! and filters shared by the bin page, the list API and the HAR export, and local redirect
+//! targets sent back by forms.
+
+use bytes::Bytes;
+use hyper::Request;
+use hyper::body::Incoming;
+
+use super::WebError;
+use crate::model::RequestId;
+use crate::store::Filter;
+
+/// Largest body accepted by the API and the forms (captures have their own, larger limit).
+const FORM_LIMIT: usize = 64 * 1024;
+/// Time a form or API body gets to arrive; at most 64 KiB, so this is generous.
+const FORM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads a small request body (form or JSON), refusing anything over [`FORM_LIMIT`] or slower
+/// than [`FORM_TIMEOUT`].
+pub(super) async fn read_small_body(req: Request<Incoming>) -> Result<Bytes, WebError> {
+    Ok(crate::capture::body::read(req.into_body(), FORM_LIMIT as u64, FORM_TIMEOUT).await?)
+}
+
+/// The decoded `key=value` pairs of the request's query string.
+pub(super) fn query_pairs<B>(req: &Request<B>) -> Vec<(String, String)> {
+    crate::inspect::pairs(req.uri().query().unwrap_or("").as_bytes())
+}
+
+/// The `limit` query parameter (default `default`, 1 to `max`).
+pub(super) fn limit<B>(req: &Request<B>, default: usize, max: usize) -> Result<usize, WebError> {
+    match query_pairs(req).into_iter().find(|(k, _)| k == "limit") {
+        Some((_, v)) => parse_limit(&v, max),
+        None => Ok(default),
+    }
+}
+
+pub(super) fn parse_limit(v: &str, max: usize) -> Result<usize, WebError> {
+    v.parse()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| {
+            WebError::BadRequest(format!("limit must be a number from 1 to {max}, not '{v}'"))
+        })
+}
+
+/// The value of field `name` in decoded form pairs, or "" when absent.
+pub(super) fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// `back` as a redirect target if it is a place on this hookbin's own pages (a bin or a
+/// request), else `None`: forms send their page back, and nothing else may be sent there.
+pub(super) fn local_back(back: &str) -> Option<&str> {
+    let safe = back.bytes().all(|b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'/' | b'#' | b'-' | b'_' | b'?' | b'=' | b'&')
+    });
+    let place = back.starts_with("/requests/") || back.starts_with("/bins/");
+    (safe && place && !back.contains("//")).then_some(back)
+}
+
+/// Parses the `limit` and `before` paging parameters shared by the page and the API.
+pub(super) fn paging<B>(
+    req: &Request<B>,
+    default: usize,
+    max: usize,
+) -> Result<(usize, Option<RequestId>), WebError> {
+    let mut limit = default;
+    let mut before = None;
+    for (k, v) in query_pairs(req) {
+        match k.as_str() {
+            "limit" => limit = parse_limit(&v, max)?,
+            "before" if !v.is_empty() => {
+                before = Some(RequestId::parse(&v).ok_or_else(|| {
+                    WebError::BadRequest(format!("before must be a request id, not '{v}'"))
+                })?)
+            }
+            _ => {}
+        }
+    }
+    Ok((limit, before))
+}
+
+/// Reads the request-list filters `method`, `path`, `header` (`name` or `name:value`) and `q`
+/// (body text) shared by the bin page, the list API and the HAR export; empty ones are ignored.
+pub(super) fn filter<B>(req: &Request<B>) -> Filter {
+    let mut f = Filter::default();
+    for (k, v) in query_pairs(req) {
+        let v = v.trim().to_owned();
+        if v.is_empty() {
+            continue;
+        }
+        match k.as_str() {
+            "method" => f.method = Some(v),
+            "path" => f.path = Some(v),
+            "header" => {
+                f.header = Some(match v.split_once(':') {
+                    Some((n, val)) if !val.trim().is_empty() => {
+                        (n.trim().to_owned(), Some(val.trim().to_owned()))
+                    }
+                    Some((n, _)) => (n.trim().to_owned(), None),
+                    None => (v, None),
+                })
+            }
+            "q" => f.text = Some(v),
+            _ => {}
+        }
+    }
+    f
+}
+
+/// The query string that reproduces `f` (for pager and export links), starting with `&` when
+/// not empty.
+pub(super) fn filter_query(f: &Filter) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    if let Some(m) = &f.method {
+        q.append_pair("method", m);
+    }
+    if let Some(p) = &f.path {
+        q.append_pair("path", p);
+    }
+    if let Some((n, v)) = &f.header {
+        match v {
+            Some(v) => q.append_pair("header", &format!("{n}:{v}")),
+            None => q.append_pair("header", n),
+        };
+    }
+    if let Some(t) = &f.text {
+        q.append_pair("q", t);
+    }
+    let q = q.finish();
+    if q.is_empty() { q } else { format!("&{q}") }
+}
