@@ -57,7 +57,17 @@ async fn bin_settings_filters_and_replay_in_chromium() {
     b.screenshot("bin-filtered").await;
 
     // Replay it to a local receiver from the detail pane; the answer is logged there.
+    let row = b
+        .wait("#requests li")
+        .await
+        .attr("data-id")
+        .await
+        .unwrap()
+        .unwrap();
     b.click("#requests li .pick").await;
+    // The click swaps the pane in: wait for the new one, or the form found may be the old one.
+    b.wait(&format!("#detail[data-shown='{row}'] #replay-form"))
+        .await;
     let url = b.wait("#replay-form input[name=url]").await;
     url.send_keys(&rx.url("/replayed")).await.unwrap();
     b.click("#replay-form button[type=submit]").await;
