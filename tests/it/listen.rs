@@ -100,10 +100,17 @@ impl Listener {
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .unwrap();
+        // A process exit gives the runtime nothing to await here: poll it, within a deadline
+        // longer than a forward may take (the client's 30 s timeout).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the listener did not stop after SIGTERM"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -225,16 +232,13 @@ async fn killed_mid_burst_it_resumes_in_order_and_a_stop_repeats_nothing() {
 #[tokio::test]
 async fn a_local_app_that_is_down_for_five_seconds_loses_nothing() {
     let (s, _dir, state) = setup("down").await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::free_port();
     let to = format!("http://127.0.0.1:{port}/local");
     let _l = Listener::start(&s.url(""), "down", &to, &state, &["--from", "oldest"]);
     for i in 0..20 {
         s.capture("down", signed(i)).await;
     }
+    // The outage itself: the app stays down for the 5 s the scenario names.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let rx = Receiver::start_on(port).await;
     received_count(&rx, 20, "all twenty once the app is up").await;

@@ -61,11 +61,7 @@ pub async fn open_in(width: u32, height: u32, javascript: bool, dark: bool) -> O
         return None;
     };
     let turn = ONE_AT_A_TIME.acquire().await.expect("semaphore open");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = super::free_port();
     let mut cmd = Command::new(driver_bin);
     cmd.arg(format!("--port={port}"))
         .stdin(Stdio::null())

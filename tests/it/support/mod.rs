@@ -382,6 +382,15 @@ where
     }
 }
 
+/// A loopback port that was free a moment ago, for a server a test starts itself.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// `http://127.0.0.1:PORT` where nothing listens: the port was free a moment ago.
 pub fn dead_url() -> String {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -34,11 +34,7 @@ impl Nginx {
             return None;
         };
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = super::free_port();
         let d = dir.path().display();
         let user = if std::env::var("USER").is_ok_and(|u| u == "root") || is_root() {
             "user root;"
@@ -76,6 +72,7 @@ impl Nginx {
             child,
             _dir: dir,
         };
+        // nginx gives no sign of being ready but listening: poll its port, for up to 5 s.
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
                 return Some(nginx);

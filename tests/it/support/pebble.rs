@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use super::free_port;
 use super::pki::TestCa;
 
 /// A running pebble; stopped (by its process id) when dropped.
@@ -18,14 +19,6 @@ pub struct Pebble {
     pub ca_file: PathBuf,
     child: Child,
     pub dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Pebble {
@@ -80,6 +73,7 @@ impl Pebble {
             child,
             dir,
         };
+        // pebble gives no sign of being ready but listening: poll its port, for up to 5 s.
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
                 return Some(pebble);
