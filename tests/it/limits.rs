@@ -67,13 +67,7 @@ async fn new_bins_are_limited_per_client_and_capped_in_all() {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(!r.header("retry-after").is_empty());
     // The page says so next to the form.
-    let r = s
-        .send(
-            Req::new("POST", "/bins")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body("name="),
-        )
-        .await;
+    let r = s.send(Req::form("/bins", "name=")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.text().contains("too many new bins"));
 

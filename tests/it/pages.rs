@@ -13,13 +13,7 @@ async fn new_bin_form_creates_a_bin_and_lands_on_its_page() {
     assert_eq!(texts(&doc, "form[action='/bins'] button"), ["New bin"]);
     assert_eq!(count(&doc, "#bins"), 0, "no bin table before the first bin");
 
-    let r = s
-        .send(
-            Req::new("POST", "/bins")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body("name="),
-        )
-        .await;
+    let r = s.send(Req::form("/bins", "name=")).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     let location = r.header("location").to_owned();
     let id = location.strip_prefix("/bins/").unwrap().to_owned();
@@ -43,13 +37,7 @@ async fn new_bin_form_creates_a_bin_and_lands_on_its_page() {
 #[tokio::test]
 async fn a_bad_bin_name_is_explained_on_the_form() {
     let s = TestServer::start().await;
-    let r = s
-        .send(
-            Req::new("POST", "/bins")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body("name=no+spaces"),
-        )
-        .await;
+    let r = s.send(Req::form("/bins", "name=no+spaces")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let doc = r.html();
     assert!(texts(&doc, ".error-message")[0].contains("not valid"));
@@ -185,14 +173,7 @@ async fn request_detail_shows_json_pretty_query_and_headers() {
 async fn forms_multipart_and_binary_bodies_read_naturally() {
     let s = TestServer::start().await;
     let bin = s.new_bin().await;
-    let form = s
-        .capture(
-            &bin,
-            Req::new("POST", "")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body("a=1&b=two+words"),
-        )
-        .await;
+    let form = s.capture(&bin, Req::form("", "a=1&b=two+words")).await;
     let doc = s.get(&format!("/requests/{form}")).await.html();
     assert_eq!(texts(&doc, "#form th"), ["a", "b"]);
     assert_eq!(texts(&doc, "#form td"), ["1", "two words"]);

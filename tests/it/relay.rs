@@ -122,11 +122,7 @@ async fn the_replay_form_replays_and_shows_the_answer() {
         form_urlencoded::byte_serialize(rx.url("/f").as_bytes()).collect::<String>()
     );
     let r = s
-        .send(
-            Req::new("POST", &format!("/requests/{id}/replay"))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(form),
-        )
+        .send(Req::form(&format!("/requests/{id}/replay"), form))
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     assert_eq!(rx.got()[0].method, "PUT");
@@ -206,11 +202,7 @@ async fn forwarding_is_set_from_the_bin_page() {
     let s = TestServer::start().await;
     let rx = Receiver::start().await;
     let bin = s.new_bin().await;
-    let form = |body: String| {
-        Req::new("POST", &format!("/bins/{bin}/forward"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-    };
+    let form = |body: String| Req::form(&format!("/bins/{bin}/forward"), body);
     let bad = s.send(form("url=not-a-url".into())).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let doc = bad.html();

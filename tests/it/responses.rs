@@ -101,11 +101,7 @@ async fn impossible_answers_are_refused_and_nothing_changes() {
 async fn the_answer_is_set_from_the_bin_page() {
     let s = TestServer::start().await;
     let bin = s.new_bin().await;
-    let form = |body: &str| {
-        Req::new("POST", &format!("/bins/{bin}/response"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.to_owned())
-    };
+    let form = |body: &str| Req::form(&format!("/bins/{bin}/response"), body);
     // Every problem at once, each beside its field, and nothing saved.
     let bad = s
         .send(form("status=abc&headers=no+colon&body=&delay_ms=soon"))

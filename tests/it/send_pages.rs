@@ -5,12 +5,6 @@ use hyper::StatusCode;
 use crate::support::receiver::Receiver;
 use crate::support::{Req, TestServer, count, texts};
 
-fn form(path: &str, body: &str) -> Req {
-    Req::new("POST", path)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body.to_owned())
-}
-
 fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -30,7 +24,7 @@ async fn the_whole_loop_new_bin_webhook_test_event_verified_payload() {
     let s = TestServer::start().await;
     // "Use a new bin" creates a bin and fills its URL into the form.
     let r = s
-        .send(form(
+        .send(Req::form(
             "/webhooks",
             "name=Payments&url=&event=payment_received&action=new-bin",
         ))
@@ -47,9 +41,9 @@ async fn the_whole_loop_new_bin_webhook_test_event_verified_payload() {
     let bin = url.rsplit('/').next().unwrap().to_owned();
 
     let r = s
-        .send(form(
+        .send(Req::form(
             "/webhooks",
-            &format!(
+            format!(
                 "name=Payments&url={}&event=payment_received&action=create",
                 enc(&url)
             ),
@@ -189,7 +183,7 @@ async fn a_failed_test_send_is_shown_as_a_failure_with_its_status() {
 async fn the_form_explains_bad_input_and_keeps_what_was_typed() {
     let s = TestServer::start().await;
     let r = s
-        .send(form(
+        .send(Req::form(
             "/webhooks",
             "name=&url=http%3A%2F%2F127.0.0.1%3A9%2F&event=site_published&action=create",
         ))
@@ -205,7 +199,7 @@ async fn the_form_explains_bad_input_and_keeps_what_was_typed() {
     );
     // Every problem at once, each beside its field.
     let r = s
-        .send(form(
+        .send(Req::form(
             "/webhooks",
             "name=&url=nope&event=no_such&action=create",
         ))
@@ -242,7 +236,7 @@ async fn webhooks_can_be_toggled_rotated_and_deleted_from_their_page() {
     assert_eq!(count(&list, "img"), 0);
 
     let r = s
-        .send(form(&format!("/webhooks/{id}/active"), "active=false"))
+        .send(Req::form(&format!("/webhooks/{id}/active"), "active=false"))
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(

@@ -179,22 +179,20 @@ async fn the_request_page_form_sets_the_secret_and_shows_the_verdict() {
     );
     assert!(texts(&doc, "#signature p")[0].contains("No secret"));
     let r = s
-        .send(
-            Req::new("POST", &format!("/bins/{bin}/secret"))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(format!("secret=s3cret&back=%2Frequests%2F{id}%23signature")),
-        )
+        .send(Req::form(
+            &format!("/bins/{bin}/secret"),
+            format!("secret=s3cret&back=%2Frequests%2F{id}%23signature"),
+        ))
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert_eq!(r.header("location"), format!("/requests/{id}#signature"));
     assert_eq!(verdicts(&s, &id).await, ["GitHub: signature valid"]);
     // Only local request pages are followed back to.
     let r = s
-        .send(
-            Req::new("POST", &format!("/bins/{bin}/secret"))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body("secret=s3cret&back=https%3A%2F%2Fevil.example%2F"),
-        )
+        .send(Req::form(
+            &format!("/bins/{bin}/secret"),
+            "secret=s3cret&back=https%3A%2F%2Fevil.example%2F",
+        ))
         .await;
     assert_eq!(
         r.header("location"),

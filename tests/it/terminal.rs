@@ -153,13 +153,8 @@ async fn tail_prints_stored_then_new_requests_with_bodies() {
     ]);
     let mut tail = Tail::spawn(cmd);
     tail.following().await;
-    s.capture(
-        &bin,
-        Req::new("POST", "/second")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("k=evil+%1B%5B2J+text"),
-    )
-    .await;
+    s.capture(&bin, Req::form("/second", "k=evil+%1B%5B2J+text"))
+        .await;
     s.capture(&bin, Req::new("DELETE", "/third")).await;
     let out = tail.finish(20).await;
     assert!(

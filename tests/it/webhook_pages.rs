@@ -5,12 +5,6 @@ use hyper::StatusCode;
 
 use crate::support::{Req, TestServer, count, dead_url, texts};
 
-fn form(path: &str, body: &str) -> Req {
-    Req::new("POST", path)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body.to_owned())
-}
-
 fn value(doc: &scraper::Html, selector: &str) -> String {
     let sel = scraper::Selector::parse(selector).unwrap();
     doc.select(&sel)
@@ -32,7 +26,7 @@ async fn send_test_event_from_the_list_confirms_on_the_list() {
     let list = s.get("/webhooks").await.html();
     assert_eq!(texts(&list, "#webhooks .last"), ["never"]);
     let r = s
-        .send(form(&format!("/webhooks/{id}/test"), "from=list"))
+        .send(Req::form(&format!("/webhooks/{id}/test"), "from=list"))
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     let to = r.header("location").to_owned();
@@ -76,7 +70,7 @@ async fn a_webhook_is_edited_from_its_page() {
     assert!(count(&doc, "#event optgroup") >= 5);
 
     let bad = s
-        .send(form(
+        .send(Req::form(
             &format!("/webhooks/{id}/edit"),
             "name=&url=ftp%3A%2F%2Fx&event=site_published",
         ))
@@ -90,7 +84,7 @@ async fn a_webhook_is_edited_from_its_page() {
     );
 
     let ok = s
-        .send(form(
+        .send(Req::form(
             &format!("/webhooks/{id}/edit"),
             "name=New&url=http%3A%2F%2F127.0.0.1%3A9%2Fnew&event=site_published",
         ))
@@ -119,7 +113,7 @@ async fn a_failed_delivery_is_retried_from_the_log() {
         1
     );
     let r = s
-        .send(form(
+        .send(Req::form(
             &format!("/deliveries/{delivery}/redeliver"),
             "back=log",
         ))
@@ -160,13 +154,15 @@ async fn the_events_page_searches_and_starts_webhooks() {
     let doc = s.get("/webhooks/new?event=site_published").await.html();
     assert_eq!(value(&doc, "#event option[selected]"), "site_published");
     // "Send the sample to…" with no URL: a new bin catches the signed sample.
-    let r = s.send(form("/events/site_published/sample", "url=")).await;
+    let r = s
+        .send(Req::form("/events/site_published/sample", "url="))
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     let to = r.header("location").to_owned();
     let doc = s.get(&to).await.html();
     assert_eq!(texts(&doc, "#test-status"), ["200"]);
     assert_eq!(texts(&doc, "h1"), ["Site Published sample"]);
     assert_eq!(count(&doc, "#test-captured"), 1);
-    let r = s.send(form("/events/no_such/sample", "url=")).await;
+    let r = s.send(Req::form("/events/no_such/sample", "url=")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }

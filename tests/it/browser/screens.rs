@@ -34,14 +34,7 @@ async fn every_page(s: &TestServer) -> Vec<String> {
                 .body((0u8..=255).collect::<Vec<u8>>()),
         )
         .await;
-    let form = s
-        .capture(
-            &bin,
-            Req::new("POST", "/form")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body("a=1&b=two"),
-        )
-        .await;
+    let form = s.capture(&bin, Req::form("/form", "a=1&b=two")).await;
     let hook = s
         .new_webhook(
             "Payments with a rather long name",

@@ -168,11 +168,7 @@ async fn the_token_guards_pages_and_api_but_not_captures() {
     // Anyone may still send to the bin.
     s.capture(&bin, Req::new("POST", "").body("open")).await;
 
-    let form = |body: &str| {
-        Req::new("POST", "/login")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.to_owned())
-    };
+    let form = |body: &str| Req::form("/login", body);
     let wrong = s.send(form("token=nope&next=%2Fwebhooks")).await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.headers.get("set-cookie").is_none());

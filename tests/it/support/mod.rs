@@ -227,6 +227,13 @@ impl Req {
         }
     }
 
+    /// A POST of an HTML form (`application/x-www-form-urlencoded`), as a page's form sends it.
+    pub fn form(path: &str, body: impl AsRef<[u8]>) -> Req {
+        Req::new("POST", path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Bytes::copy_from_slice(body.as_ref()))
+    }
+
     pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Req {
         self.headers.push((name.into(), value.as_ref().to_vec()));
         self

@@ -37,13 +37,7 @@ async fn an_empty_token_never_signs_in() {
         .send(Req::new("GET", "/api/webhooks").header("authorization", "Bearer "))
         .await;
     r.assert_error(StatusCode::UNAUTHORIZED);
-    let login = s
-        .send(
-            Req::new("POST", "/login")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body("token=&next=%2F"),
-        )
-        .await;
+    let login = s.send(Req::form("/login", "token=&next=%2F")).await;
     assert_eq!(login.status, StatusCode::UNAUTHORIZED);
     assert!(login.headers.get("set-cookie").is_none());
 }
@@ -101,11 +95,7 @@ async fn the_sign_in_cookie_is_derived_from_the_token_and_secure_over_https() {
     })
     .await;
     let r = s
-        .send(
-            Req::new("POST", "/login")
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(format!("token={token}&next=%2F")),
-        )
+        .send(Req::form("/login", format!("token={token}&next=%2F")))
         .await;
     let cookie = r.header("set-cookie").to_owned();
     assert!(cookie.contains("; Secure"), "{cookie}");
