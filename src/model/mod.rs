@@ -32,9 +32,16 @@ impl BinId {
     /// A bin name a person asked for (`--bin`, the API, the bin page), trimmed, or the reason it
     /// cannot be one.
     pub fn parse_name(name: &str) -> Result<BinId, String> {
-        BinId::parse(name.trim()).ok_or_else(|| {
-            format!("bin name '{name}' is not valid: use 1-64 letters, digits, '-' or '_'")
-        })
+        BinId::parse_exact_name(name.trim()).map_err(|_| Self::invalid(name))
+    }
+
+    /// A bin name exactly as an API client gave it (not trimmed), or the reason it cannot be one.
+    pub fn parse_exact_name(name: &str) -> Result<BinId, String> {
+        BinId::parse(name).ok_or_else(|| Self::invalid(name))
+    }
+
+    fn invalid(name: &str) -> String {
+        format!("bin name '{name}' is not valid: use 1-64 letters, digits, '-' or '_'")
     }
 
     /// A fresh random id: 12 lowercase base-36 characters (about 62 bits of randomness).

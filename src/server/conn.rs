@@ -93,6 +93,10 @@ pub struct Watched<S> {
     first_len: usize,
     /// Set once the connection is closing with request bytes still arriving.
     linger: Option<Linger>,
+    /// hyper's own answer to a head it could not take, rewritten with a JSON error body (see
+    /// [`own_error`]): what is left to write of it, and whether it was replaced.
+    rewrite: Option<(Vec<u8>, usize)>,
+    rewritten: bool,
 }
 
 /// A lingering close (as nginx calls it): after answering early (413, 408, 431) while the
@@ -105,6 +109,30 @@ struct Linger {
     /// When it ends if nothing more arrives.
     quiet: Pin<Box<Sleep>>,
     drained: u64,
+}
+
+/// hyper answers a request head it cannot take (too large: 431, a target over 64 KiB: 414, not
+/// HTTP: 400) by itself, with an empty body, before any request reaches the service. Every other
+/// error hookbin gives says what went wrong in `{"error": ...}`, so these do too: `buf` is the
+/// start of such an answer (written after the tap saw a refused head, with nothing in flight,
+/// and without a body), and this is its replacement.
+fn own_error(buf: &[u8]) -> Option<Vec<u8>> {
+    let line = buf.strip_prefix(b"HTTP/1.1 ")?;
+    let end = line.iter().position(|b| *b == b'\r')?;
+    let head = String::from_utf8_lossy(&line[end..]).to_ascii_lowercase();
+    if head.contains("\ncontent-type:") || !head.contains("\ncontent-length: 0\r") {
+        return None;
+    }
+    let line = &line[..end];
+    let line = std::str::from_utf8(line).ok()?;
+    let error = match line.get(..3)? {
+        "431" => "the request head is over the limit (--max-header-bytes, --max-headers)",
+        "414" => "the request target (path and query) is too long",
+        "400" => "the request could not be read as HTTP/1.1",
+        "505" => "this HTTP version is not supported",
+        _ => return None,
+    };
+    Some(closing_answer(line, "", error))
 }
 
 /// The longest a closing connection is drained.
@@ -137,6 +165,8 @@ pub fn watch<S>(inner: S, idle_limit: Duration, tap: Tap) -> (Watched<S>, Tracke
         first: [0; 3],
         first_len: 0,
         linger: None,
+        rewrite: None,
+        rewritten: false,
     };
     (watched, Tracker(state))
 }
@@ -194,12 +224,20 @@ impl Drop for InFlight {
     }
 }
 
-impl<S: WriteNow> Watched<S> {
+impl<S> Watched<S> {
     /// True once the connection is known to speak HTTP/2 (its preface starts with `PRI`).
     fn is_h2(&self) -> bool {
         self.first_len == 3 && &self.first == b"PRI"
     }
 
+    /// Whether the tap saw a head hyper refuses, so that hyper's next words are its own answer.
+    fn head_refused(&self) -> bool {
+        let tap = self.state.tap.lock().expect("tap poisoned");
+        tap.as_ref().is_some_and(|t| t.refused)
+    }
+}
+
+impl<S: WriteNow> Watched<S> {
     /// Ends an idle connection: an HTTP/1 client that had started a request, or never had
     /// one answered, hears 408 (a best-effort write; the socket's buffer is empty then).
     fn expire(&self) -> io::Error {
@@ -261,12 +299,49 @@ impl<S: AsyncRead + WriteNow + Unpin> AsyncRead for Watched<S> {
     }
 }
 
+impl<S: AsyncWrite + Unpin> Watched<S> {
+    /// Writes hyper's bytes, except that its own error answer (see [`own_error`]) goes out as
+    /// hookbin's JSON one, reported to hyper as written once the replacement is.
+    fn write_or_rewrite(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Option<Poll<io::Result<usize>>> {
+        if self.rewritten {
+            return Some(Poll::Ready(Ok(buf.len())));
+        }
+        if self.rewrite.is_none() {
+            let idle = self.state.in_flight.load(Ordering::Acquire) == 0;
+            let answer = if idle && self.head_refused() {
+                own_error(buf)
+            } else {
+                None
+            }?;
+            self.state.answered_early.store(true, Ordering::Relaxed);
+            self.rewrite = Some((answer, 0));
+        }
+        let (answer, done) = self.rewrite.as_mut()?;
+        while *done < answer.len() {
+            match Pin::new(&mut self.inner).poll_write(cx, &answer[*done..]) {
+                Poll::Ready(Ok(n)) => *done += n,
+                Poll::Ready(Err(e)) => return Some(Poll::Ready(Err(e))),
+                Poll::Pending => return Some(Poll::Pending),
+            }
+        }
+        self.rewritten = true;
+        Some(Poll::Ready(Ok(buf.len())))
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if let Some(done) = self.write_or_rewrite(cx, buf) {
+            return done;
+        }
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
@@ -275,6 +350,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Watched<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty())
+            && let Some(done) = self.write_or_rewrite(cx, first)
+        {
+            return done;
+        }
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 

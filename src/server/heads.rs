@@ -41,6 +41,9 @@ enum At {
     Lost,
 }
 
+/// The longest request target hyper takes (`u16::MAX - 1`); longer gets its 414.
+const MAX_URI: usize = u16::MAX as usize - 1;
+
 /// Follows one connection's bytes.
 #[derive(Debug)]
 pub struct Tap {
@@ -50,6 +53,9 @@ pub struct Tap {
     max_headers: usize,
     /// One entry per complete head: `Some` when hyper's headers would differ from the raw ones.
     pub heads: VecDeque<Option<RawHead>>,
+    /// Set when a head came that hyper refuses (over its limits, or not HTTP/1.1): hyper then
+    /// answers it by itself (see `conn::own_error`).
+    pub refused: bool,
 }
 
 impl Tap {
@@ -61,6 +67,7 @@ impl Tap {
             max_head,
             max_headers,
             heads: VecDeque::new(),
+            refused: false,
         }
     }
 
@@ -98,8 +105,9 @@ impl Tap {
         let from = self.head.len().saturating_sub(3);
         self.head.extend_from_slice(bytes);
         let Some(end) = find_end(&self.head[from..]).map(|e| from + e) else {
-            if self.head.len() > self.max_head {
+            if self.head.len() >= self.max_head {
                 self.at = At::Lost;
+                self.refused = true;
             }
             return &[];
         };
@@ -113,9 +121,11 @@ impl Tap {
         let mut lines = vec![httparse::EMPTY_HEADER; self.max_headers];
         let mut req = httparse::Request::new(&mut lines);
         match req.parse(head) {
-            Ok(httparse::Status::Complete(_)) => {}
+            // hyper also refuses a target longer than its URI limit (414).
+            Ok(httparse::Status::Complete(_)) if req.path.is_some_and(|p| p.len() <= MAX_URI) => {}
             _ => {
                 self.at = At::Lost;
+                self.refused = true;
                 return;
             }
         }

@@ -40,6 +40,9 @@ pub enum WebError {
     /// Over a per-client rate limit; `retry_after` seconds until the next is allowed.
     #[error("{message}")]
     RateLimited { message: String, retry_after: u64 },
+    /// The path exists but not with this method; `allow` lists the methods it has.
+    #[error("{message}")]
+    MethodNotAllowed { message: String, allow: String },
     #[error("internal error")]
     Internal(String),
 }
@@ -57,6 +60,7 @@ impl WebError {
             WebError::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
             WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            WebError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -72,11 +76,20 @@ impl WebError {
             WebError::RateLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
         };
+        let allow = match &self {
+            WebError::MethodNotAllowed { allow, .. } => {
+                hyper::header::HeaderValue::from_str(allow).ok()
+            }
+            _ => None,
+        };
         let mut resp = if api {
             response::json(status, &serde_json::json!({ "error": message }))
         } else {
             Self::page(status, message)
         };
+        if let Some(allow) = allow {
+            resp.headers_mut().insert(hyper::header::ALLOW, allow);
+        }
         if let Some(secs) = retry_after {
             resp.headers_mut()
                 .insert(hyper::header::RETRY_AFTER, secs.into());

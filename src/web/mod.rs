@@ -34,6 +34,7 @@ use crate::relay::Relayer;
 use crate::sender::Sender;
 use crate::store::Store;
 
+pub use api::openapi;
 pub use error::WebError;
 use params::{
     field, filter, filter_query, limit, local_back, paging, query_pairs, read_small_body,

@@ -75,6 +75,8 @@ pub(super) async fn route(
         (["deliveries", id, "redeliver"], &Method::POST) => {
             pages::redeliver(app, req, &delivery_id(id)?).await
         }
+        (["api"], _) if get => pages::api_docs(app, &req).await,
+        (["api", "openapi.json"], _) if get => api::openapi(app, &req).await,
         (["api", "bins"], &Method::POST) => api::create_bin(app, req).await,
         (["api", "bins"], _) if get => api::list_bins(app, &req).await,
         (["api", "bins", bin], _) if get => api::get_bin(app, &req, bin_id(bin)?).await,
@@ -128,7 +130,13 @@ pub(super) async fn route(
         (["api", "deliveries", id, "redeliver"], &Method::POST) => {
             api::redeliver(app, &delivery_id(id)?).await
         }
-        _ => Err(WebError::NotFound(format!("no route for {method} {path}"))),
+        _ => Err(match api::openapi::allowed_methods(path) {
+            Some(allow) => WebError::MethodNotAllowed {
+                message: format!("{path} takes {allow}, not {method}"),
+                allow,
+            },
+            None => WebError::NotFound(format!("no route for {method} {path}")),
+        }),
     }
 }
 

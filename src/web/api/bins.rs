@@ -126,7 +126,7 @@ pub async fn create_bin(app: &App, req: Request<Incoming>) -> Result<Response<Bo
     let input: NewBin = super::optional_json_body(req, r#"{"name": "ci-orders"}"#).await?;
     let name = input
         .name
-        .map(|n| BinId::parse_name(&n))
+        .map(|n| BinId::parse_exact_name(&n))
         .transpose()
         .map_err(WebError::BadRequest)?;
     let bin = app.create_bin(who, name).await?;
@@ -254,7 +254,7 @@ pub async fn patch_bin(
                     }
                     (Some(text), None) => Bytes::from(text),
                     (None, Some(b64)) => BASE64
-                        .decode(b64.trim())
+                        .decode(&b64)
                         .map_err(|e| {
                             WebError::BadRequest(format!("body_base64 is not valid base64: {e}"))
                         })?

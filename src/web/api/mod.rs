@@ -2,11 +2,13 @@
 //! events, webhooks and deliveries in [`webhooks`].
 
 mod bins;
+pub mod openapi;
 mod requests;
 mod wait;
 mod webhooks;
 
 pub use bins::*;
+pub use openapi::openapi;
 pub use requests::*;
 pub use wait::wait;
 pub use webhooks::*;
@@ -17,15 +19,25 @@ use serde::de::DeserializeOwned;
 
 use super::{WebError, read_small_body};
 
-/// Reads a JSON body into `T`, or says clearly what is wrong with it.
+/// Reads a JSON object body into `T`, or says clearly what is wrong with it.
 async fn json_body<T: DeserializeOwned>(
     req: Request<Incoming>,
     example: &str,
 ) -> Result<T, WebError> {
     let body = read_small_body(req).await?;
-    serde_json::from_slice(&body).map_err(|e| {
+    object(&body).map_err(|e| {
         WebError::BadRequest(format!("body must be a JSON object like {example}: {e}"))
     })
+}
+
+/// Parses `body` as a JSON object into `T`. Serde would also read a struct from an array of
+/// its fields in order (`[null, null]`), which no client means; only an object is taken.
+fn object<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err("the body is JSON of another kind".into());
+    }
+    serde_json::from_slice(body).map_err(|e| e.to_string())
 }
 
 /// Like [`json_body`] for endpoints whose every field is optional: an empty (or blank) body
@@ -38,7 +50,7 @@ async fn optional_json_body<T: DeserializeOwned + Default>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(&body).map_err(|e| {
+    object(&body).map_err(|e| {
         WebError::BadRequest(format!(
             "body must be empty or a JSON object like {example}: {e}"
         ))

@@ -79,18 +79,19 @@ async fn har_ids<B>(
     req: &Request<B>,
     bin: &BinId,
 ) -> Result<Vec<(RequestId, u64)>, WebError> {
-    let named: Vec<String> = query_pairs(req)
+    let mut named: Vec<String> = query_pairs(req)
         .into_iter()
         .filter(|(k, _)| k == "ids")
         .flat_map(|(_, v)| v.split(',').map(str::to_owned).collect::<Vec<_>>())
-        .filter(|v| !v.trim().is_empty())
         .collect();
+    // The limit counts what was sent, blank entries too, as the API document states it.
+    if named.len() > HAR_MAX {
+        return Err(WebError::BadRequest(format!(
+            "at most {HAR_MAX} ids per export"
+        )));
+    }
+    named.retain(|v| !v.trim().is_empty());
     if !named.is_empty() {
-        if named.len() > HAR_MAX {
-            return Err(WebError::BadRequest(format!(
-                "at most {HAR_MAX} ids per export"
-            )));
-        }
         let mut ids = Vec::with_capacity(named.len());
         for raw in named {
             let id = RequestId::parse(raw.trim()).ok_or_else(|| {
@@ -209,6 +210,11 @@ pub async fn report_relay(
         return Err(WebError::BadRequest(format!(
             "kind must be \"listen\", not '{}'",
             r.kind
+        )));
+    }
+    if let Some(status) = r.status.filter(|s| !(100..=999).contains(s)) {
+        return Err(WebError::BadRequest(format!(
+            "status must be an HTTP status from 100 to 999 (or null when there was no answer), not {status}"
         )));
     }
     let body = BASE64

@@ -3,6 +3,7 @@
 //! Templates escape every value they print; these structs only hold plain strings and views, so
 //! captured content can never turn into markup or script.
 
+mod api_docs;
 mod bins;
 mod compare;
 mod deliveries;
@@ -14,6 +15,7 @@ mod settings;
 mod webhook_form;
 mod webhooks;
 
+pub use api_docs::api_docs;
 pub use bins::*;
 pub use compare::*;
 pub use deliveries::*;

@@ -65,6 +65,7 @@ async fn every_page(s: &TestServer) -> Vec<String> {
         "/webhooks/new".into(),
         format!("/deliveries/{delivery}"),
         "/events".into(),
+        "/api".into(),
         "/login".into(),
         "/bins/no-such-bin-here".into(),
     ]

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod contract;
 pub mod nginx;
 pub mod pebble;
 pub mod pki;
@@ -339,14 +340,19 @@ pub async fn open(addr: SocketAddr, req: Req) -> hyper::Response<hyper::body::In
 }
 
 /// Sends a request and reads the whole answer; a connection failure is an `Err`.
+/// Every answer from the API or a capture is checked against the OpenAPI document
+/// ([`contract::check`]).
 pub async fn try_send(addr: SocketAddr, req: Req) -> Result<Resp, String> {
+    let (method, path) = (req.method.clone(), req.path.clone());
     let (parts, body) = try_open(addr, req).await?.into_parts();
     let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-    Ok(Resp {
+    let resp = Resp {
         status: parts.status,
         headers: parts.headers,
         body,
-    })
+    };
+    contract::check(&method, &path, &resp);
+    Ok(resp)
 }
 
 pub async fn send(addr: SocketAddr, req: Req) -> Resp {
