@@ -109,6 +109,15 @@ def median_ms(url, n=200):
 
 
 def main():
+    if os.environ.get("BENCH_ONLY") == "watchers":
+        work = tempfile.mkdtemp(prefix="hookbin-bench-")
+        body_file = os.path.join(work, "body.json")
+        with open(body_file, "w") as f:
+            f.write(json.dumps({"event": "x", "data": "y" * 1000}))
+        for k, v in watchers_bench(work, body_file):
+            print(f"{k}  {v}")
+        shutil.rmtree(work, ignore_errors=True)
+        return
     if os.environ.get("BENCH_ONLY") == "listen":
         work = tempfile.mkdtemp(prefix="hookbin-bench-")
         body_file = os.path.join(work, "body.json")
@@ -353,6 +362,76 @@ def listen_bench(work, body_file, n=5000):
          f"{rate:,.0f} captures/s ({rate / direct_rps:.2f}x {direct_rps:,.0f} req/s sent one at a "
          f"time straight to the app)"),
     ]
+
+
+class Watchers:
+    """n open bin pages' event streams (SSE) on one bin, all driven by one asyncio loop on a
+    thread of this process, reading and discarding what arrives (so their own CPU stays small
+    and does not compete with the server for long)."""
+
+    def __init__(self, url, bin_id, n):
+        import asyncio
+        host, port = url.removeprefix("http://").split(":")
+        self.loop = asyncio.new_event_loop()
+        self.received = 0
+        ready = threading.Event()
+
+        async def one():
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(f"GET /bins/{bin_id}/events HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                         "Accept: text/event-stream\r\n\r\n".encode())
+            await writer.drain()
+            while True:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    return
+                self.received += chunk.count(b"event: request")
+
+        async def all_of_them():
+            tasks = [asyncio.ensure_future(one()) for _ in range(n)]
+            await asyncio.sleep(0.5)
+            ready.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.thread = threading.Thread(target=lambda: self.loop.run_until_complete(all_of_them()),
+                                       daemon=True)
+        self.thread.start()
+        ready.wait(30)
+
+    def stop(self):
+        for task in list(__import__("asyncio").all_tasks(self.loop)):
+            self.loop.call_soon_threadsafe(task.cancel)
+
+
+def watchers_bench(work, body_file):
+    """Capture throughput while bin pages watch: none, 50 and 500 on another bin, 10 on the
+    bin being captured; each against bare hyper in the same round."""
+    setups = [("no watchers", None, 0), ("50 watchers on another bin", "other", 50),
+              ("500 watchers on another bin", "other", 500), ("10 watchers on the same bin", "load", 10)]
+    rows = {label: [] for label, _, _ in setups}
+    for _ in range(ROUNDS):
+        b = Server([BARE, "127.0.0.1:0"])
+        bare = load(b.url + "/", body_file)["summary"]["requestsPerSec"]
+        b.stop()
+        for label, bin_id, n in setups:
+            db = os.path.join(work, "watch.db")
+            remove_db(db)
+            h = hookbin(db, "--max-requests", "0", "--bin", "load", "--bin", "other")
+            w = Watchers(h.url, bin_id, n) if n else None
+            rps = load(h.url + "/b/load", body_file)["summary"]["requestsPerSec"]
+            heard = w.received if w else 0
+            if w:
+                w.stop()
+            h.stop()
+            rows[label].append((rps, rps / bare, heard))
+    out = []
+    base = sorted(r[0] for r in rows["no watchers"])[ROUNDS // 2]
+    for label, _, n in setups:
+        rps, ratio, heard = sorted(rows[label])[ROUNDS // 2]
+        extra = f", {heard:,} events delivered" if heard else ""
+        out.append((f"captures with {label}",
+                    f"{rps:,.0f} req/s ({ratio:.2f}x bare hyper; {rps / base:.2f}x no watchers{extra})"))
+    return out
 
 
 if __name__ == "__main__":

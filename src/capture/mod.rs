@@ -8,6 +8,9 @@
 //! live feed that the bin pages follow.
 
 pub mod body;
+mod feed;
+
+pub use feed::{Announced, Feed};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +18,9 @@ use std::time::Duration;
 use chrono::Utc;
 use hyper::body::Incoming;
 use hyper::{Request, Version};
-use tokio::sync::broadcast;
 
 use crate::inspect::signatures::SIGNATURE_HEADERS;
-use crate::model::{BinId, BinSettings, CaptureSummary, NewCapture, RequestId};
+use crate::model::{BinId, BinSettings, NewCapture, RequestId};
 use crate::relay::Relayer;
 use crate::store::{Store, StoreError, encode_headers};
 
@@ -32,9 +34,6 @@ pub enum CaptureError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
-
-/// Committed captures, announced to whoever follows bins live.
-pub type Feed = broadcast::Sender<Arc<CaptureSummary>>;
 
 /// A request's header lines exactly as they arrived (names lowercased), attached by the server
 /// where hyper's parsed headers would differ: hyper drops `Content-Length` beside
@@ -142,10 +141,7 @@ impl Capturer {
                 e => CaptureError::Store(e),
             })?;
         self.store.metrics().stored(capture.body.len() as u64);
-        // The feed is only for open bin pages: build the summary only when one is listening.
-        if self.feed.receiver_count() > 0 {
-            let _ = self.feed.send(Arc::new(capture.summary(id)));
-        }
+        self.feed.publish(&capture.bin_id, || capture.summary(id));
         if let Some(url) = &settings.forward_url {
             self.relayer.forward(id, capture, url);
         }

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::capture::Capturer;
@@ -135,7 +135,7 @@ fn wire(
     local_addr: std::net::SocketAddr,
     stopping: watch::Receiver<bool>,
 ) -> (Arc<App>, Vec<JoinHandle<()>>) {
-    let (feed, _) = broadcast::channel(1024);
+    let feed = crate::capture::Feed::new();
     let client = Client::new(config.timeout, config.deny_private_targets, &config.trust);
     let sender = Sender::new(
         store.clone(),

@@ -1,6 +1,6 @@
 //! Server-Sent Events for a bin page: one `request` event per committed capture of that bin.
 //!
-//! Each stream follows the capture feed until the browser goes away or the server shuts down;
+//! Each stream follows its bin's channel of the capture feed until the browser goes away or the server shuts down;
 //! a comment every 15 s keeps proxies from closing an idle stream. A stream that falls behind
 //! the feed is told so (`lagged`), and the page reloads instead of silently missing requests.
 
@@ -26,7 +26,7 @@ pub fn stream(app: &Arc<App>, bin: BinId) -> Result<Response<Body>, WebError> {
     if !app.store.bin_exists(&bin) {
         return Err(WebError::NotFound(format!("no bin with id {bin}")));
     }
-    let mut feed = app.feed.subscribe();
+    let mut feed = app.feed.subscribe(&bin);
     let mut shutdown = app.shutdown.clone();
     let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(32);
     tokio::spawn(async move {
@@ -39,11 +39,7 @@ pub fn stream(app: &Arc<App>, bin: BinId) -> Result<Response<Body>, WebError> {
         loop {
             let text = tokio::select! {
                 msg = feed.recv() => match msg {
-                    Ok(s) if s.bin_id == bin => {
-                        let data = serde_json::to_string(&*s).expect("summary serializes");
-                        format!("event: request\ndata: {data}\n\n")
-                    }
-                    Ok(_) => continue,
+                    Ok(a) => format!("event: request\ndata: {}\n\n", a.json),
                     Err(broadcast::error::RecvError::Lagged(_)) => "event: lagged\ndata: {}\n\n".into(),
                     Err(broadcast::error::RecvError::Closed) => break,
                 },

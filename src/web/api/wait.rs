@@ -45,7 +45,7 @@ pub async fn wait(
         }
     }
     // Listen before looking, so nothing can arrive between the look and the wait.
-    let mut feed = app.feed.subscribe();
+    let mut feed = app.feed.subscribe(&bin);
     app.store.get_bin(&bin).await?;
     let base = app.base_url(req);
     let after = match after {
@@ -63,7 +63,7 @@ pub async fn wait(
     let waited = tokio::time::timeout(timeout, async {
         loop {
             match feed.recv().await {
-                Ok(s) if s.bin_id == bin && s.id > after => return Some(s.id),
+                Ok(a) if a.summary.id > after => return Some(a.summary.id),
                 Ok(_) => {}
                 // Fell behind the feed: the store knows what arrived.
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return Some(after),
