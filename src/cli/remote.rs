@@ -189,6 +189,50 @@ pub struct TailOptions {
     /// Print each request as one line of JSON (the API's request object), for jq and scripts.
     #[arg(long, conflicts_with = "body")]
     pub json: bool,
+    /// Instead of the last N, print every stored request received since this time: RFC 3339
+    /// (2026-12-01T10:00:00Z) or a span back from now (15m, 2h, 7d); the newest 10,000 at most.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Print the stored requests received up to this time (written like --since), then exit
+    /// instead of following.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+/// Most stored requests `tail --since` prints.
+const RANGE_MAX: usize = 10_000;
+
+/// The stored requests of `tail --since/--until`, newest first, up to [`RANGE_MAX`]; the server
+/// reads the times, so a bad one is its clear 400.
+async fn stored_in_range(remote: &Remote, opts: &TailOptions) -> Result<Vec<Value>, CliError> {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("limit", "1000");
+    if let Some(t) = &opts.since {
+        query.append_pair("since", t);
+    }
+    if let Some(t) = &opts.until {
+        query.append_pair("until", t);
+    }
+    let query = query.finish();
+    let mut all: Vec<Value> = Vec::new();
+    let mut before = String::new();
+    loop {
+        let path = format!("/api/bins/{}/requests?{query}{before}", opts.bin);
+        let page = remote
+            .expect(Method::GET, &path, None, StatusCode::OK)
+            .await?;
+        all.extend(page["requests"].as_array().cloned().unwrap_or_default());
+        match page["next"].as_str() {
+            Some(next) if all.len() < RANGE_MAX => before = format!("&before={next}"),
+            Some(_) => {
+                eprintln!("hookbin: showing the newest {RANGE_MAX} of the range; narrow --since");
+                break;
+            }
+            None => break,
+        }
+    }
+    all.truncate(RANGE_MAX);
+    Ok(all)
 }
 
 /// `hookbin tail BIN`: prints the last requests, then every new one as it arrives, using the
@@ -200,16 +244,21 @@ pub async fn tail(remote: &Remote, opts: &TailOptions) -> Result<bool, CliError>
         return Err(CliError::Input(format!("'{}' is not a bin id", opts.bin)));
     }
     let bin = &opts.bin;
-    let history = opts.lines.clamp(1, 1000);
-    let page = remote
-        .expect(
-            Method::GET,
-            &format!("/api/bins/{bin}/requests?limit={history}"),
-            None,
-            StatusCode::OK,
-        )
-        .await?;
-    let stored = page["requests"].as_array().cloned().unwrap_or_default();
+    let ranged = opts.since.is_some() || opts.until.is_some();
+    let stored = if ranged {
+        stored_in_range(remote, opts).await?
+    } else {
+        let history = opts.lines.clamp(1, 1000);
+        let page = remote
+            .expect(
+                Method::GET,
+                &format!("/api/bins/{bin}/requests?limit={history}"),
+                None,
+                StatusCode::OK,
+            )
+            .await?;
+        page["requests"].as_array().cloned().unwrap_or_default()
+    };
     // Everything after the newest stored request is new; in a bin that was empty, everything
     // is (the smallest request id), so nothing sent between two polls is ever missed.
     let mut cursor = stored
@@ -217,10 +266,13 @@ pub async fn tail(remote: &Remote, opts: &TailOptions) -> Result<bool, CliError>
         .and_then(|newest| newest["id"].as_str())
         .unwrap_or("0000000000000000")
         .to_owned();
-    if opts.lines > 0 {
+    if opts.lines > 0 || ranged {
         for r in stored.iter().rev() {
             print_request(r, opts);
         }
+    }
+    if opts.until.is_some() {
+        return Ok(true);
     }
     // On stderr, so stdout stays data only: from here on nothing that arrives is missed.
     eprintln!(

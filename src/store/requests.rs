@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
@@ -143,7 +143,16 @@ pub struct Filter {
     pub header: Option<(String, Option<String>)>,
     /// Text the body contains (ASCII case-insensitively, on the raw bytes).
     pub text: Option<String>,
+    /// Received at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Received at or before this time.
+    pub until: Option<DateTime<Utc>>,
 }
+
+/// How long after its arrival a request may at most be stored (its body arriving, the writer's
+/// queue): row keys of requests received before a time stay below that time plus this, so the
+/// key index bounds an `until` scan.
+const STORE_LAG_MS: i64 = 3_600_000;
 
 impl Filter {
     /// True when the filter lets every request through.
@@ -175,6 +184,22 @@ impl Filter {
         if let Some(t) = &self.text {
             let n = next(&mut args, Value::Text(t.clone()));
             sql += &format!(" AND hb_icontains(body, ?{n})");
+        }
+        // A row key is its storing time in ms << 16, never before its arrival: the key range
+        // comes from the index, and `received_at` (fixed-width RFC 3339) decides exactly.
+        if let Some(since) = self.since {
+            let k = next(
+                &mut args,
+                Value::Integer(since.timestamp_millis().max(0) << 16),
+            );
+            let t = next(&mut args, Value::Text(time::format(since)));
+            sql += &format!(" AND seq >= ?{k} AND received_at >= ?{t}");
+        }
+        if let Some(until) = self.until {
+            let ms = until.timestamp_millis().max(0).saturating_add(STORE_LAG_MS);
+            let k = next(&mut args, Value::Integer(ms.min(i64::MAX >> 16) << 16));
+            let t = next(&mut args, Value::Text(time::format(until)));
+            sql += &format!(" AND seq < ?{k} AND received_at <= ?{t}");
         }
         (sql, args)
     }

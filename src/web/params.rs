@@ -82,10 +82,22 @@ pub(super) fn paging<B>(
     Ok((limit, before))
 }
 
-/// Reads the request-list filters `method`, `path`, `header` (`name` or `name:value`) and `q`
-/// (body text) shared by the bin page, the list API and the HAR export; empty ones are ignored.
-pub(super) fn filter<B>(req: &Request<B>) -> Filter {
+/// Reads the request-list filters `method`, `path`, `header` (`name` or `name:value`), `q` (body
+/// text), `since` and `until` shared by the bin page, the list API and the HAR export; empty
+/// ones are ignored, and a time that cannot be read or an empty range is a 400 naming it.
+pub(super) fn filter<B>(req: &Request<B>) -> Result<Filter, WebError> {
+    let (f, problems) = read_filter(req);
+    match problems.into_iter().next() {
+        Some((_, message)) => Err(WebError::BadRequest(message)),
+        None => Ok(f),
+    }
+}
+
+/// [`filter`] for a page: the filter that could be read, and each problem with its field.
+pub(super) fn read_filter<B>(req: &Request<B>) -> (Filter, Vec<(&'static str, String)>) {
     let mut f = Filter::default();
+    let mut problems = Vec::new();
+    let now = chrono::Utc::now();
     for (k, v) in query_pairs(req) {
         let v = v.trim().to_owned();
         if v.is_empty() {
@@ -104,10 +116,50 @@ pub(super) fn filter<B>(req: &Request<B>) -> Filter {
                 })
             }
             "q" => f.text = Some(v),
+            "since" => match time_bound("since", &v, now) {
+                Ok(t) => f.since = Some(t),
+                Err(e) => problems.push(("since", e)),
+            },
+            "until" => match time_bound("until", &v, now) {
+                Ok(t) => f.until = Some(t),
+                Err(e) => problems.push(("until", e)),
+            },
             _ => {}
         }
     }
-    f
+    if let (Some(since), Some(until)) = (f.since, f.until)
+        && until < since
+    {
+        problems.push((
+            "until",
+            format!(
+                "until ({}) is before since ({}): no request can match",
+                crate::time::format(until),
+                crate::time::format(since)
+            ),
+        ));
+    }
+    (f, problems)
+}
+
+/// A time filter's value: an RFC 3339 time, or a span back from `now` such as `15m` or `2h`.
+fn time_bound(
+    name: &str,
+    v: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Some(t) = crate::time::parse(v) {
+        return Ok(t);
+    }
+    crate::units::parse_duration(v)
+        .ok()
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .and_then(|d| now.checked_sub_signed(d))
+        .ok_or_else(|| {
+            format!(
+                "{name} must be a time like 2026-12-01T10:00:00Z or a span back from now like 15m, not '{v}'"
+            )
+        })
 }
 
 /// The query string that reproduces `f` (for pager and export links), starting with `&` when
@@ -128,6 +180,13 @@ pub(super) fn filter_query(f: &Filter) -> String {
     }
     if let Some(t) = &f.text {
         q.append_pair("q", t);
+    }
+    // As absolute times, so that paging through "the last 15 minutes" keeps one range.
+    if let Some(t) = f.since {
+        q.append_pair("since", &crate::time::format(t));
+    }
+    if let Some(t) = f.until {
+        q.append_pair("until", &crate::time::format(t));
     }
     let q = q.finish();
     if q.is_empty() { q } else { format!("&{q}") }

@@ -27,5 +27,6 @@ mod send_pages;
 mod signatures;
 mod support;
 mod terminal;
+mod time_filters;
 mod trust;
 mod webhook_pages;

@@ -303,7 +303,7 @@ pub async fn list_requests(
     let (limit, before) = paging(req, 50, 1000)?;
     let page = app
         .store
-        .list_requests(&bin, limit, before, None, &filter(req))
+        .list_requests(&bin, limit, before, None, &filter(req)?)
         .await?;
     let base = app.base_url(req);
     let requests: Vec<RequestOut> = page

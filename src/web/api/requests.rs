@@ -105,7 +105,7 @@ async fn har_ids<B>(
         }
         return Ok(ids);
     }
-    let filter = filter(req);
+    let filter = filter(req)?;
     let mut ids = Vec::new();
     let mut before = None;
     loop {

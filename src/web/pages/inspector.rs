@@ -8,12 +8,13 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
 use super::bins::{BinView, RequestRow};
+use super::form::FieldErrors;
 use super::render;
 use super::requests::{RequestDetail, render_detail, signature_views, verdict};
 use crate::model::{BinId, RequestId};
-use crate::store::Filter;
+use crate::store::{Filter, Page};
 use crate::web::response::Body;
-use crate::web::{App, WebError, filter, filter_query, paging, query_pairs, verify};
+use crate::web::{App, WebError, filter_query, paging, query_pairs, read_filter, verify};
 
 /// Requests listed per bin page.
 const PAGE_SIZE: usize = 50;
@@ -46,13 +47,31 @@ struct FilterView {
     path: String,
     header: String,
     q: String,
+    /// The times as typed (a span such as `15m` stays one in the form).
+    since: String,
+    until: String,
+    errors: FieldErrors,
     query: String,
 }
 
 impl FilterView {
-    fn new(f: &Filter) -> FilterView {
+    fn new<B>(f: &Filter, req: &Request<B>, problems: Vec<(&'static str, String)>) -> FilterView {
+        let typed = |name: &str| {
+            query_pairs(req)
+                .into_iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v)
+                .unwrap_or_default()
+        };
+        let mut errors = FieldErrors::default();
+        for (field, message) in problems {
+            errors.add(field, message);
+        }
         FilterView {
-            active: !f.is_empty(),
+            active: !f.is_empty() || !errors.is_empty(),
+            since: typed("since"),
+            until: typed("until"),
+            errors,
             method: f.method.clone().unwrap_or_default(),
             path: f.path.clone().unwrap_or_default(),
             header: match &f.header {
@@ -72,7 +91,7 @@ pub async fn bin(
     id: BinId,
 ) -> Result<Response<Body>, WebError> {
     let (limit, before) = paging(req, PAGE_SIZE, 500)?;
-    let filter = filter(req);
+    let (filter, problems) = read_filter(req);
     let chosen =
         match query_pairs(req).into_iter().find(|(k, _)| k == "r") {
             Some((_, v)) if !v.is_empty() => Some(RequestId::parse(&v).ok_or_else(|| {
@@ -81,14 +100,28 @@ pub async fn bin(
             _ => None,
         };
     let bin = app.store.get_bin(&id).await?;
-    let page = app
-        .store
-        .list_requests(&id, limit, before, Some(0), &filter)
-        .await?;
+    // A filter that cannot be read lists nothing: the form says what to fix.
+    let page = if problems.is_empty() {
+        app.store
+            .list_requests(&id, limit, before, Some(0), &filter)
+            .await?
+    } else {
+        Page {
+            requests: Vec::new(),
+            next: None,
+        }
+    };
     let base = app.base_url(req);
     let mut rows: Vec<RequestRow> = page.requests.iter().map(RequestRow::new).collect();
     check_signatures(app, &page.requests, &mut rows).await?;
-    let selected = chosen.or_else(|| page.requests.first().map(|c| c.id));
+    let selected = match problems.is_empty() {
+        true => chosen.or_else(|| page.requests.first().map(|c| c.id)),
+        false => None,
+    };
+    let status = match problems.is_empty() {
+        true => StatusCode::OK,
+        false => StatusCode::BAD_REQUEST,
+    };
     let detail = match selected {
         Some(r) => {
             let d = RequestDetail::load(app, &base, r, true).await?;
@@ -106,14 +139,14 @@ pub async fn bin(
         view.url
     );
     render(
-        StatusCode::OK,
+        status,
         &BinPage {
             bin: view,
             requests: rows,
             next: page.next.map(|n| n.to_string()),
             first_page: before.is_none(),
             curl,
-            filter: FilterView::new(&filter),
+            filter: FilterView::new(&filter, req, problems),
             answers: settings.response.as_ref().map(|r| r.status),
             forward_url: settings.forward_url.clone(),
             selected: selected.map(|s| s.to_string()),
