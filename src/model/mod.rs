@@ -112,6 +112,8 @@ pub struct Bin {
     pub name: Option<String>,
     pub created_at: DateTime<Utc>,
     pub request_count: u64,
+    /// When its newest request arrived (`None` before the first).
+    pub last_request_at: Option<DateTime<Utc>>,
 }
 
 /// One header exactly as received: the (lowercased) name and the raw value bytes.

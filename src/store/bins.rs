@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Store, StoreError};
+use super::{Held, Store, StoreError};
 use crate::model::{Bin, BinId};
 use crate::time;
 
@@ -20,22 +20,71 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Bin> {
         name: row.get(1)?,
         created_at: time::parse(&created).unwrap_or_default(),
         request_count: 0,
+        last_request_at: None,
     })
 }
 
-/// Every bin with the number of requests it holds, counted from the tables.
-pub(super) fn count_all(conn: &Connection) -> Result<HashMap<String, u64>, StoreError> {
-    let mut counts: HashMap<String, u64> = conn
+/// Every bin with the number of requests it holds and its newest one, from the tables (one
+/// pass over the `(bin_id, seq)` index).
+pub(super) fn count_all(conn: &Connection) -> Result<HashMap<String, Held>, StoreError> {
+    let mut counts: HashMap<String, Held> = conn
         .prepare("SELECT id FROM bins")?
         .query_map([], |r| r.get(0))?
-        .map(|id| id.map(|id| (id, 0)))
+        .map(|id| id.map(|id| (id, Held::default())))
         .collect::<Result<_, _>>()?;
-    let mut stmt = conn.prepare("SELECT bin_id, count(*) FROM requests GROUP BY bin_id")?;
-    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-        let (bin, n) = row?;
-        counts.insert(bin, n as u64);
+    let mut stmt =
+        conn.prepare("SELECT bin_id, count(*), max(seq) FROM requests GROUP BY bin_id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get(2)?))
+    })?;
+    for row in rows {
+        let (bin, n, last) = row?;
+        counts.insert(
+            bin,
+            Held {
+                count: n as u64,
+                last,
+            },
+        );
     }
     Ok(counts)
+}
+
+/// How a list of bins is ordered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BinOrder {
+    /// Most recently active first: by the newest request, or creation for a bin without one.
+    #[default]
+    Activity,
+    /// Newest created first.
+    Created,
+}
+
+/// Which page of bins to list.
+#[derive(Clone, Debug, Default)]
+pub struct BinQuery {
+    /// Only bins whose id contains this (any case).
+    pub q: Option<String>,
+    pub order: BinOrder,
+    /// Where the page before ended (its `next`, read by [`BinQuery::cursor`]).
+    pub after: Option<(i64, String)>,
+    pub limit: usize,
+}
+
+/// One page of bins, the cursor for the next, and how many bins match in all.
+#[derive(Debug)]
+pub struct BinPage {
+    pub bins: Vec<Bin>,
+    pub next: Option<String>,
+    pub matched: usize,
+}
+
+impl BinQuery {
+    /// Reads a page's `next` (`ms:id`: the sort time and id of the last bin it showed).
+    pub fn cursor(s: &str) -> Option<(i64, String)> {
+        let (ms, id) = s.split_once(':')?;
+        Some((ms.parse().ok()?, BinId::parse(id)?.to_string()))
+    }
 }
 
 pub(super) fn get(conn: &Connection, id: &str) -> Result<Bin, StoreError> {
@@ -55,6 +104,7 @@ impl Store {
             name: name.map(|n| n.to_string()),
             created_at: Utc::now(),
             request_count: 0,
+            last_request_at: None,
         };
         let row = bin.clone();
         let counts = self.counts.clone();
@@ -88,35 +138,76 @@ impl Store {
             counts
                 .lock()
                 .expect("counts poisoned")
-                .insert(row.id.to_string(), 0);
+                .insert(row.id.to_string(), Held::default());
             Ok(())
         })
         .await?;
         Ok(bin)
     }
 
-    /// All bins, newest first.
-    pub async fn list_bins(&self) -> Result<Vec<Bin>, StoreError> {
+    /// A page of bins, most recently active (or newest created) first, optionally only those
+    /// whose id contains `q` (any case); `after` is the `next` of the page before.
+    pub async fn list_bins_page(&self, query: BinQuery) -> Result<BinPage, StoreError> {
+        let after = query.after.clone();
+        let needle = query.q.as_deref().map(str::to_lowercase);
         let mut bins: Vec<Bin> = self
-            .read(|conn| {
+            .read(move |conn| {
                 let mut stmt = conn.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM bins ORDER BY created_at DESC, id"
+                    "SELECT {COLUMNS} FROM bins WHERE ?1 IS NULL OR instr(lower(id), ?1) > 0"
                 ))?;
-                let bins = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
+                let bins = stmt
+                    .query_map([needle], from_row)?
+                    .collect::<Result<_, _>>()?;
                 Ok(bins)
             })
             .await?;
-        for b in &mut bins {
-            b.request_count = self.request_count(&b.id);
+        self.fill_in(&mut bins);
+        let key = |b: &Bin| {
+            let at = match query.order {
+                BinOrder::Activity => b.last_request_at.unwrap_or(b.created_at),
+                BinOrder::Created => b.created_at,
+            };
+            (at.timestamp_millis(), b.id.to_string())
+        };
+        let mut keyed: Vec<((i64, String), Bin)> = bins.into_iter().map(|b| (key(&b), b)).collect();
+        keyed.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        let matched = keyed.len();
+        let start = after.map_or(0, |c| keyed.partition_point(|(k, _)| *k >= c));
+        let mut page: Vec<((i64, String), Bin)> = keyed
+            .into_iter()
+            .skip(start)
+            .take(query.limit + 1)
+            .collect();
+        let next = if page.len() > query.limit {
+            page.truncate(query.limit);
+            page.last().map(|((ms, id), _)| format!("{ms}:{id}"))
+        } else {
+            None
+        };
+        Ok(BinPage {
+            bins: page.into_iter().map(|(_, b)| b).collect(),
+            next,
+            matched,
+        })
+    }
+
+    /// Puts what is kept in memory (count, newest request) on bins read from the table.
+    fn fill_in(&self, bins: &mut [Bin]) {
+        let held = self.counts.lock().expect("counts poisoned");
+        for b in bins {
+            let h = held.get(b.id.as_str()).copied().unwrap_or_default();
+            b.request_count = h.count;
+            b.last_request_at = (h.last > 0)
+                .then(|| chrono::DateTime::from_timestamp_millis(h.last >> 16))
+                .flatten();
         }
-        Ok(bins)
     }
 
     /// One bin by id.
     pub async fn get_bin(&self, id: &BinId) -> Result<Bin, StoreError> {
         let key = id.to_string();
         let mut bin = self.read(move |conn| get(conn, &key)).await?;
-        bin.request_count = self.request_count(id);
+        self.fill_in(std::slice::from_mut(&mut bin));
         Ok(bin)
     }
 
@@ -152,10 +243,9 @@ impl Store {
             let removed = conn
                 .prepare_cached("DELETE FROM requests WHERE bin_id = ?1")?
                 .execute([&id])?;
-            counts
-                .lock()
-                .expect("counts poisoned")
-                .insert(id.clone(), 0);
+            if let Some(held) = counts.lock().expect("counts poisoned").get_mut(&id) {
+                held.count = 0;
+            }
             Ok(removed as u64)
         })
         .await

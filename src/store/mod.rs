@@ -28,6 +28,7 @@ use rusqlite::Connection;
 use crate::model::BinId;
 use tokio::sync::{mpsc, oneshot};
 
+pub use bins::{BinOrder, BinPage, BinQuery};
 pub use deliveries::{Admit, Next};
 pub use headers::{decode as decode_headers, encode as encode_headers};
 pub use lock::{LockError, ServerLock};
@@ -115,7 +116,7 @@ impl From<rusqlite::Error> for StoreError {
 pub struct Store {
     writer: mpsc::Sender<writer::Job>,
     readers: Arc<readers::Readers>,
-    /// Existing bins and how many requests each holds. Answers "does this bin exist" before a
+    /// Existing bins, how many requests each holds and when it last caught one. Answers "does this bin exist" before a
     /// body is read, and keeps counts without an UPDATE per capture. Changed only by the writer
     /// thread (inside its jobs); reloaded from the tables if a commit fails.
     counts: Counts,
@@ -132,8 +133,18 @@ pub struct Store {
     metrics: Arc<crate::metrics::Metrics>,
 }
 
-/// Requests per bin id.
-type Counts = Arc<Mutex<HashMap<String, u64>>>;
+/// What the store keeps in memory about each bin.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Held {
+    /// Requests it holds.
+    pub count: u64,
+    /// Row key of the newest request it caught (0: none yet); it says when the bin last caught
+    /// something, which orders the bin lists.
+    pub last: i64,
+}
+
+/// What is held per bin id.
+type Counts = Arc<Mutex<HashMap<String, Held>>>;
 
 impl Store {
     /// Opens (creating if needed) the database at `path`, migrates it, and starts the writer.
@@ -344,7 +355,6 @@ impl Store {
             .lock()
             .expect("counts poisoned")
             .get(id.as_str())
-            .copied()
-            .unwrap_or(0)
+            .map_or(0, |h| h.count)
     }
 }

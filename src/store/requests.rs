@@ -115,7 +115,11 @@ pub(super) fn evict_over_cap(
 ) -> rusqlite::Result<()> {
     let bins = std::mem::take(&mut *over.lock().expect("over-cap list poisoned"));
     for (bin, max) in bins {
-        let count = counts.lock().expect("counts poisoned").get(&bin).copied();
+        let count = counts
+            .lock()
+            .expect("counts poisoned")
+            .get(&bin)
+            .map(|h| h.count);
         let Some(excess) = count.and_then(|n| n.checked_sub(max)).filter(|&e| e > 0) else {
             continue;
         };
@@ -125,8 +129,8 @@ pub(super) fn evict_over_cap(
                      SELECT seq FROM requests WHERE bin_id = ?1 ORDER BY seq LIMIT ?2)",
             )?
             .execute(params![bin, excess as i64])?;
-        if let Some(n) = counts.lock().expect("counts poisoned").get_mut(&bin) {
-            *n = n.saturating_sub(removed as u64);
+        if let Some(held) = counts.lock().expect("counts poisoned").get_mut(&bin) {
+            held.count = held.count.saturating_sub(removed as u64);
         }
     }
     Ok(())
@@ -322,9 +326,10 @@ impl Store {
                 return Err(e);
             }
             let mut counts = counts.lock().expect("counts poisoned");
-            if let Some(n) = counts.get_mut(bin) {
-                *n += 1;
-                if max_requests > 0 && *n > max_requests {
+            if let Some(held) = counts.get_mut(bin) {
+                held.count += 1;
+                held.last = seq;
+                if max_requests > 0 && held.count > max_requests {
                     let mut over = over.lock().expect("over-cap list poisoned");
                     over.insert(bin.to_owned(), max_requests);
                 }
@@ -433,8 +438,8 @@ impl Store {
                 .query_row([id.seq()], |r| r.get(0))
                 .optional()?
                 .ok_or_else(|| StoreError::NotFound(format!("request {id}")))?;
-            if let Some(n) = counts.lock().expect("counts poisoned").get_mut(&bin) {
-                *n = n.saturating_sub(1);
+            if let Some(held) = counts.lock().expect("counts poisoned").get_mut(&bin) {
+                held.count = held.count.saturating_sub(1);
             }
             Ok(super::stored_bin_id(&bin, 0)?)
         })

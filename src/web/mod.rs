@@ -37,7 +37,7 @@ use crate::store::Store;
 pub use api::openapi;
 pub use error::WebError;
 use params::{
-    field, filter, filter_query, limit, local_back, paging, query_pairs, read_filter,
+    bin_query, field, filter, filter_query, limit, local_back, paging, query_pairs, read_filter,
     read_small_body,
 };
 pub use response::Body;

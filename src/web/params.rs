@@ -191,3 +191,42 @@ pub(super) fn filter_query(f: &Filter) -> String {
     let q = q.finish();
     if q.is_empty() { q } else { format!("&{q}") }
 }
+
+/// Which page of bins a request asks for: `q` (id contains), `sort` (`activity`, the default, or
+/// `created`), `after` (a page's `next`) and `limit` (1 to `max`, else `default`).
+pub(super) fn bin_query<B>(
+    req: &Request<B>,
+    default: usize,
+    max: usize,
+) -> Result<crate::store::BinQuery, WebError> {
+    use crate::store::{BinOrder, BinQuery};
+    let mut query = BinQuery {
+        limit: default,
+        ..BinQuery::default()
+    };
+    for (k, v) in query_pairs(req) {
+        let v = v.as_str();
+        match k.as_str() {
+            "limit" => query.limit = parse_limit(v, max)?,
+            "q" if !v.trim().is_empty() => query.q = Some(v.trim().to_owned()),
+            "sort" => {
+                query.order = match v {
+                    "" | "activity" => BinOrder::Activity,
+                    "created" => BinOrder::Created,
+                    _ => {
+                        return Err(WebError::BadRequest(format!(
+                            "sort must be activity or created, not '{v}'"
+                        )));
+                    }
+                }
+            }
+            "after" if !v.is_empty() => {
+                query.after = Some(BinQuery::cursor(v).ok_or_else(|| {
+                    WebError::BadRequest(format!("after must be a page's next, not '{v}'"))
+                })?)
+            }
+            _ => {}
+        }
+    }
+    Ok(query)
+}

@@ -14,6 +14,7 @@ mod fuzz_findings;
 mod https;
 mod limits;
 mod listen;
+mod lists;
 mod live;
 mod metrics;
 mod openapi;

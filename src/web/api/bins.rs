@@ -12,7 +12,7 @@ use bytes::Bytes;
 use crate::model::{Bin, BinId, BinSettings, Capture, RequestId};
 use crate::time;
 use crate::web::response::{self, Body};
-use crate::web::{App, WebError, bin_settings, filter, paging};
+use crate::web::{App, WebError, bin_query, bin_settings, filter, paging};
 
 /// A bin as the API shows it.
 #[derive(Serialize)]
@@ -23,6 +23,7 @@ pub struct BinOut {
     pub inspect_url: String,
     pub created_at: String,
     pub request_count: u64,
+    pub last_request_at: Option<String>,
     /// The custom answer, or `None` for the default `200 {"ok": true, ...}`.
     pub response: Option<ResponseOut>,
     pub forward_url: Option<String>,
@@ -48,6 +49,7 @@ impl BinOut {
             inspect_url: format!("{base}/bins/{}", bin.id),
             created_at: time::format(bin.created_at),
             request_count: bin.request_count,
+            last_request_at: bin.last_request_at.map(time::format),
             response: settings.response.as_ref().map(|r| ResponseOut {
                 status: r.status,
                 headers: r.headers.clone(),
@@ -136,18 +138,18 @@ pub async fn create_bin(app: &App, req: Request<Incoming>) -> Result<Response<Bo
     ))
 }
 
+/// `GET /api/bins`: a page of bins, most recently active first (see [`bin_query`]).
 pub async fn list_bins(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, WebError> {
     let base = app.base_url(req);
-    let bins: Vec<BinOut> = app
-        .store
-        .list_bins()
-        .await?
+    let page = app.store.list_bins_page(bin_query(req, 100, 1000)?).await?;
+    let bins: Vec<BinOut> = page
+        .bins
         .iter()
         .map(|b| BinOut::new(b, &base, &app.store.bin_settings(&b.id)))
         .collect();
     Ok(response::json(
         StatusCode::OK,
-        &serde_json::json!({ "bins": bins }),
+        &serde_json::json!({ "bins": bins, "next": page.next, "matched": page.matched }),
     ))
 }
 

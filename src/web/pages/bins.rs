@@ -8,9 +8,10 @@ use super::{human_size, render};
 use crate::inspect;
 use crate::inspect::signatures::SIGNATURE_HEADERS;
 use crate::model::{Bin, BinId, Capture};
+use crate::store::{BinOrder, BinQuery};
 use crate::time;
 use crate::web::response::{self, Body};
-use crate::web::{App, WebError, read_small_body};
+use crate::web::{App, WebError, bin_query, read_small_body};
 
 /// A bin as listed on the home page and headed on its own page.
 pub struct BinView {
@@ -18,6 +19,8 @@ pub struct BinView {
     pub url: String,
     pub request_count: u64,
     pub created_at: String,
+    /// When the newest request arrived, or empty.
+    pub last_request_at: String,
 }
 
 impl BinView {
@@ -27,6 +30,7 @@ impl BinView {
             url: format!("{base}/b/{}", bin.id),
             request_count: bin.request_count,
             created_at: time::format(bin.created_at),
+            last_request_at: bin.last_request_at.map(time::format).unwrap_or_default(),
         }
     }
 }
@@ -79,31 +83,79 @@ struct HomePage {
     bins: Vec<BinView>,
     error: Option<String>,
     name: String,
+    /// The search and order shown in the list's form, and the link to the next page.
+    q: String,
+    by_created: bool,
+    /// Query strings of the first and the next page.
+    first: String,
+    next: Option<String>,
+    /// Bins matching the search, and whether this is a later page.
+    matched: usize,
+    later: bool,
 }
 
+/// Bins per page of the home page.
+const HOME_PAGE_SIZE: usize = 50;
+
 pub async fn home(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, WebError> {
-    home_with(app, &app.base_url(req), None, String::new()).await
+    let query = bin_query(req, HOME_PAGE_SIZE, HOME_PAGE_SIZE)?;
+    home_with(app, &app.base_url(req), query, None, String::new()).await
 }
 
 async fn home_with(
     app: &App,
     base: &str,
+    query: BinQuery,
     error: Option<String>,
     name: String,
 ) -> Result<Response<Body>, WebError> {
-    let bins = app
-        .store
-        .list_bins()
-        .await?
-        .iter()
-        .map(|b| BinView::new(b, base))
-        .collect();
+    let q = query.q.clone().unwrap_or_default();
+    let by_created = query.order == BinOrder::Created;
+    let later = query.after.is_some();
+    let page = app.store.list_bins_page(query).await?;
+    let bins = page.bins.iter().map(|b| BinView::new(b, base)).collect();
+    let mut link = form_urlencoded::Serializer::new(String::new());
+    if !q.is_empty() {
+        link.append_pair("q", &q);
+    }
+    if by_created {
+        link.append_pair("sort", "created");
+    }
+    let first = link.finish();
+    let next = page.next.map(|after| {
+        let after: String = form_urlencoded::byte_serialize(after.as_bytes()).collect();
+        match first.is_empty() {
+            true => format!("after={after}"),
+            false => format!("{first}&after={after}"),
+        }
+    });
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    render(status, &HomePage { bins, error, name })
+    render(
+        status,
+        &HomePage {
+            bins,
+            error,
+            name,
+            q,
+            by_created,
+            first,
+            next,
+            matched: page.matched,
+            later,
+        },
+    )
+}
+
+/// The home page's first page of bins, shown again under a refused **New bin** form.
+fn first_page() -> BinQuery {
+    BinQuery {
+        limit: HOME_PAGE_SIZE,
+        ..BinQuery::default()
+    }
 }
 
 /// The **New bin** form: an optional name, then straight to the new bin's page.
@@ -116,7 +168,7 @@ pub async fn create_bin(app: &App, req: Request<Incoming>) -> Result<Response<Bo
         "" => None,
         n => match crate::model::BinId::parse_name(n) {
             Ok(id) => Some(id),
-            Err(e) => return home_with(app, &base, Some(e), name).await,
+            Err(e) => return home_with(app, &base, first_page(), Some(e), name).await,
         },
     };
     match app.create_bin(who, parsed).await {
@@ -125,7 +177,7 @@ pub async fn create_bin(app: &App, req: Request<Incoming>) -> Result<Response<Bo
             WebError::Conflict(msg)
             | WebError::Full(msg)
             | WebError::RateLimited { message: msg, .. },
-        ) => home_with(app, &base, Some(msg), name).await,
+        ) => home_with(app, &base, first_page(), Some(msg), name).await,
         Err(e) => Err(e),
     }
 }

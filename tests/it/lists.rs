@@ -1,0 +1,111 @@
+//! Lists that page: bins (home page and `GET /api/bins`) by last activity or creation, found by
+//! id, a page at a time with a cursor, so a shared instance's front page stays small.
+
+use hyper::StatusCode;
+use serde_json::json;
+
+use crate::support::{Req, TestServer, count, texts};
+
+/// Bins `b0`..`b{n-1}` created in that order, at distinct milliseconds.
+async fn bins(s: &TestServer, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let name = format!("b{i}");
+        let r = s.post_json("/api/bins", json!({ "name": name })).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        out.push(name);
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    out
+}
+
+/// Every bin id over all pages of `query`, following `next`.
+async fn walk(s: &TestServer, query: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut after = String::new();
+    for _ in 0..100 {
+        let page = s.get(&format!("/api/bins?{query}{after}")).await.json();
+        for b in page["bins"].as_array().unwrap() {
+            ids.push(b["id"].as_str().unwrap().to_owned());
+        }
+        match page["next"].as_str() {
+            Some(next) => after = format!("&after={next}"),
+            None => return ids,
+        }
+    }
+    panic!("paging did not end");
+}
+
+#[tokio::test]
+async fn bins_page_by_last_activity_or_creation_and_each_appears_once() {
+    let s = TestServer::start().await;
+    let names = bins(&s, 7).await;
+    s.capture(&names[2], Req::new("POST", "/x")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    s.capture(&names[5], Req::new("POST", "/x")).await;
+
+    let by_activity = walk(&s, "limit=3").await;
+    assert_eq!(by_activity, ["b5", "b2", "b6", "b4", "b3", "b1", "b0"]);
+    let by_created = walk(&s, "limit=2&sort=created").await;
+    assert_eq!(by_created, ["b6", "b5", "b4", "b3", "b2", "b1", "b0"]);
+
+    let first = s.get("/api/bins?limit=3").await.json();
+    assert_eq!(first["matched"], 7);
+    assert!(first["bins"][0]["last_request_at"].is_string());
+    assert!(
+        first["bins"][2]["last_request_at"].is_null(),
+        "b6 caught nothing"
+    );
+    let found = s.get("/api/bins?q=B4").await.json();
+    assert_eq!(found["matched"], 1);
+    assert_eq!(found["bins"][0]["id"], "b4");
+    assert!(found["next"].is_null());
+
+    let msg = s
+        .get("/api/bins?sort=size")
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+    assert!(msg.contains("sort"), "{msg}");
+    s.get("/api/bins?after=yesterday")
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+    s.get("/api/bins?limit=0")
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_home_page_shows_fifty_bins_a_page_and_finds_one_by_id() {
+    let s = TestServer::start().await;
+    for _ in 0..60 {
+        s.new_bin().await;
+    }
+    s.post_json("/api/bins", json!({"name": "needle-42"})).await;
+    let doc = s.get("/").await.html();
+    assert_eq!(count(&doc, "#bins tbody tr"), 50);
+    assert_eq!(texts(&doc, "#bin-count").join(""), "61 bins");
+    assert_eq!(
+        texts(&doc, "#bins tbody tr td a")
+            .first()
+            .map(String::as_str),
+        Some("needle-42")
+    );
+    let next = doc
+        .select(&scraper::Selector::parse("a[rel=next]").unwrap())
+        .next()
+        .expect("a link to the next page")
+        .value()
+        .attr("href")
+        .unwrap()
+        .to_owned();
+    let doc = s.get(&next).await.html();
+    assert_eq!(count(&doc, "#bins tbody tr"), 11);
+    assert_eq!(count(&doc, "a[rel=next]"), 0);
+    assert_eq!(texts(&doc, ".pager a").join(""), "First page");
+
+    let doc = s.get("/?q=NEEDLE").await.html();
+    assert_eq!(texts(&doc, "#bins tbody tr td a"), ["needle-42"]);
+    assert_eq!(texts(&doc, "#bin-count").join(""), "1 matching");
+    let doc = s.get("/?q=nothing-like-it").await.html();
+    assert_eq!(count(&doc, "#no-bins"), 1);
+}
