@@ -18,9 +18,18 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::response::{self, Body};
 use super::{App, WebError};
+use crate::capture::Announced;
 use crate::model::BinId;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Most bytes of events gathered into one write.
+const BATCH_BYTES: usize = 64 * 1024;
+/// Tells the page it missed events (it reloads).
+const LAGGED: &str = "event: lagged\ndata: {}\n\n";
+
+fn event(a: &Announced) -> String {
+    format!("event: request\ndata: {}\n\n", a.json)
+}
 
 pub fn stream(app: &Arc<App>, bin: BinId) -> Result<Response<Body>, WebError> {
     if !app.store.bin_exists(&bin) {
@@ -39,8 +48,20 @@ pub fn stream(app: &Arc<App>, bin: BinId) -> Result<Response<Body>, WebError> {
         loop {
             let text = tokio::select! {
                 msg = feed.recv() => match msg {
-                    Ok(a) => format!("event: request\ndata: {}\n\n", a.json),
-                    Err(broadcast::error::RecvError::Lagged(_)) => "event: lagged\ndata: {}\n\n".into(),
+                    Ok(a) => {
+                        // Whatever else has arrived goes out in the same write: under load a
+                        // viewer costs one write per wake-up, not one per capture.
+                        let mut text = event(&a);
+                        while text.len() < BATCH_BYTES {
+                            match feed.try_recv() {
+                                Ok(a) => text += &event(&a),
+                                Err(broadcast::error::TryRecvError::Lagged(_)) => text += LAGGED,
+                                Err(_) => break,
+                            }
+                        }
+                        text
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => LAGGED.into(),
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 _ = tick.tick() => ": keep-alive\n\n".into(),
