@@ -318,20 +318,38 @@ impl Store {
         &self,
         webhook_id: &WebhookId,
         limit: usize,
-    ) -> Result<Vec<Delivery>, StoreError> {
+        before: Option<DeliveryId>,
+    ) -> Result<(Vec<Delivery>, Option<DeliveryId>), StoreError> {
         let webhook_id = webhook_id.to_string();
         self.read(move |conn| {
             super::webhooks::get(conn, &webhook_id)?;
+            let below = match &before {
+                None => i64::MAX,
+                Some(id) => conn
+                    .prepare_cached("SELECT seq FROM deliveries WHERE id = ?1 AND webhook_id = ?2")?
+                    .query_row(params![id.as_str(), webhook_id], |r| r.get(0))
+                    .optional()?
+                    .ok_or_else(|| {
+                        StoreError::NotFound(format!("delivery {id} of this webhook"))
+                    })?,
+            };
+            // One extra row tells whether another page follows.
             let mut list: Vec<Delivery> = conn
                 .prepare_cached(&format!(
-                    "{SELECT} WHERE webhook_id = ?1 ORDER BY seq DESC LIMIT ?2"
+                    "{SELECT} WHERE webhook_id = ?1 AND seq < ?3 ORDER BY seq DESC LIMIT ?2"
                 ))?
-                .query_map(params![webhook_id, limit as i64], from_row)?
+                .query_map(params![webhook_id, limit as i64 + 1, below], from_row)?
                 .collect::<Result<_, _>>()?;
+            let next = if list.len() > limit {
+                list.truncate(limit);
+                list.last().map(|d| d.id.clone())
+            } else {
+                None
+            };
             for d in &mut list {
                 d.attempts = attempts(conn, d.id.as_str())?;
             }
-            Ok(list)
+            Ok((list, next))
         })
         .await
     }

@@ -109,3 +109,60 @@ async fn the_home_page_shows_fifty_bins_a_page_and_finds_one_by_id() {
     let doc = s.get("/?q=nothing-like-it").await.html();
     assert_eq!(count(&doc, "#no-bins"), 1);
 }
+
+#[tokio::test]
+async fn a_webhooks_deliveries_page_newest_first_with_a_cursor() {
+    let s = TestServer::start().await;
+    let bin = s.new_bin().await;
+    let hook = s
+        .new_webhook("Paged", &s.url(&format!("/b/{bin}")), "payment_received")
+        .await;
+    let id = hook["id"].as_str().unwrap();
+    let mut sent = Vec::new();
+    for _ in 0..52 {
+        sent.push(
+            s.test_send(&hook).await["delivery_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    sent.reverse();
+    let mut seen = Vec::new();
+    let mut before = String::new();
+    loop {
+        let page = s
+            .get(&format!("/api/webhooks/{id}/deliveries?limit=20{before}"))
+            .await
+            .json();
+        seen.extend(
+            page["deliveries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next"].as_str() {
+            Some(n) => before = format!("&before={n}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, sent, "every delivery once, newest first");
+    s.get(&format!("/api/webhooks/{id}/deliveries?before=nope"))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+
+    let doc = s.get(&format!("/webhooks/{id}")).await.html();
+    assert_eq!(count(&doc, "#deliveries tbody tr"), 50);
+    let older = doc
+        .select(&scraper::Selector::parse("#delivery-log a[rel=next]").unwrap())
+        .next()
+        .expect("a link to older deliveries")
+        .value()
+        .attr("href")
+        .unwrap()
+        .to_owned();
+    let doc = s.get(&older).await.html();
+    assert_eq!(count(&doc, "#deliveries tbody tr"), 2);
+    assert_eq!(texts(&doc, "#delivery-log .pager a").join(""), "Newest");
+}

@@ -218,22 +218,31 @@ pub async fn test_webhook(app: &App, id: &WebhookId) -> Result<Response<Body>, W
     Ok(response::json(StatusCode::OK, &result))
 }
 
+/// The `before` of a delivery list: a page's `next` (a delivery id), or none for the first page.
+pub fn delivery_cursor<B>(req: &Request<B>) -> Result<Option<DeliveryId>, WebError> {
+    match crate::web::query_pairs(req)
+        .into_iter()
+        .find(|(k, _)| k == "before")
+    {
+        Some((_, v)) if !v.is_empty() => DeliveryId::parse(&v).map(Some).ok_or_else(|| {
+            WebError::BadRequest(format!("before must be a delivery id from next, not '{v}'"))
+        }),
+        _ => Ok(None),
+    }
+}
+
 pub async fn list_deliveries<B>(
     app: &App,
     req: &Request<B>,
     webhook: &WebhookId,
 ) -> Result<Response<Body>, WebError> {
     let limit = crate::web::limit(req, 50, 500)?;
-    let list: Vec<DeliveryOut> = app
-        .store
-        .list_deliveries(webhook, limit)
-        .await?
-        .iter()
-        .map(DeliveryOut::from)
-        .collect();
+    let before = delivery_cursor(req)?;
+    let (list, next) = app.store.list_deliveries(webhook, limit, before).await?;
+    let list: Vec<DeliveryOut> = list.iter().map(DeliveryOut::from).collect();
     Ok(response::json(
         StatusCode::OK,
-        &json!({ "deliveries": list }),
+        &json!({ "deliveries": list, "next": next.map(|n| n.to_string()) }),
     ))
 }
 

@@ -144,6 +144,9 @@ struct WebhookPage {
     payload_lines: Option<Vec<Line>>,
     test: Option<TestView>,
     deliveries: Vec<DeliveryRow>,
+    /// The id to list older deliveries from, and whether this page is an older one.
+    next: Option<String>,
+    older: bool,
     any_pending: bool,
     notice: Option<&'static str>,
 }
@@ -166,13 +169,10 @@ pub async fn webhook<B>(
             _ => None,
         });
     let hook = app.store.get_webhook(id).await?;
-    let deliveries: Vec<DeliveryRow> = app
-        .store
-        .list_deliveries(id, 50)
-        .await?
-        .iter()
-        .map(DeliveryRow::new)
-        .collect();
+    let before = crate::web::api::delivery_cursor(req)?;
+    let older = before.is_some();
+    let (list, next) = app.store.list_deliveries(id, 50, before).await?;
+    let deliveries: Vec<DeliveryRow> = list.iter().map(DeliveryRow::new).collect();
     let payload = app
         .sender
         .catalog()
@@ -187,6 +187,8 @@ pub async fn webhook<B>(
         test,
         any_pending: deliveries.iter().any(|d| d.state == "pending"),
         deliveries,
+        next: next.map(|n| n.to_string()),
+        older,
         notice,
     };
     render(StatusCode::OK, &page)
