@@ -174,12 +174,17 @@ impl Metrics {
         subscribers: usize,
         database_bytes: u64,
     ) -> String {
-        for (state, n) in deliveries {
+        // A state no delivery is in any more reads 0, not the last count it had.
+        for state in ["pending", "succeeded", "failed"] {
+            let n = deliveries
+                .iter()
+                .find(|(s, _)| s == state)
+                .map_or(0, |(_, n)| *n);
             self.deliveries
                 .get_or_create(&State {
-                    state: state.clone(),
+                    state: state.to_owned(),
                 })
-                .set(*n as i64);
+                .set(n as i64);
         }
         self.subscribers.set(subscribers as i64);
         self.database_bytes.set(database_bytes as i64);

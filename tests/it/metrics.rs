@@ -115,3 +115,58 @@ async fn the_counters_move_with_what_happens() {
     assert!(value(&after, "hookbin_database_bytes", None) > 0.0);
     assert_eq!(value(&after, "hookbin_sse_subscribers", None), 0.0);
 }
+
+/// The bench found `hookbin_deliveries{state="pending"}` stuck at its last count once no
+/// delivery was pending any more (a state with no rows was never set back to 0).
+#[tokio::test]
+async fn a_delivery_state_nobody_is_in_any_more_reads_zero() {
+    let s = TestServer::start_with(|c| {
+        c.token = Some(TOKEN.into());
+        c.retry = hookbin::sender::retry::RetrySchedule::parse("1s").unwrap();
+    })
+    .await;
+    let auth = format!("Bearer {TOKEN}");
+    let hook = s
+        .send(
+            Req::new("POST", "/api/webhooks")
+                .header("authorization", &auth)
+                .header("content-type", "application/json")
+                .body(
+                    serde_json::json!({"name": "dead", "url": crate::support::dead_url(), "event": "payment_received"})
+                        .to_string(),
+                ),
+        )
+        .await;
+    assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.text());
+    let fired = s
+        .send(
+            Req::new("POST", "/api/events/payment_received")
+                .header("authorization", &auth)
+                .body("{}"),
+        )
+        .await;
+    assert_eq!(fired.status, StatusCode::ACCEPTED, "{}", fired.text());
+    // Between its two attempts (1 s apart) the delivery is pending.
+    let pending = value(
+        &scrape(&s).await,
+        "hookbin_deliveries",
+        Some(("state", "pending")),
+    );
+    assert_eq!(pending, 1.0);
+    eventually(20, "the delivery to fail", || async {
+        let now = scrape(&s).await;
+        (value(&now, "hookbin_deliveries", Some(("state", "failed"))) == 1.0).then_some(now)
+    })
+    .await;
+    let after = scrape(&s).await;
+    let pending = after
+        .samples
+        .iter()
+        .find(|x| x.metric == "hookbin_deliveries" && x.labels.get("state") == Some("pending"))
+        .expect("the pending gauge is still reported");
+    assert!(
+        matches!(pending.value, Value::Gauge(v) if v == 0.0),
+        "{:?}",
+        pending.value
+    );
+}
