@@ -17,7 +17,7 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HOOKBIN = os.path.join(ROOT, "target/release/hookbin")
+HOOKBIN = os.environ.get("BENCH_HOOKBIN", os.path.join(ROOT, "target/release/hookbin"))
 BARE = os.path.join(ROOT, "target/release/examples/bare_hyper")
 SECONDS = int(sys.argv[1]) if len(sys.argv) > 1 else 10
 CONNECTIONS = 64
@@ -109,6 +109,15 @@ def median_ms(url, n=200):
 
 
 def main():
+    if os.environ.get("BENCH_ONLY") == "retries":
+        work = tempfile.mkdtemp(prefix="hookbin-bench-")
+        body_file = os.path.join(work, "body.json")
+        with open(body_file, "w") as f:
+            f.write(json.dumps({"event": "x", "data": "y" * 1000}))
+        for k, v in retries_bench(work, body_file):
+            print(f"{k}  {v}")
+        shutil.rmtree(work, ignore_errors=True)
+        return
     if os.environ.get("BENCH_ONLY") == "watchers":
         work = tempfile.mkdtemp(prefix="hookbin-bench-")
         body_file = os.path.join(work, "body.json")
@@ -362,6 +371,50 @@ def listen_bench(work, body_file, n=5000):
          f"{rate:,.0f} captures/s ({rate / direct_rps:.2f}x {direct_rps:,.0f} req/s sent one at a "
          f"time straight to the app)"),
     ]
+
+
+def cpu_seconds(pid):
+    """User plus system CPU time a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def retries_bench(work, body_file, n=20000):
+    """Capture throughput while n deliveries fail against a dead receiver and are retried
+    (4 attempts each, 1 s apart), against the same server with nothing to send; then how long
+    and how much CPU the failing attempts took in all."""
+    out = []
+    db = os.path.join(work, "retry.db")
+    remove_db(db)
+    h = hookbin(db, "--max-requests", "0", "--retry-schedule", "1s,1s,1s", "--bin", "load")
+    quiet = load(h.url + "/b/load", body_file)["summary"]["requestsPerSec"]
+    dead = socket_port()
+    hook = api(h.url + "/api/webhooks", "POST",
+               {"name": "dead", "url": f"http://127.0.0.1:{dead}/hook", "event": "payment_received"})
+    started, cpu0 = time.monotonic(), cpu_seconds(h.proc.pid)
+    oha(h.url + "/api/events/payment_received", "-n", str(n), "-c", "16", "-m", "POST",
+        "-H", "content-type: application/json", "-d", "{}")
+    busy = load(h.url + "/b/load", body_file)["summary"]["requestsPerSec"]
+    while api(f"{h.url}/api/webhooks/{hook['id']}")["deliveries"]["failed"] < n:
+        time.sleep(0.2)
+    took, cpu = time.monotonic() - started, cpu_seconds(h.proc.pid) - cpu0
+    h.stop()
+    out.append((f"captures while {n:,} deliveries retry against a dead receiver",
+                f"{busy:,.0f} req/s ({busy / quiet:.2f}x the {quiet:,.0f} req/s with nothing to send)"))
+    out.append((f"{n * 4:,} failing attempts (firing, {SECONDS} s of captures, retries) done in",
+                f"{took:.1f} s, {cpu:.1f} s of CPU"))
+    return out
+
+
+def socket_port():
+    """A loopback port nothing listens on (it was free a moment ago)."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 class Watchers:

@@ -11,12 +11,11 @@ pub use args::Args;
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::Subcommand;
 
 use crate::config::Config;
-use crate::model::{DeliveryId, DueDelivery, Webhook, WebhookId};
+use crate::model::{DeliveryId, Webhook, WebhookId};
 use crate::payload::Payload;
 use crate::sender::{Retries, SendError, Sender, WebhookInput};
 use crate::store::{Next, Store, StoreError};
@@ -296,15 +295,9 @@ async fn fire(sender: &Sender, slug: &str, payload: Option<PathBuf>) -> Result<b
         fired.event_id,
         fired.deliveries.len()
     );
-    let ids: Arc<Vec<DeliveryId>> =
-        Arc::new(fired.deliveries.iter().map(|d| d.id.clone()).collect());
-    let wanted = ids.clone();
-    let admit = Box::new(move |d: &DueDelivery| wanted.contains(&d.id));
+    let ids: Vec<DeliveryId> = fired.deliveries.iter().map(|d| d.id.clone()).collect();
     let lease = sender.lease().as_millis() as i64;
-    let claimed = sender
-        .store()
-        .claim_due(ids.len().max(1), lease, admit)
-        .await?;
+    let claimed = sender.store().claim_these(ids.clone(), lease).await?;
     let mut all_ok = true;
     for d in &claimed {
         let (attempt, next) = sender.deliver(d, Retries::OnSchedule).await?;

@@ -12,7 +12,6 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use super::{Retries, Sender};
-use crate::model::DueDelivery;
 
 /// Most deliveries in flight at once, over all endpoints.
 const MAX_IN_FLIGHT: usize = 256;
@@ -48,8 +47,8 @@ async fn run(sender: Sender, per_endpoint: usize, mut shutdown: watch::Receiver<
         let mut claimed = Vec::new();
         if room > 0 {
             let mut seen = busy.lock().expect("busy map").clone();
-            let admit = Box::new(move |d: &DueDelivery| {
-                let n = seen.entry(endpoint(&d.url)).or_default();
+            let admit = Box::new(move |url: &str| {
+                let n = seen.entry(endpoint(url)).or_default();
                 let ok = *n < per_endpoint;
                 if ok {
                     *n += 1;

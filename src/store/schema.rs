@@ -123,6 +123,10 @@ const MIGRATIONS: &[&str] = &[
         response_truncated INTEGER NOT NULL
      );
      CREATE INDEX relays_by_request ON relays(request_seq, id);",
+    // 5: due deliveries per webhook, so a claim reads only the rows it can take: one endpoint
+    // full of failing retries is skipped without reading its backlog.
+    "CREATE INDEX deliveries_due_by_webhook ON deliveries(webhook_id, next_attempt_ms)
+        WHERE state = 'pending';",
 ];
 
 /// The schema version this build writes.

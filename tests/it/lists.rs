@@ -80,6 +80,8 @@ async fn the_home_page_shows_fifty_bins_a_page_and_finds_one_by_id() {
     for _ in 0..60 {
         s.new_bin().await;
     }
+    // A later millisecond than the others: bins created in the same one tie, broken by id.
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     s.post_json("/api/bins", json!({"name": "needle-42"})).await;
     let doc = s.get("/").await.html();
     assert_eq!(count(&doc, "#bins tbody tr"), 50);
