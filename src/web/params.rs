@@ -211,7 +211,7 @@ pub(super) fn bin_query<B>(
             "q" if !v.trim().is_empty() => query.q = Some(v.trim().to_owned()),
             "sort" => {
                 query.order = match v {
-                    "" | "activity" => BinOrder::Activity,
+                    "activity" => BinOrder::Activity,
                     "created" => BinOrder::Created,
                     _ => {
                         return Err(WebError::BadRequest(format!(
