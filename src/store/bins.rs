@@ -243,9 +243,12 @@ impl Store {
             let removed = conn
                 .prepare_cached("DELETE FROM requests WHERE bin_id = ?1")?
                 .execute([&id])?;
-            if let Some(held) = counts.lock().expect("counts poisoned").get_mut(&id) {
-                held.count = 0;
-            }
+            counts
+                .lock()
+                .expect("counts poisoned")
+                .entry(id.clone())
+                .or_default()
+                .count = 0;
             Ok(removed as u64)
         })
         .await
