@@ -111,6 +111,43 @@ impl Store {
         .await
     }
 
+    /// A page of webhooks, newest first: those after webhook `after` (a page's `next`), and
+    /// only those whose name, URL or event contains `q` (any case).
+    pub async fn list_webhooks_page(
+        &self,
+        q: Option<String>,
+        after: Option<WebhookId>,
+        limit: usize,
+    ) -> Result<(Vec<Webhook>, Option<WebhookId>), StoreError> {
+        let needle = q.map(|q| q.to_lowercase());
+        self.read(move |conn| {
+            let after = match &after {
+                Some(id) => Some(get(conn, id.as_str())?.id.to_string()),
+                None => None,
+            };
+            // One extra row tells whether another page follows.
+            let mut hooks: Vec<Webhook> = conn
+                .prepare_cached(&format!(
+                    "{SELECT}
+                     WHERE (?1 IS NULL OR instr(lower(w.name), ?1) > 0 OR instr(lower(w.url), ?1) > 0
+                            OR instr(w.event, ?1) > 0)
+                       AND (?2 IS NULL OR (w.created_at, w.id) <
+                            (SELECT created_at, id FROM webhooks WHERE id = ?2))
+                     ORDER BY w.created_at DESC, w.id DESC LIMIT ?3"
+                ))?
+                .query_map(params![needle, after, limit as i64 + 1], from_row)?
+                .collect::<Result<_, _>>()?;
+            let next = if hooks.len() > limit {
+                hooks.truncate(limit);
+                hooks.last().map(|w| w.id.clone())
+            } else {
+                None
+            };
+            Ok((hooks, next))
+        })
+        .await
+    }
+
     /// One webhook by id.
     pub async fn get_webhook(&self, id: &WebhookId) -> Result<Webhook, StoreError> {
         let id = id.to_string();

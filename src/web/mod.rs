@@ -37,8 +37,8 @@ use crate::store::Store;
 pub use api::openapi;
 pub use error::WebError;
 use params::{
-    bin_query, field, filter, filter_query, limit, local_back, paging, query_pairs, read_filter,
-    read_small_body,
+    bin_query, field, filter, filter_query, limit, local_back, paging, parse_limit, query_pairs,
+    read_filter, read_small_body,
 };
 pub use response::Body;
 

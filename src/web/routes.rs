@@ -109,7 +109,7 @@ pub(super) async fn route(
         (["api", "events"], _) if get => api::list_events(app).await,
         (["api", "events", slug], &Method::POST) => api::fire_event(app, req, slug).await,
         (["api", "webhooks"], &Method::POST) => api::create_webhook(app, req).await,
-        (["api", "webhooks"], _) if get => api::list_webhooks(app).await,
+        (["api", "webhooks"], _) if get => api::list_webhooks(app, &req).await,
         (["api", "webhooks", id], _) if get => api::get_webhook(app, &webhook_id(id)?).await,
         (["api", "webhooks", id], &Method::PATCH) => {
             api::patch_webhook(app, req, &webhook_id(id)?).await

@@ -168,3 +168,51 @@ async fn a_webhooks_deliveries_page_newest_first_with_a_cursor() {
     assert_eq!(count(&doc, "#deliveries tbody tr"), 2);
     assert_eq!(texts(&doc, "#delivery-log .pager a").join(""), "Newest");
 }
+
+#[tokio::test]
+async fn webhooks_page_newest_first_and_are_found_by_name_url_or_event() {
+    let s = TestServer::start().await;
+    let mut made = Vec::new();
+    for i in 0..5 {
+        let hook = s
+            .new_webhook(
+                &format!("Hook {i}"),
+                &s.url(&format!("/b/h{i}")),
+                "payment_received",
+            )
+            .await;
+        made.push(hook["id"].as_str().unwrap().to_owned());
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    made.reverse();
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = s.get(&format!("/api/webhooks?limit=2{after}")).await.json();
+        seen.extend(
+            page["webhooks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next"].as_str() {
+            Some(n) => after = format!("&after={n}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, made);
+    let found = s.get("/api/webhooks?q=hook%203").await.json();
+    assert_eq!(found["webhooks"].as_array().unwrap().len(), 1);
+    assert_eq!(found["webhooks"][0]["name"], "Hook 3");
+    let by_url = s.get("/api/webhooks?q=%2Fb%2Fh1").await.json();
+    assert_eq!(by_url["webhooks"][0]["name"], "Hook 1");
+    s.get("/api/webhooks?after=wh_nope")
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+
+    let doc = s.get("/webhooks?q=HOOK+4").await.html();
+    assert_eq!(count(&doc, "#webhooks tbody tr"), 1);
+    let doc = s.get("/webhooks?q=nothing-like-it").await.html();
+    assert_eq!(count(&doc, "#no-webhooks"), 1);
+}

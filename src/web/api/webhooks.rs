@@ -174,18 +174,37 @@ pub async fn create_webhook(app: &App, req: Request<Incoming>) -> Result<Respons
     ))
 }
 
-pub async fn list_webhooks(app: &App) -> Result<Response<Body>, WebError> {
-    let hooks: Vec<WebhookOut> = app
-        .store
-        .list_webhooks()
-        .await?
-        .iter()
-        .map(WebhookOut::from)
-        .collect();
+/// `GET /api/webhooks?limit=N&after=<next>&q=<text>`: a page of webhooks, newest first.
+pub async fn list_webhooks<B>(app: &App, req: &Request<B>) -> Result<Response<Body>, WebError> {
+    let (q, after, limit) = webhook_query(req, 100, 1000)?;
+    let (hooks, next) = app.store.list_webhooks_page(q, after, limit).await?;
+    let hooks: Vec<WebhookOut> = hooks.iter().map(WebhookOut::from).collect();
     Ok(response::json(
         StatusCode::OK,
-        &json!({ "webhooks": hooks }),
+        &json!({ "webhooks": hooks, "next": next.map(|n| n.to_string()) }),
     ))
+}
+
+/// Which page of webhooks a request asks for: `q`, `after` (a page's `next`) and `limit`.
+pub fn webhook_query<B>(
+    req: &Request<B>,
+    default: usize,
+    max: usize,
+) -> Result<(Option<String>, Option<WebhookId>, usize), WebError> {
+    let mut out = (None, None, default);
+    for (k, v) in crate::web::query_pairs(req) {
+        match k.as_str() {
+            "q" if !v.trim().is_empty() => out.0 = Some(v.trim().to_owned()),
+            "after" if !v.is_empty() => {
+                out.1 = Some(WebhookId::parse(&v).ok_or_else(|| {
+                    WebError::BadRequest(format!("after must be a webhook id from next, not '{v}'"))
+                })?)
+            }
+            "limit" => out.2 = crate::web::parse_limit(&v, max)?,
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 pub async fn get_webhook(app: &App, id: &WebhookId) -> Result<Response<Body>, WebError> {

@@ -111,26 +111,47 @@ struct WebhooksPage {
     hooks: Vec<WebhookView>,
     test: Option<TestView>,
     any_pending: bool,
+    /// The search, and the query strings of the first and the next page.
+    q: String,
+    first: String,
+    next: Option<String>,
+    later: bool,
 }
 
 /// The list; `?test=<delivery id>` shows that test send's confirmation above it (where a
 /// row's **Send Test Event** redirects).
 pub async fn webhooks<B>(app: &App, req: &Request<B>) -> Result<Response<Body>, WebError> {
     let test = asked_test(app, req, None).await?;
-    let hooks: Vec<WebhookView> = app
+    let (q, after, limit) = crate::web::api::webhook_query(req, 50, 50)?;
+    let later = after.is_some();
+    let (list, next) = app
         .store
-        .list_webhooks()
-        .await?
-        .iter()
-        .map(|w| WebhookView::new(app, w))
-        .collect();
+        .list_webhooks_page(q.clone(), after, limit)
+        .await?;
+    let hooks: Vec<WebhookView> = list.iter().map(|w| WebhookView::new(app, w)).collect();
     let any_pending = hooks.iter().any(|h| h.pending > 0);
+    let q = q.unwrap_or_default();
+    let first = match q.is_empty() {
+        true => String::new(),
+        false => format!(
+            "q={}",
+            form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+        ),
+    };
+    let next = next.map(|n| match first.is_empty() {
+        true => format!("after={n}"),
+        false => format!("{first}&after={n}"),
+    });
     render(
         StatusCode::OK,
         &WebhooksPage {
             hooks,
             test,
             any_pending,
+            q,
+            first,
+            next,
+            later,
         },
     )
 }
