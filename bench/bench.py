@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -109,6 +110,13 @@ def median_ms(url, n=200):
 
 
 def main():
+    if os.environ.get("BENCH_ONLY") == "growth":
+        work = tempfile.mkdtemp(prefix="hookbin-bench-")
+        sizes = [int(x) for x in os.environ.get("BENCH_SIZES", "10000,1000000").split(",")]
+        for k, v in growth_bench(work, sizes):
+            print(f"{k}  {v}")
+        shutil.rmtree(work, ignore_errors=True)
+        return
     if os.environ.get("BENCH_ONLY") == "retries":
         work = tempfile.mkdtemp(prefix="hookbin-bench-")
         body_file = os.path.join(work, "body.json")
@@ -371,6 +379,61 @@ def listen_bench(work, body_file, n=5000):
          f"{rate:,.0f} captures/s ({rate / direct_rps:.2f}x {direct_rps:,.0f} req/s sent one at a "
          f"time straight to the app)"),
     ]
+
+
+def growth_bench(work, sizes):
+    """Filters and captures as one bin grows to each of `sizes` stored requests (keep-all):
+    half the bodies, paths and headers say `alpha` (the older half), half `beta`; one request,
+    the newest, carries a unique token. Each filter's first page and a page from the middle
+    (`before`), medians of a few calls; capture throughput at each size; bytes per request."""
+    bodies = {}
+    for kind in ("alpha", "beta"):
+        path = os.path.join(work, f"{kind}.json")
+        doc = {"event": "order.paid", "kind": kind, "order": {"id": "A-1", "note": ""}}
+        doc["order"]["note"] = "n" * (1024 - len(json.dumps(doc)))
+        with open(path, "w") as f:
+            f.write(json.dumps(doc))
+        bodies[kind] = path
+    out = []
+    for size in sizes:
+        # A bin of its own per size: the older half alpha, the newer half beta, then the token.
+        db = os.path.join(work, f"growth-{size}.db")
+        remove_db(db)
+        h = hookbin(db, "--max-requests", "0", "--bin", "big")
+
+        def fill(kind, n):
+            oha(f"{h.url}/b/big/{kind}/orders", "-n", str(n), "-c", str(CONNECTIONS), "-m", "POST",
+                "-H", "content-type: application/json", "-H", f"x-kind: {kind}", "-D", bodies[kind])
+
+        def timed(query, runs=5):
+            took = []
+            for _ in range(runs):
+                t = time.monotonic()
+                api(f"{h.url}/api/bins/big/requests?limit=50&{query}")
+                took.append((time.monotonic() - t) * 1000)
+            return sorted(took)[runs // 2]
+
+        fill("alpha", size // 2)
+        fill("beta", size - size // 2 - 1)
+        api(f"{h.url}/b/big/newest", "POST", {"token": f"needle-{size}"})
+        stored = api(f"{h.url}/api/bins/big")["request_count"]
+        first = api(f"{h.url}/api/bins/big/requests?limit=1")["requests"][0]
+        middle = api(f"{h.url}/api/bins/big/requests?limit=1&path=alpha")["requests"][0]["id"]
+        since = enc(first["received_at"])
+        for label, q in [("q matching none", "q=zz-none-zz"), ("q matching the newest only", f"q=needle-{size}"),
+                         ("q matching half (the older)", "q=alpha"), ("path (half)", "path=alpha"),
+                         ("header (half)", "header=x-kind:alpha"), ("since (the newest 1)", f"since={since}")]:
+            out.append((f"{stored:,} stored: {label}",
+                        f"first page {timed(q):.1f} ms; from the middle (older half) {timed(q + '&before=' + middle):.1f} ms"))
+        size_bytes = sum(os.path.getsize(db + s) for s in ("",) if os.path.exists(db + s))
+        rps = load(f"{h.url}/b/big/beta/orders", bodies["beta"])["summary"]["requestsPerSec"]
+        out.append((f"{stored:,} stored: captures", f"{rps:,.0f} req/s; database file {size_bytes / stored:,.0f} bytes per request"))
+        h.stop()
+    return out
+
+
+def enc(text):
+    return urllib.parse.quote(text, safe="")
 
 
 def cpu_seconds(pid):
