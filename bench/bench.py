@@ -109,40 +109,31 @@ def median_ms(url, n=200):
     return ms(r, "p50"), ok_count(r)
 
 
-def main():
-    if os.environ.get("BENCH_ONLY") == "growth":
-        work = tempfile.mkdtemp(prefix="hookbin-bench-")
+def only(name, work):
+    """Runs one of the separate measurements (BENCH_ONLY) and prints its figures."""
+    body_file = os.path.join(work, "body.json")
+    with open(body_file, "w") as f:
+        f.write(json.dumps({"event": "x", "data": "y" * 1000}))
+    if name == "growth":
         sizes = [int(x) for x in os.environ.get("BENCH_SIZES", "10000,1000000").split(",")]
-        for k, v in growth_bench(work, sizes):
-            print(f"{k}  {v}")
-        shutil.rmtree(work, ignore_errors=True)
-        return
-    if os.environ.get("BENCH_ONLY") == "retries":
+        figures = growth_bench(work, sizes)
+    else:
+        runs = {"retries": retries_bench, "watchers": watchers_bench, "listen": listen_bench}
+        if name not in runs:
+            raise SystemExit(f"BENCH_ONLY must be growth, {', '.join(runs)}; not {name!r}")
+        figures = runs[name](work, body_file)
+    for k, v in figures:
+        print(f"{k}  {v}")
+
+
+def main():
+    name = os.environ.get("BENCH_ONLY")
+    if name:
         work = tempfile.mkdtemp(prefix="hookbin-bench-")
-        body_file = os.path.join(work, "body.json")
-        with open(body_file, "w") as f:
-            f.write(json.dumps({"event": "x", "data": "y" * 1000}))
-        for k, v in retries_bench(work, body_file):
-            print(f"{k}  {v}")
-        shutil.rmtree(work, ignore_errors=True)
-        return
-    if os.environ.get("BENCH_ONLY") == "watchers":
-        work = tempfile.mkdtemp(prefix="hookbin-bench-")
-        body_file = os.path.join(work, "body.json")
-        with open(body_file, "w") as f:
-            f.write(json.dumps({"event": "x", "data": "y" * 1000}))
-        for k, v in watchers_bench(work, body_file):
-            print(f"{k}  {v}")
-        shutil.rmtree(work, ignore_errors=True)
-        return
-    if os.environ.get("BENCH_ONLY") == "listen":
-        work = tempfile.mkdtemp(prefix="hookbin-bench-")
-        body_file = os.path.join(work, "body.json")
-        with open(body_file, "w") as f:
-            f.write(json.dumps({"event": "x", "data": "y" * 1000}))
-        for k, v in listen_bench(work, body_file):
-            print(f"{k}  {v}")
-        shutil.rmtree(work, ignore_errors=True)
+        try:
+            only(name, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
         return
     work = tempfile.mkdtemp(prefix="hookbin-bench-")
     body_file = os.path.join(work, "body.json")
