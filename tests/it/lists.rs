@@ -4,7 +4,7 @@
 use hyper::StatusCode;
 use serde_json::json;
 
-use crate::support::{Req, TestServer, count, texts};
+use crate::support::{Req, TestServer, count, next_millisecond, texts};
 
 /// Bins `b0`..`b{n-1}` created in that order, at distinct milliseconds.
 async fn bins(s: &TestServer, n: usize) -> Vec<String> {
@@ -14,26 +14,27 @@ async fn bins(s: &TestServer, n: usize) -> Vec<String> {
         let r = s.post_json("/api/bins", json!({ "name": name })).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
         out.push(name);
-        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        next_millisecond().await;
     }
     out
 }
 
-/// Every bin id over all pages of `query`, following `next`.
-async fn walk(s: &TestServer, query: &str) -> Vec<String> {
+/// Every item id of the list at `path` (which has a query already) over all its pages: each
+/// page's `next` goes back as `cursor`; the items are under `key`.
+async fn walk(s: &TestServer, path: &str, key: &str, cursor: &str) -> Vec<String> {
     let mut ids = Vec::new();
-    let mut after = String::new();
+    let mut from = String::new();
     for _ in 0..100 {
-        let page = s.get(&format!("/api/bins?{query}{after}")).await.json();
-        for b in page["bins"].as_array().unwrap() {
-            ids.push(b["id"].as_str().unwrap().to_owned());
+        let page = s.get(&format!("{path}{from}")).await.json();
+        for item in page[key].as_array().unwrap() {
+            ids.push(item["id"].as_str().unwrap().to_owned());
         }
         match page["next"].as_str() {
-            Some(next) => after = format!("&after={next}"),
+            Some(next) => from = format!("&{cursor}={next}"),
             None => return ids,
         }
     }
-    panic!("paging did not end");
+    panic!("paging {path} did not end");
 }
 
 #[tokio::test]
@@ -41,12 +42,12 @@ async fn bins_page_by_last_activity_or_creation_and_each_appears_once() {
     let s = TestServer::start().await;
     let names = bins(&s, 7).await;
     s.capture(&names[2], Req::new("POST", "/x")).await;
-    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    next_millisecond().await;
     s.capture(&names[5], Req::new("POST", "/x")).await;
 
-    let by_activity = walk(&s, "limit=3").await;
+    let by_activity = walk(&s, "/api/bins?limit=3", "bins", "after").await;
     assert_eq!(by_activity, ["b5", "b2", "b6", "b4", "b3", "b1", "b0"]);
-    let by_created = walk(&s, "limit=2&sort=created").await;
+    let by_created = walk(&s, "/api/bins?limit=2&sort=created", "bins", "after").await;
     assert_eq!(by_created, ["b6", "b5", "b4", "b3", "b2", "b1", "b0"]);
 
     let first = s.get("/api/bins?limit=3").await.json();
@@ -81,7 +82,7 @@ async fn the_home_page_shows_fifty_bins_a_page_and_finds_one_by_id() {
         s.new_bin().await;
     }
     // A later millisecond than the others: bins created in the same one tie, broken by id.
-    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    next_millisecond().await;
     s.post_json("/api/bins", json!({"name": "needle-42"})).await;
     let doc = s.get("/").await.html();
     assert_eq!(count(&doc, "#bins tbody tr"), 50);
@@ -130,25 +131,8 @@ async fn a_webhooks_deliveries_page_newest_first_with_a_cursor() {
         );
     }
     sent.reverse();
-    let mut seen = Vec::new();
-    let mut before = String::new();
-    loop {
-        let page = s
-            .get(&format!("/api/webhooks/{id}/deliveries?limit=20{before}"))
-            .await
-            .json();
-        seen.extend(
-            page["deliveries"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| d["id"].as_str().unwrap().to_owned()),
-        );
-        match page["next"].as_str() {
-            Some(n) => before = format!("&before={n}"),
-            None => break,
-        }
-    }
+    let path = format!("/api/webhooks/{id}/deliveries?limit=20");
+    let seen = walk(&s, &path, "deliveries", "before").await;
     assert_eq!(seen, sent, "every delivery once, newest first");
     s.get(&format!("/api/webhooks/{id}/deliveries?before=nope"))
         .await
@@ -182,25 +166,10 @@ async fn webhooks_page_newest_first_and_are_found_by_name_url_or_event() {
             )
             .await;
         made.push(hook["id"].as_str().unwrap().to_owned());
-        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        next_millisecond().await;
     }
     made.reverse();
-    let mut seen = Vec::new();
-    let mut after = String::new();
-    loop {
-        let page = s.get(&format!("/api/webhooks?limit=2{after}")).await.json();
-        seen.extend(
-            page["webhooks"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|w| w["id"].as_str().unwrap().to_owned()),
-        );
-        match page["next"].as_str() {
-            Some(n) => after = format!("&after={n}"),
-            None => break,
-        }
-    }
+    let seen = walk(&s, "/api/webhooks?limit=2", "webhooks", "after").await;
     assert_eq!(seen, made);
     let found = s.get("/api/webhooks?q=hook%203").await.json();
     assert_eq!(found["webhooks"].as_array().unwrap().len(), 1);

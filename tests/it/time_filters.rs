@@ -6,7 +6,7 @@ use std::process::Stdio;
 use hyper::StatusCode;
 
 use crate::support::process::command;
-use crate::support::{Req, TestServer, count, texts};
+use crate::support::{Req, TestServer, count, next_millisecond, texts};
 
 /// Three captures at distinct milliseconds; their ids and `received_at`, oldest first.
 async fn three(s: &TestServer, bin: &str) -> Vec<(String, String)> {
@@ -16,7 +16,7 @@ async fn three(s: &TestServer, bin: &str) -> Vec<(String, String)> {
         let r = s.get(&format!("/api/requests/{id}")).await.json();
         out.push((id, r["received_at"].as_str().unwrap().to_owned()));
         // Distinct arrival times, so that a bound can fall between two requests.
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        next_millisecond().await;
     }
     out
 }

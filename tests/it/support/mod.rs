@@ -395,6 +395,17 @@ where
     }
 }
 
+/// Returns once the wall clock has moved past the millisecond it was in when called, so that
+/// what the server stores next gets a later time (lists and time filters order by it). The
+/// clock is the signal; the short naps only let it move, within a deadline.
+pub async fn next_millisecond() {
+    let start = chrono::Utc::now().timestamp_millis();
+    eventually(5, "the clock to pass a millisecond", || async {
+        (chrono::Utc::now().timestamp_millis() > start).then_some(())
+    })
+    .await
+}
+
 /// A loopback port that was free a moment ago, for a server a test starts itself.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
