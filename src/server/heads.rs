@@ -54,7 +54,7 @@ pub struct Tap {
     /// One entry per complete head: `Some` when hyper's headers would differ from the raw ones.
     pub heads: VecDeque<Option<RawHead>>,
     /// Set when a head came that hyper refuses (over its limits, or not HTTP/1.1): hyper then
-    /// answers it by itself (see `conn::own_error`).
+    /// answers it by itself (see `answers::own_error`).
     pub refused: bool,
 }
 

@@ -211,7 +211,7 @@ impl Drop for Slot {
 /// request: the answer fits a fresh socket's buffer, so nothing waits and the descriptor is
 /// freed immediately.
 fn refuse(stream: TcpStream) {
-    let answer = conn::closing_answer(
+    let answer = super::answers::closing_answer(
         "503 Service Unavailable",
         "retry-after: 1\r\n",
         "too many open connections; try again shortly",

@@ -4,6 +4,7 @@
 //! no new connections, open ones drained, background tasks ended, the store closed.
 
 pub mod acme;
+mod answers;
 mod conn;
 pub mod fds;
 mod heads;

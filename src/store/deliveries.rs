@@ -1,9 +1,5 @@
-//! The outbox: deliveries written in the same transaction as the event that caused them,
-//! claimed by the worker with a lease, and every attempt recorded.
-//!
-//! A claim moves `next_attempt_ms` a lease into the future instead of marking the delivery as
-//! taken, so a process that dies mid-send leaves nothing stuck: the lease runs out and the
-//! delivery is due again (at-least-once).
+//! The outbox: deliveries written in the same transaction as the event that caused them, every
+//! attempt recorded, and the lists of them. Claiming due deliveries is in [`super::claims`].
 
 use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
@@ -11,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::stored_id;
 use super::{Store, StoreError};
-use crate::model::{Attempt, Delivery, DeliveryId, DeliveryState, DueDelivery, EventId, WebhookId};
+use crate::model::{Attempt, Delivery, DeliveryId, DeliveryState, EventId, WebhookId};
 use crate::time;
 
 /// What happens to a delivery after an attempt.
@@ -21,10 +17,6 @@ pub enum Next {
     Failed,
     RetryAt(DateTime<Utc>),
 }
-
-/// Decides, per candidate (by its webhook URL), whether the worker can take it now (e.g. its
-/// endpoint has room).
-pub type Admit = Box<dyn FnMut(&str) -> bool + Send>;
 
 const SELECT: &str =
     "SELECT id, webhook_id, event, event_id, is_test, payload, state, next_attempt_ms,
@@ -200,136 +192,6 @@ impl Store {
                 },
             )?;
             get(conn, new.as_str())
-        })
-        .await
-    }
-
-    /// Takes up to `limit` due deliveries of active webhooks that `admit` accepts, leasing each
-    /// for `lease_ms` so no other worker sends it meanwhile.
-    pub async fn claim_due(
-        &self,
-        limit: usize,
-        lease_ms: i64,
-        mut admit: Admit,
-    ) -> Result<Vec<DueDelivery>, StoreError> {
-        self.write(move |conn| {
-            let now = Utc::now().timestamp_millis();
-            // Webhook by webhook (each with its URL), the earliest due first; `admit` is asked
-            // before a row's payload is read, and a webhook it refuses is left at once (all its
-            // deliveries go to the same endpoint), so a backlog that cannot be sent yet costs
-            // nothing to pass over.
-            let hooks: Vec<(String, String, String)> = conn
-                .prepare_cached(
-                    "SELECT w.id, w.url, w.secret FROM webhooks w
-                     WHERE w.active = 1 AND EXISTS (
-                         SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id
-                         AND d.state = 'pending' AND d.next_attempt_ms <= ?1)
-                     ORDER BY (SELECT min(d.next_attempt_ms) FROM deliveries d
-                               WHERE d.webhook_id = w.id AND d.state = 'pending')",
-                )?
-                .query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<_, _>>()?;
-            let mut due = conn.prepare_cached(
-                "SELECT id FROM deliveries
-                 WHERE webhook_id = ?1 AND state = 'pending' AND next_attempt_ms <= ?2
-                 ORDER BY next_attempt_ms LIMIT ?3",
-            )?;
-            let mut take = conn.prepare_cached(
-                "UPDATE deliveries SET next_attempt_ms = ?2 WHERE id = ?1
-                 RETURNING event, payload, attempt_count",
-            )?;
-            let mut claimed = Vec::new();
-            for (hook, url, secret) in hooks {
-                let room = limit - claimed.len();
-                if room == 0 {
-                    break;
-                }
-                let ids: Vec<String> = due
-                    .query_map(params![hook, now, room as i64], |r| r.get(0))?
-                    .collect::<Result<_, _>>()?;
-                let webhook_id = stored_id(&hook, 0, WebhookId::parse)?;
-                for id in ids {
-                    if !admit(&url) {
-                        break;
-                    }
-                    let (event, payload, attempts): (String, Vec<u8>, i64) = take
-                        .query_row(params![id, now + lease_ms], |r| {
-                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                        })?;
-                    claimed.push(DueDelivery {
-                        id: stored_id(&id, 0, DeliveryId::parse)?,
-                        webhook_id: webhook_id.clone(),
-                        url: url.clone(),
-                        secret: secret.clone(),
-                        event,
-                        payload: Bytes::from(payload),
-                        attempts_made: attempts as u32,
-                    });
-                }
-            }
-            Ok(claimed)
-        })
-        .await
-    }
-
-    /// Takes these deliveries, if still pending and their webhook active, leasing each for
-    /// `lease_ms` (the CLI sends what it just fired itself).
-    pub async fn claim_these(
-        &self,
-        ids: Vec<DeliveryId>,
-        lease_ms: i64,
-    ) -> Result<Vec<DueDelivery>, StoreError> {
-        self.write(move |conn| {
-            let now = Utc::now().timestamp_millis();
-            let mut take = conn.prepare_cached(
-                "UPDATE deliveries SET next_attempt_ms = ?2
-                 WHERE id = ?1 AND state = 'pending'
-                   AND webhook_id IN (SELECT id FROM webhooks WHERE active = 1)
-                 RETURNING webhook_id, event, payload, attempt_count,
-                   (SELECT url FROM webhooks w WHERE w.id = webhook_id),
-                   (SELECT secret FROM webhooks w WHERE w.id = webhook_id)",
-            )?;
-            let mut claimed = Vec::new();
-            for id in ids {
-                let row = take
-                    .query_row(params![id.as_str(), now + lease_ms], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, Vec<u8>>(2)?,
-                            r.get::<_, i64>(3)?,
-                            r.get::<_, String>(4)?,
-                            r.get::<_, String>(5)?,
-                        ))
-                    })
-                    .optional()?;
-                if let Some((hook, event, payload, attempts, url, secret)) = row {
-                    claimed.push(DueDelivery {
-                        id,
-                        webhook_id: stored_id(&hook, 0, WebhookId::parse)?,
-                        url,
-                        secret,
-                        event,
-                        payload: Bytes::from(payload),
-                        attempts_made: attempts as u32,
-                    });
-                }
-            }
-            Ok(claimed)
-        })
-        .await
-    }
-
-    /// When the next pending delivery of an active webhook falls due, if any.
-    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        self.read(|conn| {
-            let ms: Option<i64> = conn
-                .prepare_cached(
-                    "SELECT min(d.next_attempt_ms) FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
-                     WHERE d.state = 'pending' AND w.active = 1",
-                )?
-                .query_row([], |r| r.get(0))?;
-            Ok(ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single()))
         })
         .await
     }

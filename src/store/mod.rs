@@ -7,6 +7,7 @@
 
 mod bins;
 mod checkpoint;
+mod claims;
 mod deliveries;
 mod headers;
 mod lock;
@@ -29,7 +30,8 @@ use crate::model::BinId;
 use tokio::sync::{mpsc, oneshot};
 
 pub use bins::{BinOrder, BinPage, BinQuery};
-pub use deliveries::{Admit, Next};
+pub use claims::Admit;
+pub use deliveries::Next;
 pub use headers::{decode as decode_headers, encode as encode_headers};
 pub use lock::{LockError, ServerLock};
 pub use requests::{Filter, Page};
