@@ -77,7 +77,8 @@ impl Feed {
     }
 
     /// Bins with a channel, followed or not yet pruned.
-    pub fn channels(&self) -> usize {
+    #[cfg(test)]
+    fn channels(&self) -> usize {
         self.0.read().expect("feed poisoned").len()
     }
 }

@@ -114,21 +114,8 @@ async fn home_with(
     let later = query.after.is_some();
     let page = app.store.list_bins_page(query).await?;
     let bins = page.bins.iter().map(|b| BinView::new(b, base)).collect();
-    let mut link = form_urlencoded::Serializer::new(String::new());
-    if !q.is_empty() {
-        link.append_pair("q", &q);
-    }
-    if by_created {
-        link.append_pair("sort", "created");
-    }
-    let first = link.finish();
-    let next = page.next.map(|after| {
-        let after: String = form_urlencoded::byte_serialize(after.as_bytes()).collect();
-        match first.is_empty() {
-            true => format!("after={after}"),
-            false => format!("{first}&after={after}"),
-        }
-    });
+    let sort = if by_created { "created" } else { "" };
+    let (first, next) = super::pager_links(&[("q", &q), ("sort", sort)], page.next);
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST
     } else {

@@ -39,3 +39,19 @@ fn render(status: StatusCode, page: &impl Template) -> Result<Response<Body>, We
 }
 
 pub use crate::inspect::human_size;
+
+/// The query strings of a paged list's first page and of its next one: `kept` (the search and
+/// order, empty values left out) and, for the next page, `after=<next>`.
+fn pager_links(kept: &[(&str, &str)], next: Option<String>) -> (String, Option<String>) {
+    let link = |after: Option<&str>| {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in kept.iter().filter(|(_, v)| !v.is_empty()) {
+            q.append_pair(k, v);
+        }
+        if let Some(after) = after {
+            q.append_pair("after", after);
+        }
+        q.finish()
+    };
+    (link(None), next.map(|n| link(Some(&n))))
+}

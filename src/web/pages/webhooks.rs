@@ -131,17 +131,7 @@ pub async fn webhooks<B>(app: &App, req: &Request<B>) -> Result<Response<Body>, 
     let hooks: Vec<WebhookView> = list.iter().map(|w| WebhookView::new(app, w)).collect();
     let any_pending = hooks.iter().any(|h| h.pending > 0);
     let q = q.unwrap_or_default();
-    let first = match q.is_empty() {
-        true => String::new(),
-        false => format!(
-            "q={}",
-            form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
-        ),
-    };
-    let next = next.map(|n| match first.is_empty() {
-        true => format!("after={n}"),
-        false => format!("{first}&after={n}"),
-    });
+    let (first, next) = super::pager_links(&[("q", &q)], next.map(|n| n.to_string()));
     render(
         StatusCode::OK,
         &WebhooksPage {
