@@ -161,6 +161,7 @@ fn wire(
         config.delivery_retention,
         stopping.clone(),
     );
+    let indexer = tokio::spawn(index_search(store.clone(), stopping.clone()));
     let limits = crate::web::limits::RateLimits::new(config.capture_rate, config.bin_rate);
     let app = Arc::new(App {
         limits,
@@ -181,7 +182,17 @@ fn wire(
         shutdown: stopping.clone(),
     });
     let forgetter = tokio::spawn(forget_idle_clients(app.clone(), stopping));
-    (app, vec![worker, forwards, sweeper, forgetter])
+    (app, vec![worker, forwards, sweeper, forgetter, indexer])
+}
+
+/// Keeps the search index up with captures (and builds it for an older database) until
+/// `stopping` turns true.
+async fn index_search(store: Store, mut stopping: watch::Receiver<bool>) {
+    let indexer = crate::store::search::Indexer::new(store, Default::default());
+    tokio::select! {
+        _ = indexer.run() => {}
+        _ = stopping.wait_for(|stop| *stop) => {}
+    }
 }
 
 /// Once a minute, drops the rate-limit state of clients that have gone quiet, so it holds only

@@ -15,6 +15,7 @@ mod readers;
 mod requests;
 mod reserve;
 mod schema;
+pub mod search;
 mod settings;
 mod webhooks;
 mod writer;
@@ -133,6 +134,8 @@ pub struct Store {
     checkpointer: Arc<checkpoint::Checkpointer>,
     writer_thread: Arc<writer::Thread>,
     metrics: Arc<crate::metrics::Metrics>,
+    /// The search indexer's progress, shared with searches (see [`search`]).
+    search: Arc<search::Progress>,
 }
 
 /// What the store keeps in memory about each bin.
@@ -179,11 +182,16 @@ impl Store {
         let forget = over_cap.clone();
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let observed = metrics.clone();
+        let search = Arc::new(search::Progress::default());
+        let woken = search.clone();
         let hooks = writer::Hooks {
             before_commit: Box::new(move |conn| {
                 requests::evict_over_cap(conn, &evict, &evict_counts)
             }),
-            after_commit: Box::new(move |conn| wal.after_commit(conn)),
+            after_commit: Box::new(move |conn| {
+                wal.after_commit(conn);
+                woken.committed();
+            }),
             observe: Box::new(move |jobs, queued, took| observed.batch(jobs, queued, took)),
             // A failed commit undid counted work: count again from what is really stored.
             on_rollback: Box::new(move |conn| {
@@ -210,6 +218,7 @@ impl Store {
             checkpointer: Arc::new(checkpointer),
             writer_thread: Arc::new(writer_thread),
             metrics,
+            search,
         })
     }
 

@@ -164,6 +164,24 @@ impl Filter {
         *self == Filter::default()
     }
 
+    /// The trigram keys every match must hold in the search index; `None` when no part of the
+    /// filter can narrow a search that way.
+    fn needle_keys(&self) -> Option<Vec<u64>> {
+        super::search::bloom::needle_keys(
+            self.path.as_deref(),
+            self.header
+                .as_ref()
+                .map(|(name, value)| (name.as_str(), value.as_deref())),
+            self.text.as_deref(),
+        )
+    }
+
+    /// The lowest row key a match can have (from `since`).
+    pub(super) fn seq_floor(&self) -> i64 {
+        self.since
+            .map_or(i64::MIN, |s| s.timestamp_millis().max(0) << 16)
+    }
+
     /// SQL conditions (each starting with ` AND`) and their parameters, numbered from `first`.
     fn sql(&self, first: usize) -> (String, Vec<Value>) {
         let mut sql = String::new();
@@ -250,7 +268,37 @@ fn icontains(hay: &[u8], needle: &[u8]) -> bool {
             .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
-fn page(
+/// Up to `n` requests of `bin` passing `filter` with row keys in `lo..hi`, newest first.
+pub(super) fn fetch(
+    conn: &Connection,
+    bin: &str,
+    lo: i64,
+    hi: i64,
+    n: usize,
+    body_limit: Option<usize>,
+    filter: &Filter,
+) -> Result<Vec<Capture>, StoreError> {
+    let (conditions, mut args) = filter.sql(5);
+    let sql = format!(
+        "{} WHERE bin_id = ?1 AND seq >= ?2 AND seq < ?3{conditions} ORDER BY seq DESC LIMIT ?4",
+        select(body_limit)
+    );
+    let mut all = vec![
+        Value::Text(bin.to_owned()),
+        Value::Integer(lo),
+        Value::Integer(hi),
+        Value::Integer(n as i64),
+    ];
+    all.append(&mut args);
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_map(params_from_iter(all), from_row)?
+        .collect::<Result<_, _>>()?)
+}
+
+/// A page by reading the bin's requests in order, checking each: the only way for filters the
+/// index cannot narrow, and what indexed pages must equal.
+pub(super) fn scan_page(
     conn: &Connection,
     bin: &str,
     limit: usize,
@@ -258,23 +306,9 @@ fn page(
     body_limit: Option<usize>,
     filter: &Filter,
 ) -> Result<Page, StoreError> {
-    let before_seq = before.map_or(i64::MAX, RequestId::seq);
-    let (conditions, mut args) = filter.sql(4);
+    let below = before.map_or(i64::MAX, RequestId::seq);
     // One extra row tells whether another page follows.
-    let sql = format!(
-        "{} WHERE bin_id = ?1 AND seq < ?2{conditions} ORDER BY seq DESC LIMIT ?3",
-        select(body_limit)
-    );
-    let mut all = vec![
-        Value::Text(bin.to_owned()),
-        Value::Integer(before_seq),
-        Value::Integer(limit as i64 + 1),
-    ];
-    all.append(&mut args);
-    let mut requests: Vec<Capture> = conn
-        .prepare_cached(&sql)?
-        .query_map(params_from_iter(all), from_row)?
-        .collect::<Result<_, _>>()?;
+    let mut requests = fetch(conn, bin, i64::MIN, below, limit + 1, body_limit, filter)?;
     let next = if requests.len() > limit {
         requests.truncate(limit);
         requests.last().map(|r| r.id)
@@ -282,6 +316,22 @@ fn page(
         None
     };
     Ok(Page { requests, next })
+}
+
+/// A page through the search index when the filter has a needle it can narrow by, else by
+/// scanning.
+pub(super) fn page(
+    conn: &Connection,
+    bin: &str,
+    limit: usize,
+    before: Option<RequestId>,
+    body_limit: Option<usize>,
+    filter: &Filter,
+) -> Result<Page, StoreError> {
+    match filter.needle_keys() {
+        Some(keys) => super::search::page(conn, bin, limit, before, body_limit, filter, &keys),
+        None => scan_page(conn, bin, limit, before, body_limit, filter),
+    }
 }
 
 fn get(conn: &Connection, id: RequestId, body_limit: Option<usize>) -> Result<Capture, StoreError> {
@@ -311,6 +361,7 @@ impl Store {
         let counts = self.counts.clone();
         let over = self.over_cap.clone();
         let last = self.last_seq.clone();
+        let search = self.search.clone();
         self.write_unguarded(move |conn| {
             let bin = capture.bin_id.as_str();
             if !counts.lock().expect("counts poisoned").contains_key(bin) {
@@ -325,6 +376,7 @@ impl Store {
                 }
                 return Err(e);
             }
+            search.stored(1);
             let mut counts = counts.lock().expect("counts poisoned");
             if let Some(held) = counts.get_mut(bin) {
                 held.count += 1;

@@ -127,6 +127,32 @@ const MIGRATIONS: &[&str] = &[
     // full of failing retries is skipped without reading its backlog.
     "CREATE INDEX deliveries_due_by_webhook ON deliveries(webhook_id, next_attempt_ms)
         WHERE state = 'pending';",
+    // 6: the search index (see `search`): per-block trigram filters, groups of them transposed,
+    // and the row key up to which requests are indexed. An existing database starts at 0 and
+    // is indexed in the background.
+    "CREATE TABLE search_blocks (
+        id        INTEGER PRIMARY KEY,
+        bin_id    TEXT NOT NULL REFERENCES bins(id) ON DELETE CASCADE,
+        first_seq INTEGER NOT NULL,
+        last_seq  INTEGER NOT NULL,
+        rows      INTEGER NOT NULL,
+        sealed    INTEGER NOT NULL,
+        bits      BLOB NOT NULL
+     );
+     CREATE INDEX search_blocks_by_bin ON search_blocks(bin_id, first_seq);
+     CREATE TABLE search_groups (
+        id        INTEGER PRIMARY KEY,
+        bin_id    TEXT NOT NULL REFERENCES bins(id) ON DELETE CASCADE,
+        first_seq INTEGER NOT NULL,
+        last_seq  INTEGER NOT NULL,
+        log2      INTEGER NOT NULL,
+        blocks    INTEGER NOT NULL,
+        spans     BLOB NOT NULL,
+        bits      BLOB NOT NULL
+     );
+     CREATE INDEX search_groups_by_bin ON search_groups(bin_id, first_seq);
+     CREATE TABLE search_state (indexed_upto INTEGER NOT NULL);
+     INSERT INTO search_state (indexed_upto) VALUES (0);",
 ];
 
 /// The schema version this build writes.
