@@ -372,20 +372,112 @@ def listen_bench(work, body_file, n=5000):
     ]
 
 
+WORDS = ("invoice renewal site network plan upgrade coupon refund member domain customer "
+         "gateway stripe paypal trial monthly yearly seats storage backup theme plugin mapped "
+         "checkout cart tax vat address street city postcode country company note gift").split()
+FIRST = "ana bo chen dev eva farid gia hugo ines jon kai lena milo nia omar pia ravi sol tia ugo".split()
+EVENTS = ["payment_received", "membership_created", "site_published", "domain_mapped", "renewal_failed"]
+
+
+def varied_bodies(path, kind, seed, n=4000):
+    """n distinct ~1 KiB JSON events, one per line (oha -Z sends them in turn): random ids,
+    emails, amounts and notes, as varied as real webhook traffic, each saying `kind`."""
+    import random
+    rnd = random.Random(seed)
+    with open(path, "w") as f:
+        for _ in range(n):
+            doc = {"event": rnd.choice(EVENTS), "kind": kind, "id": f"evt_{rnd.getrandbits(64):016x}",
+                   "created": 1764600000 + rnd.randint(0, 10**7),
+                   "customer": {"email": f"{rnd.choice(FIRST)}.{rnd.choice(FIRST)}{rnd.randint(1, 9999)}@example.org",
+                                "id": f"cus_{rnd.getrandbits(48):012x}"},
+                   "order": {"id": f"ord_{rnd.getrandbits(40):010x}", "amount": rnd.randint(100, 99999),
+                             "currency": rnd.choice(["usd", "eur", "gbp"]),
+                             "items": [{"sku": f"sku-{rnd.randint(1, 5000)}", "qty": rnd.randint(1, 9)}
+                                       for _ in range(rnd.randint(1, 4))]},
+                   "note": ""}
+            note = []
+            while len(json.dumps(doc)) + len(" ".join(note)) < 1000:
+                note.append(rnd.choice(WORDS) + str(rnd.randint(0, 99)))
+            doc["note"] = " ".join(note)
+            f.write(json.dumps(doc) + "\n")
+
+
+def index_pending(url):
+    """Requests the server has not indexed yet, from its metrics."""
+    with urllib.request.urlopen(url + "/metrics", timeout=60) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("hookbin_search_index_pending_requests "):
+                return int(float(line.split()[1]))
+    raise SystemExit("no hookbin_search_index_pending_requests in /metrics")
+
+
+def caught_up(url, limit=3600):
+    """Seconds until the search index has every stored request."""
+    t = time.monotonic()
+    while index_pending(url) > 0:
+        if time.monotonic() - t > limit:
+            raise SystemExit("the search index did not catch up")
+        time.sleep(0.05)
+    return time.monotonic() - t
+
+
+def index_bytes(db):
+    """Bytes the search index's tables and indexes take in the database file (dbstat)."""
+    import sqlite3
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name LIKE 'search%'").fetchone()[0]
+    finally:
+        conn.close()
+
+
 def growth_bench(work, sizes):
-    """Filters and captures as one bin grows to each of `sizes` stored requests (keep-all):
-    half the bodies, paths and headers say `alpha` (the older half), half `beta`; one request,
-    the newest, carries a unique token. Each filter's first page and a page from the middle
-    (`before`), medians of a few calls; capture throughput at each size; bytes per request."""
+    """Filters and captures as one bin grows to each of `sizes` stored requests (keep-all), with
+    varied ~1 KiB JSON bodies: the older half say `alpha` (body, path and an x-kind header),
+    the newer half `beta`; one request, the newest, carries a unique token. For each size: every
+    filter's first page and a page from the middle (`before`), medians of 5 calls, after the
+    index has caught up; a 2-letter search, which the index cannot narrow, is the scan it
+    replaced. Then a 10 s burst of captures at full speed with the index lag sampled during it,
+    the time the index takes to catch up after it, and database bytes with and without the
+    index. Capture throughput is against bare hyper and an empty bin in the same run."""
     bodies = {}
-    for kind in ("alpha", "beta"):
-        path = os.path.join(work, f"{kind}.json")
-        doc = {"event": "order.paid", "kind": kind, "order": {"id": "A-1", "note": ""}}
-        doc["order"]["note"] = "n" * (1024 - len(json.dumps(doc)))
-        with open(path, "w") as f:
-            f.write(json.dumps(doc))
-        bodies[kind] = path
+    for seed, kind in enumerate(("alpha", "beta")):
+        bodies[kind] = os.path.join(work, f"{kind}.jsonl")
+        varied_bodies(bodies[kind], kind, seed)
     out = []
+
+    def capture_load(url, kind, seconds=SECONDS, sample=None):
+        os.sync()
+        lags = []
+        stop = threading.Event()
+
+        def sampler():
+            while not stop.wait(0.25):
+                lags.append(sample())
+        t = threading.Thread(target=sampler, daemon=True) if sample else None
+        if t:
+            t.start()
+        r = oha(f"{url}/b/big/{kind}/orders/[0-9a-f]{{8}}", "--rand-regex-url", "-z", f"{seconds}s",
+                "-c", str(CONNECTIONS), "-m", "POST", "-H", "content-type: application/json",
+                "-H", f"x-kind: {kind}", "-Z", bodies[kind], "--wait-ongoing-requests-after-deadline")
+        stop.set()
+        if t:
+            t.join()
+        return r["summary"]["requestsPerSec"], lags
+
+    b = Server([BARE, "127.0.0.1:0"])
+    os.sync()
+    bare = oha(b.url + "/b/big/beta/orders/[0-9a-f]{8}", "--rand-regex-url", "-z", f"{SECONDS}s", "-c", str(CONNECTIONS), "-m", "POST", "-H",
+               "content-type: application/json", "-Z", bodies["beta"],
+               "--wait-ongoing-requests-after-deadline")["summary"]["requestsPerSec"]
+    b.stop()
+    db = os.path.join(work, "growth-empty.db")
+    remove_db(db)
+    h = hookbin(db, "--max-requests", "0", "--bin", "big")
+    empty, _ = capture_load(h.url, "beta")
+    h.stop()
+    out.append(("captures, empty bin", f"{empty:,.0f} req/s ({empty / bare:.2f}x bare hyper's {bare:,.0f} req/s)"))
+
     for size in sizes:
         # A bin of its own per size: the older half alpha, the newer half beta, then the token.
         db = os.path.join(work, f"growth-{size}.db")
@@ -393,8 +485,9 @@ def growth_bench(work, sizes):
         h = hookbin(db, "--max-requests", "0", "--bin", "big")
 
         def fill(kind, n):
-            oha(f"{h.url}/b/big/{kind}/orders", "-n", str(n), "-c", str(CONNECTIONS), "-m", "POST",
-                "-H", "content-type: application/json", "-H", f"x-kind: {kind}", "-D", bodies[kind])
+            oha(f"{h.url}/b/big/{kind}/orders/[0-9a-f]{{8}}", "--rand-regex-url", "-n", str(n),
+                "-c", str(CONNECTIONS), "-m", "POST", "-H", "content-type: application/json",
+                "-H", f"x-kind: {kind}", "-Z", bodies[kind])
 
         def timed(query, runs=5):
             took = []
@@ -404,22 +497,38 @@ def growth_bench(work, sizes):
                 took.append((time.monotonic() - t) * 1000)
             return sorted(took)[runs // 2]
 
+        started = time.monotonic()
         fill("alpha", size // 2)
         fill("beta", size - size // 2 - 1)
         api(f"{h.url}/b/big/newest", "POST", {"token": f"needle-{size}"})
+        filled = time.monotonic() - started
+        behind = caught_up(h.url)
         stored = api(f"{h.url}/api/bins/big")["request_count"]
+        out.append((f"{stored:,} stored: filled", f"in {filled:.0f} s; index caught up {behind:.1f} s after the last capture"))
         first = api(f"{h.url}/api/bins/big/requests?limit=1")["requests"][0]
         middle = api(f"{h.url}/api/bins/big/requests?limit=1&path=alpha")["requests"][0]["id"]
         since = enc(first["received_at"])
         for label, q in [("q matching none", "q=zz-none-zz"), ("q matching the newest only", f"q=needle-{size}"),
                          ("q matching half (the older)", "q=alpha"), ("path (half)", "path=alpha"),
-                         ("header (half)", "header=x-kind:alpha"), ("since (the newest 1)", f"since={since}")]:
+                         ("header (half)", "header=x-kind:alpha"), ("since (the newest 1)", f"since={since}"),
+                         ("q of 2 letters, none (a scan: no trigram)", "q=zq")]:
             out.append((f"{stored:,} stored: {label}",
                         f"first page {timed(q):.1f} ms; from the middle (older half) {timed(q + '&before=' + middle):.1f} ms"))
-        size_bytes = sum(os.path.getsize(db + s) for s in ("",) if os.path.exists(db + s))
-        rps = load(f"{h.url}/b/big/beta/orders", bodies["beta"])["summary"]["requestsPerSec"]
-        out.append((f"{stored:,} stored: captures", f"{rps:,.0f} req/s; database file {size_bytes / stored:,.0f} bytes per request"))
+        lag = lambda: api(f"{h.url}/api/bins/big/requests?limit=1&q=zz-none-zz")["index"]["behind_ms"]
+        rps, lags = capture_load(h.url, "beta", sample=lag)
+        after = caught_up(h.url)
+        lags.sort()
+        out.append((f"{stored:,} stored: captures",
+                    f"{rps:,.0f} req/s ({rps / bare:.2f}x bare hyper, {rps / empty:.2f}x the empty bin); "
+                    f"index lag during the burst median {lags[len(lags) // 2] / 1000:.1f} s, max {lags[-1] / 1000:.1f} s; "
+                    f"caught up {after:.1f} s after it"))
+        total = api(f"{h.url}/api/bins/big")["request_count"]
         h.stop()
+        size_bytes = os.path.getsize(db)
+        idx = index_bytes(db)
+        out.append((f"{stored:,} stored: database",
+                    f"{size_bytes / total:,.0f} bytes per request with the index, "
+                    f"{(size_bytes - idx) / total:,.0f} without ({idx / total:,.1f} bytes per request of index)"))
     return out
 
 

@@ -42,6 +42,7 @@ pub struct Metrics {
     deliveries: Family<State, Gauge>,
     subscribers: Gauge,
     database_bytes: Gauge,
+    search_pending: Gauge,
 }
 
 fn status(code: Option<u16>) -> Status {
@@ -72,6 +73,7 @@ impl Metrics {
             deliveries: Family::default(),
             subscribers: Gauge::default(),
             database_bytes: Gauge::default(),
+            search_pending: Gauge::default(),
         };
         let ok = m.captures.get_or_create(&status(Some(200))).clone();
         let m = Metrics {
@@ -94,6 +96,11 @@ impl Metrics {
                 "writer_batch_size",
                 "Writes committed together per transaction",
                 m.batch_size.clone(),
+            );
+            r.register(
+                "search_index_pending_requests",
+                "Requests stored but not yet in the search index (searched by scanning meanwhile)",
+                m.search_pending.clone(),
             );
             r.register(
                 "writer_queue_depth",
@@ -173,6 +180,7 @@ impl Metrics {
         deliveries: &[(String, u64)],
         subscribers: usize,
         database_bytes: u64,
+        search_pending: u64,
     ) -> String {
         // A state no delivery is in any more reads 0, not the last count it had.
         for state in ["pending", "succeeded", "failed"] {
@@ -188,6 +196,7 @@ impl Metrics {
         }
         self.subscribers.set(subscribers as i64);
         self.database_bytes.set(database_bytes as i64);
+        self.search_pending.set(search_pending as i64);
         let mut out = String::new();
         prometheus_client::encoding::text::encode(
             &mut out,

@@ -176,10 +176,20 @@ impl Filter {
         )
     }
 
-    /// The lowest row key a match can have (from `since`).
+    /// The lowest row key a match can have: a row key is its storing time in ms << 16, never
+    /// before its arrival.
     pub(super) fn seq_floor(&self) -> i64 {
         self.since
             .map_or(i64::MIN, |s| s.timestamp_millis().max(0) << 16)
+    }
+
+    /// One past the highest row key a match can have: stored at most [`STORE_LAG_MS`] after
+    /// `until`.
+    fn seq_ceiling(&self) -> i64 {
+        self.until.map_or(i64::MAX, |u| {
+            let ms = u.timestamp_millis().max(0).saturating_add(STORE_LAG_MS);
+            ms.min(i64::MAX >> 16) << 16
+        })
     }
 
     /// SQL conditions (each starting with ` AND`) and their parameters, numbered from `first`.
@@ -207,21 +217,15 @@ impl Filter {
             let n = next(&mut args, Value::Text(t.clone()));
             sql += &format!(" AND hb_icontains(body, ?{n})");
         }
-        // A row key is its storing time in ms << 16, never before its arrival: the key range
-        // comes from the index, and `received_at` (fixed-width RFC 3339) decides exactly.
+        // The row key bounds (`seq_floor`, `seq_ceiling`) come from the index; `received_at`
+        // (fixed-width RFC 3339) decides exactly.
         if let Some(since) = self.since {
-            let k = next(
-                &mut args,
-                Value::Integer(since.timestamp_millis().max(0) << 16),
-            );
             let t = next(&mut args, Value::Text(time::format(since)));
-            sql += &format!(" AND seq >= ?{k} AND received_at >= ?{t}");
+            sql += &format!(" AND received_at >= ?{t}");
         }
         if let Some(until) = self.until {
-            let ms = until.timestamp_millis().max(0).saturating_add(STORE_LAG_MS);
-            let k = next(&mut args, Value::Integer(ms.min(i64::MAX >> 16) << 16));
             let t = next(&mut args, Value::Text(time::format(until)));
-            sql += &format!(" AND seq < ?{k} AND received_at <= ?{t}");
+            sql += &format!(" AND received_at <= ?{t}");
         }
         (sql, args)
     }
@@ -279,6 +283,11 @@ pub(super) fn fetch(
     filter: &Filter,
 ) -> Result<Vec<Capture>, StoreError> {
     let (conditions, mut args) = filter.sql(5);
+    // One bound each way, so SQLite's range on the row key is the tightest.
+    let (lo, hi) = (lo.max(filter.seq_floor()), hi.min(filter.seq_ceiling()));
+    if lo >= hi {
+        return Ok(Vec::new());
+    }
     let sql = format!(
         "{} WHERE bin_id = ?1 AND seq >= ?2 AND seq < ?3{conditions} ORDER BY seq DESC LIMIT ?4",
         select(body_limit)

@@ -147,6 +147,7 @@ async fn metrics(app: &App) -> Result<Response<Body>, WebError> {
         &states,
         app.feed.receiver_count(),
         app.store.database_bytes(),
+        app.store.search_progress().pending(),
     );
     Ok(response::with_type(
         StatusCode::OK,

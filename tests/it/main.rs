@@ -22,6 +22,7 @@ mod pages;
 mod proxy;
 mod relay;
 mod responses;
+mod search_index;
 mod security;
 mod send;
 mod send_pages;

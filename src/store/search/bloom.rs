@@ -16,10 +16,12 @@ use crate::model::Header;
 pub const MIN_LOG2: u32 = 10;
 pub const MAX_LOG2: u32 = 16;
 
-/// A filter is full (its block is sealed) when this share of its bits is set: with two bits
-/// per trigram, each trigram absent from the block then still passes with odds of 1/4, and a
-/// needle of n trigrams with odds of about 4^-n.
-const FULL_PER_MILLE: u64 = 500;
+/// A filter is full (its block is sealed) when this share of its bits is set. Each key sets
+/// one bit (hashing every stored byte is the indexer's main cost, and a second bit per key
+/// doubled it), so a trigram absent from a full block still passes with odds of 0.35, and a
+/// needle of n trigrams with odds of about 0.35^n (a seven-byte needle: 0.5%), for about 2.3
+/// bits per distinct trigram.
+const FULL_PER_MILLE: u64 = 350;
 
 /// Which field a trigram came from.
 #[derive(Clone, Copy)]
@@ -60,14 +62,16 @@ pub fn header_name_key(name: &[u8]) -> u64 {
 }
 
 /// Calls `out` with the key of each trigram of `bytes` (ASCII case folded) in `field`; nothing
-/// for fewer than three bytes. Linear in `bytes`, whatever they hold.
+/// for fewer than three bytes. Linear in `bytes`, whatever they hold. This runs for every
+/// stored byte, so the key is one multiply (Fibonacci hashing): its high bits, which
+/// [`positions`] takes, depend on every bit of the seed and the trigram.
 pub fn trigram_keys(field: Field<'_>, bytes: &[u8], mut out: impl FnMut(u64)) {
     let seed = seed(field);
-    let mut gram = 0u32;
+    let mut gram = 0u64;
     for (i, &b) in bytes.iter().enumerate() {
-        gram = ((gram << 8) | u32::from(b.to_ascii_lowercase())) & 0xff_ffff;
+        gram = ((gram << 8) | u64::from(b.to_ascii_lowercase())) & 0xff_ffff;
         if i >= 2 {
-            out(mix(seed ^ u64::from(gram)));
+            out((seed ^ gram).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         }
     }
 }
@@ -83,10 +87,9 @@ pub fn request_keys(path: &str, headers: &[Header], body: &[u8], mut out: impl F
     trigram_keys(Field::Body, body, &mut out);
 }
 
-/// The two bit positions a key sets in a filter of `2^log2` bits.
-pub fn positions(key: u64, log2: u32) -> [usize; 2] {
-    let mask = (1u64 << log2) - 1;
-    [(key & mask) as usize, ((key >> 32) & mask) as usize]
+/// The bit a key sets in a filter of `2^log2` bits (at most 2^16): from its top 16 bits.
+pub fn position(key: u64, log2: u32) -> usize {
+    ((key >> 48) & ((1u64 << log2) - 1)) as usize
 }
 
 /// One Bloom filter of `2^log2` bits.
@@ -135,21 +138,18 @@ impl Bits {
 
     /// Adds a key.
     pub fn insert(&mut self, key: u64) {
-        for p in positions(key, self.log2) {
-            let (w, b) = (p / 64, 1u64 << (p % 64));
-            if self.words[w] & b == 0 {
-                self.words[w] |= b;
-                self.set += 1;
-            }
-        }
+        let p = position(key, self.log2);
+        let word = &mut self.words[p / 64];
+        let before = *word;
+        *word |= 1 << (p % 64);
+        self.set += u64::from(*word != before);
     }
 
     /// True unless some key is certainly absent.
     pub fn may_hold_all(&self, keys: &[u64]) -> bool {
         keys.iter().all(|&k| {
-            positions(k, self.log2)
-                .iter()
-                .all(|&p| self.words[p / 64] & (1 << (p % 64)) != 0)
+            let p = position(k, self.log2);
+            self.words[p / 64] & (1 << (p % 64)) != 0
         })
     }
 
@@ -228,8 +228,8 @@ mod tests {
         assert_eq!(
             keys,
             [
-                0xa6be_60c0_e15d_e031,
-                0xffaf_69c6_3ee8_9529,
+                0xc5da_9249_499b_65fe,
+                0xe95c_be88_d00e_9d1d,
                 0x8d52_9986_6855_a911
             ]
         );
@@ -277,8 +277,8 @@ mod tests {
             bits.insert(mix(n));
             n += 1;
         }
-        // About ln(2) * 1024 / 2 keys fill half of 1,024 bits two bits at a time.
-        assert!((300..450).contains(&n), "{n}");
+        // About -ln(0.65) * 1024 = 441 keys set 35% of 1,024 bits.
+        assert!((380..520).contains(&n), "{n}");
         let back = Bits::from_bytes(&bits.to_bytes()).unwrap();
         assert_eq!(back, bits);
         assert_eq!(Bits::from_bytes(&[0; 7]), None);

@@ -13,7 +13,7 @@
 //!   full.
 //! - `search_groups`: every [`Shape::group_blocks`] sealed blocks of one filter size are
 //!   transposed into one row (per bit position, one word with a bit per block), so a search
-//!   reads two words per needle trigram per group instead of every filter.
+//!   reads one word per needle trigram per group instead of every filter.
 //! - `search_state.indexed_upto`: every request with a row key up to it is in a block. The
 //!   indexer (`index`) moves it forward in batches, off the capture path; a search scans the
 //!   requests above it directly (`query`), so it never misses what the index has not reached.

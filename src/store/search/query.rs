@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Lag;
-use super::bloom::{Bits, positions};
+use super::bloom::{Bits, position};
 use crate::model::RequestId;
 use crate::store::requests::{Filter, Page, fetch};
 use crate::store::{Store, StoreError};
@@ -53,13 +53,11 @@ pub(super) fn candidates(
         } else {
             (1u64 << count) - 1
         };
-        'keys: for &k in keys {
-            for p in positions(k, log2) {
-                blob.read_at_exact(&mut word, p * 8)?;
-                mask &= u64::from_le_bytes(word);
-                if mask == 0 {
-                    break 'keys;
-                }
+        for &k in keys {
+            blob.read_at_exact(&mut word, position(k, log2) * 8)?;
+            mask &= u64::from_le_bytes(word);
+            if mask == 0 {
+                break;
             }
         }
         while mask != 0 {

@@ -314,9 +314,14 @@ pub async fn list_requests(
         .map(|c| RequestOut::new(c, &base))
         .collect();
     let next = page.next.map(|id| id.to_string());
+    let lag = app.store.search_lag().await?;
     Ok(response::json(
         StatusCode::OK,
-        &serde_json::json!({ "requests": requests, "next": next }),
+        &serde_json::json!({
+            "requests": requests,
+            "next": next,
+            "index": { "pending": lag.pending, "behind_ms": lag.behind_ms },
+        }),
     ))
 }
 

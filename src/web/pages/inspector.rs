@@ -38,6 +38,8 @@ struct BinPage {
     detail: Option<String>,
     /// True when `?r=` named the selection (the page then does not follow new requests).
     pinned: bool,
+    /// What the search index has not reached yet, when that matters to this page.
+    index_note: Option<String>,
 }
 
 /// The filter as the form shows it, and the query string that carries it to links.
@@ -132,6 +134,7 @@ pub async fn bin(
         }
         None => None,
     };
+    let index_note = index_note(app, &filter).await?;
     let settings = app.store.bin_settings(&id);
     let view = BinView::new(&bin, &base);
     let curl = format!(
@@ -152,8 +155,48 @@ pub async fn bin(
             selected: selected.map(|s| s.to_string()),
             detail,
             pinned: chosen.is_some(),
+            index_note,
         },
     )
+}
+
+/// Requests waiting for the search index above which the page says the index is being built,
+/// filter or not (an older database on its first start, or a long burst).
+const BUILDING: u64 = 10_000;
+
+/// How far behind (ms) the index must be for the page to mention it during a search.
+const NOTICEABLE_MS: u64 = 1_000;
+
+/// Says how far the search index is behind, when the filter searches or the index is being
+/// built; `None` when it is up to date.
+async fn index_note(app: &App, filter: &Filter) -> Result<Option<String>, WebError> {
+    let progress = app.store.search_progress();
+    let (pending, searching) = (
+        progress.pending(),
+        filter.text.is_some() || filter.path.is_some() || filter.header.is_some(),
+    );
+    if pending >= BUILDING {
+        return Ok(Some(format!(
+            "Building the search index: {} requests indexed, about {} to go. Searches scan \
+             what is not indexed yet, so they miss nothing but are slower until it is done.",
+            progress.indexed(),
+            pending
+        )));
+    }
+    if pending == 0 || !searching {
+        return Ok(None);
+    }
+    // A moment behind is the normal state while requests stream in: say so only when it is
+    // long enough to notice.
+    let lag = app.store.search_lag().await?;
+    Ok((lag.behind_ms >= NOTICEABLE_MS).then(|| {
+        format!(
+            "The search index is {} requests ({:.1} s) behind; they were searched directly, \
+             so nothing is missed.",
+            lag.pending,
+            lag.behind_ms as f64 / 1000.0
+        )
+    }))
 }
 
 /// Puts signature verdicts on the listed rows that carry a signature over a small body.
