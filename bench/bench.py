@@ -439,7 +439,8 @@ def growth_bench(work, sizes):
     index has caught up; a 2-letter search, which the index cannot narrow, is the scan it
     replaced. Then a 10 s burst of captures at full speed with the index lag sampled during it,
     the time the index takes to catch up after it, and database bytes with and without the
-    index. Capture throughput is against bare hyper and an empty bin in the same run."""
+    index. Capture throughput is against bare hyper and an empty bin in the same run (and
+    against the build BENCH_BEFORE names, if set)."""
     bodies = {}
     for seed, kind in enumerate(("alpha", "beta")):
         bodies[kind] = os.path.join(work, f"{kind}.jsonl")
@@ -477,6 +478,15 @@ def growth_bench(work, sizes):
     empty, _ = capture_load(h.url, "beta")
     h.stop()
     out.append(("captures, empty bin", f"{empty:,.0f} req/s ({empty / bare:.2f}x bare hyper's {bare:,.0f} req/s)"))
+    before = os.environ.get("BENCH_BEFORE")
+    if before:
+        # Another hookbin build (say, one from before a change) on the same load.
+        remove_db(db)
+        h = Server([before, "--listen", "127.0.0.1:0", "--db", db, "--max-requests", "0", "--bin", "big"])
+        other, _ = capture_load(h.url, "beta")
+        h.stop()
+        out.append((f"captures, empty bin, {before}",
+                    f"{other:,.0f} req/s ({other / bare:.2f}x bare hyper; this build {empty / other:.2f}x it)"))
 
     for size in sizes:
         # A bin of its own per size: the older half alpha, the newer half beta, then the token.

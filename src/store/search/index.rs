@@ -111,6 +111,8 @@ impl Indexer {
     /// Indexes one batch; true when it took a full batch (more may be waiting).
     pub async fn step(&mut self) -> Result<bool, StoreError> {
         let shape = self.shape;
+        // Every commit up to here is in the snapshot the read below takes.
+        let committed = self.store.search.committed.load(Ordering::Relaxed);
         let mut tips = std::mem::take(&mut self.tips);
         let read = self
             .store
@@ -127,8 +129,9 @@ impl Indexer {
             Err(e) => return Err(e),
         };
         let Some(batch) = batch else {
-            // Caught up: whatever the estimate said, nothing is pending now.
-            self.store.search.pending.store(0, Ordering::Relaxed);
+            // Caught up: everything committed before the read is indexed or gone.
+            let progress: &Progress = &self.store.search;
+            progress.accounted.fetch_max(committed, Ordering::Relaxed);
             return Ok(false);
         };
         let (rows, full) = (batch.rows, batch.rows as usize >= shape.batch_rows);
@@ -144,7 +147,7 @@ impl Indexer {
                 }
                 self.tips.extend(tips);
                 let progress: &Progress = &self.store.search;
-                progress.pending.fetch_sub(rows, Ordering::Relaxed);
+                progress.accounted.fetch_add(rows, Ordering::Relaxed);
                 progress.indexed.fetch_add(rows, Ordering::Relaxed);
                 Ok(full)
             }
@@ -161,8 +164,11 @@ impl Indexer {
     /// from before the index, or a long burst).
     pub async fn run(mut self) {
         let progress: Arc<Progress> = self.store.search.clone();
+        // Requests stored before this process started are pending too.
         match self.store.count_unindexed().await {
-            Ok(n) => progress.pending.store(n as i64, Ordering::Relaxed),
+            Ok(n) => {
+                progress.accounted.fetch_sub(n as i64, Ordering::Relaxed);
+            }
             Err(e) => tracing::warn!(error = %e, "cannot count unindexed requests"),
         }
         let mut reported = std::time::Instant::now();

@@ -33,10 +33,17 @@ pub use index::{Indexer, Shape};
 pub(super) use query::page;
 
 /// What the indexer shares with searches and status displays.
+///
+/// Requests pending = stored − accounted for. The writer counts every request it stores and,
+/// after each commit, how many were stored as of that commit; the indexer accounts for the
+/// rows it indexes, and when it finds nothing left to index it accounts for everything
+/// committed before it looked (rows deleted before they were indexed included), so the count
+/// cannot drift.
 #[derive(Debug, Default)]
 pub struct Progress {
-    /// Requests committed but not yet indexed (an estimate; exact once the indexer catches up).
-    pending: AtomicI64,
+    stored: AtomicI64,
+    committed: AtomicI64,
+    accounted: AtomicI64,
     /// Requests the indexer has added since it started.
     indexed: AtomicI64,
     /// Woken after each commit, so the indexer follows captures without polling.
@@ -46,17 +53,20 @@ pub struct Progress {
 impl Progress {
     /// Counts requests just stored (in the writer, inside their job).
     pub(super) fn stored(&self, n: i64) {
-        self.pending.fetch_add(n, Ordering::Relaxed);
+        self.stored.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Wakes the indexer; called after every commit.
+    /// Notes a commit and wakes the indexer; called by the writer after every commit.
     pub(super) fn committed(&self) {
+        self.committed
+            .store(self.stored.load(Ordering::Relaxed), Ordering::Relaxed);
         self.wake.notify_one();
     }
 
     /// Requests not yet in the index.
     pub fn pending(&self) -> u64 {
-        self.pending.load(Ordering::Relaxed).max(0) as u64
+        let stored = self.stored.load(Ordering::Relaxed);
+        (stored - self.accounted.load(Ordering::Relaxed)).max(0) as u64
     }
 
     /// Requests indexed since this process started.

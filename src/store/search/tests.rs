@@ -270,3 +270,30 @@ async fn a_search_reads_only_the_blocks_that_may_hold_its_needle() {
     assert_eq!(all.len(), 14, "every block holds the common text");
     store.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn pending_counts_what_is_not_indexed_and_settles_at_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, bins) = open(&dir).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let c = capture(&bins[0], "/b/one", &[], format!("body {i}").into_bytes());
+        ids.push(store.insert_capture(c, 0).await.unwrap().1);
+    }
+    assert_eq!(store.search_progress().pending(), 5);
+    let lag = store.search_lag().await.unwrap();
+    assert_eq!(lag.pending, 5);
+    // Deleted before the indexer reached them: never indexed, still accounted for.
+    store.delete_request(ids[1]).await.unwrap();
+    store.delete_request(ids[3]).await.unwrap();
+    let mut indexer = Indexer::new(store.clone(), TINY);
+    assert!(
+        !indexer.step().await.unwrap(),
+        "three rows: not a full batch"
+    );
+    assert_eq!(store.search_progress().indexed(), 3);
+    assert!(!indexer.step().await.unwrap());
+    assert_eq!(store.search_progress().pending(), 0);
+    assert_eq!(store.search_lag().await.unwrap(), super::Lag::default());
+    store.close().await.unwrap();
+}

@@ -164,6 +164,19 @@ pub async fn bin(
 /// filter or not (an older database on its first start, or a long burst).
 const BUILDING: u64 = 10_000;
 
+/// `n` with its digits grouped by three (`1,933,312`), for counts that run into millions.
+fn digits(n: u64) -> String {
+    let plain = n.to_string();
+    let mut out = String::with_capacity(plain.len() + plain.len() / 3);
+    for (i, c) in plain.chars().enumerate() {
+        if i > 0 && (plain.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// How far behind (ms) the index must be for the page to mention it during a search.
 const NOTICEABLE_MS: u64 = 1_000;
 
@@ -179,8 +192,8 @@ async fn index_note(app: &App, filter: &Filter) -> Result<Option<String>, WebErr
         return Ok(Some(format!(
             "Building the search index: {} requests indexed, about {} to go. Searches scan \
              what is not indexed yet, so they miss nothing but are slower until it is done.",
-            progress.indexed(),
-            pending
+            digits(progress.indexed()),
+            digits(pending)
         )));
     }
     if pending == 0 || !searching {
@@ -193,7 +206,7 @@ async fn index_note(app: &App, filter: &Filter) -> Result<Option<String>, WebErr
         format!(
             "The search index is {} requests ({:.1} s) behind; they were searched directly, \
              so nothing is missed.",
-            lag.pending,
+            digits(lag.pending),
             lag.behind_ms as f64 / 1000.0
         )
     }))
@@ -222,4 +235,20 @@ async fn check_signatures(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn digits_are_grouped_by_three() {
+        let cases = [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (1_933_312, "1,933,312"),
+        ];
+        for (n, text) in cases {
+            assert_eq!(super::digits(n), text);
+        }
+    }
 }
