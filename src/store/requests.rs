@@ -19,6 +19,20 @@ pub struct Page {
     pub next: Option<RequestId>,
 }
 
+impl Page {
+    /// A page from up to `limit + 1` requests, newest first: the extra one only says that
+    /// another page follows.
+    pub(super) fn from_extra(mut requests: Vec<Capture>, limit: usize) -> Page {
+        let next = if requests.len() > limit {
+            requests.truncate(limit);
+            requests.last().map(|r| r.id)
+        } else {
+            None
+        };
+        Page { requests, next }
+    }
+}
+
 /// The columns every read selects; `{body}` is the whole body or a leading slice of it.
 fn select(body_limit: Option<usize>) -> String {
     let body = match body_limit {
@@ -317,14 +331,8 @@ pub(super) fn scan_page(
 ) -> Result<Page, StoreError> {
     let below = before.map_or(i64::MAX, RequestId::seq);
     // One extra row tells whether another page follows.
-    let mut requests = fetch(conn, bin, i64::MIN, below, limit + 1, body_limit, filter)?;
-    let next = if requests.len() > limit {
-        requests.truncate(limit);
-        requests.last().map(|r| r.id)
-    } else {
-        None
-    };
-    Ok(Page { requests, next })
+    let requests = fetch(conn, bin, i64::MIN, below, limit + 1, body_limit, filter)?;
+    Ok(Page::from_extra(requests, limit))
 }
 
 /// A page through the search index when the filter has a needle it can narrow by, else by

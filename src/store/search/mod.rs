@@ -24,6 +24,7 @@
 pub mod bloom;
 mod index;
 mod query;
+mod tables;
 #[cfg(test)]
 mod tests;
 

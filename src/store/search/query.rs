@@ -124,14 +124,7 @@ pub(in crate::store) fn page(
         Ok::<_, StoreError>(found)
     })();
     let _ = conn.execute_batch("COMMIT");
-    let mut requests = found?;
-    let next = if requests.len() > limit {
-        requests.truncate(limit);
-        requests.last().map(|r| r.id)
-    } else {
-        None
-    };
-    Ok(Page { requests, next })
+    Ok(Page::from_extra(found?, limit))
 }
 
 impl Store {
