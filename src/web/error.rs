@@ -125,7 +125,7 @@ impl From<StoreError> for WebError {
             StoreError::NotFound(what) => WebError::NotFound(format!("{what} not found")),
             StoreError::Conflict(msg) => WebError::Conflict(msg),
             StoreError::Full(msg) => WebError::Full(msg),
-            StoreError::ReadOnly(msg) => WebError::Unavailable(msg),
+            StoreError::ReadOnly(msg) | StoreError::Unreachable(msg) => WebError::Unavailable(msg),
             StoreError::Closed => {
                 WebError::Unavailable("storage is shutting down; try again".into())
             }

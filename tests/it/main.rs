@@ -19,6 +19,7 @@ mod live;
 mod metrics;
 mod openapi;
 mod pages;
+mod postgres;
 mod proxy;
 mod relay;
 mod responses;

@@ -8,6 +8,7 @@ pub mod contract;
 pub mod nginx;
 pub mod pebble;
 pub mod pki;
+pub mod postgres;
 pub mod process;
 pub mod receiver;
 

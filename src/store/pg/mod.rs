@@ -1,0 +1,150 @@
+//! The PostgreSQL engine, for a team instance whose nodes share one database (work in
+//! progress: not yet selectable with `--db`; see the README's status of issue 19).
+//!
+//! tokio-postgres is the maintained async driver the rest of the stack (tokio) speaks natively;
+//! deadpool-postgres gives it a small pool with recycling checks, and is what tokio-postgres's
+//! own documentation points to. What this engine has so far:
+//! - schema migrations, run once however many nodes start together (under an advisory lock);
+//! - bins, and captures acknowledged only after their transaction commits, many captures per
+//!   round trip and per commit (a writer task per node, like SQLite's group commit);
+//! - a bin's requests, newest first, paged by row key.
+//!
+//! Row keys keep SQLite's shape (milliseconds << 16, so ids read as times and sort by arrival),
+//! with the low 16 bits from a shared sequence so that nodes never collide.
+
+mod migrate;
+mod writer;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::NoTls;
+
+use super::StoreError;
+use crate::model::{BinId, Capture, NewCapture, RequestId};
+
+/// Connections a node keeps open at most.
+const POOL_SIZE: usize = 16;
+
+/// A handle to hookbin's tables in one PostgreSQL database; cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+    writer: mpsc::Sender<writer::Job>,
+}
+
+/// A connection failure as the store reports it: the database is unreachable (503), not a bug.
+fn unreachable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unreachable(format!("the database is unreachable: {e}"))
+}
+
+/// Any other PostgreSQL error.
+fn failed(e: tokio_postgres::Error) -> StoreError {
+    if e.is_closed() {
+        return unreachable(e);
+    }
+    match e.code() {
+        Some(code) if *code == tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
+            StoreError::Conflict(e.to_string())
+        }
+        _ => StoreError::Commit(match e.as_db_error() {
+            Some(db) => db.message().to_owned(),
+            None => e.to_string(),
+        }),
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user@host/db`), brings its schema up to
+    /// date and starts this node's writer.
+    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Commit(format!("bad database URL: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| StoreError::Commit(e.to_string()))?;
+        let mut client = pool.get().await.map_err(unreachable)?;
+        migrate::migrate(&mut client).await?;
+        drop(client);
+        let writer = writer::spawn(pool.clone());
+        Ok(PgStore { pool, writer })
+    }
+
+    /// Creates a bin with this id; a conflict if it exists.
+    pub async fn create_bin(&self, id: &BinId, name: Option<&str>) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(unreachable)?;
+        client
+            .execute(
+                "INSERT INTO bins (id, name, created_at) VALUES ($1, $2, now())",
+                &[&id.as_str(), &name],
+            )
+            .await
+            .map_err(|e| match failed(e) {
+                StoreError::Conflict(_) => StoreError::Conflict(format!("bin {id} exists")),
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    /// Stores a capture; resolves with its id once the transaction holding it has committed.
+    pub async fn insert_capture(&self, capture: NewCapture) -> Result<RequestId, StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.writer
+            .send(writer::Job { capture, done })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// A page of a bin's requests, newest first, below the request `before`.
+    pub async fn list_requests(
+        &self,
+        bin: &BinId,
+        limit: usize,
+        before: Option<RequestId>,
+    ) -> Result<Vec<Capture>, StoreError> {
+        let client = self.pool.get().await.map_err(unreachable)?;
+        let below = before.map_or(i64::MAX, RequestId::seq);
+        let rows = client
+            .query(
+                "SELECT seq, bin_id, received_at, method, path, query, http_version, remote_addr,
+                        headers, body_size, body, response_status
+                 FROM requests WHERE bin_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
+                &[&bin.as_str(), &below, &(limit as i64)],
+            )
+            .await
+            .map_err(failed)?;
+        rows.iter().map(capture_from).collect()
+    }
+}
+
+fn capture_from(row: &tokio_postgres::Row) -> Result<Capture, StoreError> {
+    let bin: String = row.get(1);
+    let headers: Vec<u8> = row.get(8);
+    let body: Vec<u8> = row.get(10);
+    let received: DateTime<Utc> = row.get(2);
+    Ok(Capture {
+        id: RequestId::from_seq(row.get(0)),
+        bin_id: BinId::parse(&bin)
+            .ok_or_else(|| StoreError::Commit(format!("the stored bin id '{bin}' is not valid")))?,
+        received_at: received,
+        method: row.get(3),
+        path: row.get(4),
+        query: row.get(5),
+        http_version: row.get(6),
+        remote_addr: row.get(7),
+        headers: super::headers::decode(&headers).unwrap_or_default(),
+        body_size: row.get::<_, i64>(9) as u64,
+        body: body.into(),
+        response_status: row.get::<_, i32>(11) as u16,
+    })
+}
