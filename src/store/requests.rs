@@ -22,7 +22,7 @@ pub struct Page {
 impl Page {
     /// A page from up to `limit + 1` requests, newest first: the extra one only says that
     /// another page follows.
-    pub(super) fn from_extra(mut requests: Vec<Capture>, limit: usize) -> Page {
+    pub(crate) fn from_extra(mut requests: Vec<Capture>, limit: usize) -> Page {
         let next = if requests.len() > limit {
             requests.truncate(limit);
             requests.last().map(|r| r.id)

@@ -8,7 +8,7 @@ use chrono::Utc;
 use futures::future::join_all;
 use hookbin::model::{BinId, NewCapture, RequestId};
 use hookbin::store::pg::PgStore;
-use hookbin::store::{StoreError, encode_headers};
+use hookbin::store::{Filter, Store, StoreError, encode_headers};
 
 use crate::support::postgres::Cluster;
 
@@ -39,12 +39,15 @@ async fn all(store: &PgStore, bin: &BinId, size: usize) -> Vec<hookbin::model::C
     let mut out = Vec::new();
     let mut before: Option<RequestId> = None;
     loop {
-        let page = store.list_requests(bin, size, before).await.unwrap();
-        let Some(last) = page.last() else {
-            return out;
-        };
-        before = Some(last.id);
-        out.extend(page);
+        let page = store
+            .list_requests(bin, size, before, &Filter::default())
+            .await
+            .unwrap();
+        out.extend(page.requests);
+        match page.next {
+            Some(next) => before = Some(next),
+            None => return out,
+        }
     }
 }
 
@@ -75,9 +78,9 @@ async fn captures_are_stored_byte_for_byte_once_committed() {
     };
     let store = PgStore::connect(&pg.fresh_database().await).await.unwrap();
     let bin = BinId::parse("team").unwrap();
-    store.create_bin(&bin, Some("team")).await.unwrap();
+    store.create_bin(Some(bin.clone()), 0).await.unwrap();
     assert!(matches!(
-        store.create_bin(&bin, None).await,
+        store.create_bin(Some(bin.clone()), 0).await,
         Err(StoreError::Conflict(_))
     ));
     // Many at once, so the writer batches them; one for a bin that does not exist among them.
@@ -130,7 +133,7 @@ async fn two_nodes_on_one_database_see_each_others_captures() {
         PgStore::connect(&url).await.unwrap(),
     );
     let bin = BinId::parse("shared").unwrap();
-    a.create_bin(&bin, None).await.unwrap();
+    a.create_bin(Some(bin.clone()), 0).await.unwrap();
     let mut sent = HashSet::new();
     for i in 0..50 {
         let node = if i % 2 == 0 { &a } else { &b };
@@ -157,4 +160,149 @@ async fn an_unreachable_database_is_a_clear_error() {
         Err(e) => panic!("not reported as unreachable: {e}"),
         Ok(_) => panic!("connected to nothing"),
     }
+}
+
+/// Captures from a small vocabulary, so filters match some and miss others: mixed case,
+/// bytes that are not UTF-8, duplicate and differing headers, several methods and paths.
+fn varied(bin: &BinId, i: usize) -> NewCapture {
+    const WORDS: [&[u8]; 6] = [
+        b"Alpha",
+        b"beta",
+        b"ORD-12",
+        b"\xff\xfe",
+        b"zz",
+        b"\xc3\x80",
+    ];
+    let mut c = capture(bin, [WORDS[i % 6], WORDS[(i / 6) % 6], b" end"].concat());
+    c.method = ["POST", "put", "GET"][i % 3].into();
+    c.path = format!("/b/{bin}/{}", ["orders", "Orders/12", "hooks"][i % 3]);
+    let kind: &[u8] = [&b"Alpha"[..], b"beta", b"\xffx"][(i / 2) % 3];
+    c.headers = encode_headers([("x-kind", kind), ("x-kind", b"other")].into_iter());
+    c
+}
+
+#[tokio::test]
+async fn filters_answer_as_they_do_on_sqlite() {
+    let Some(pg) = Cluster::shared().await else {
+        return;
+    };
+    let store = PgStore::connect(&pg.fresh_database().await).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lite = Store::open(&dir.path().join("t.db")).unwrap();
+    let bin = BinId::parse("same").unwrap();
+    store.create_bin(Some(bin.clone()), 0).await.unwrap();
+    lite.create_bin(Some(bin.clone()), 0).await.unwrap();
+    for i in 0..72 {
+        store.insert_capture(varied(&bin, i)).await.unwrap();
+        lite.insert_capture(varied(&bin, i), 0).await.unwrap();
+    }
+    let mut filters = vec![Filter::default()];
+    for text in ["alpha", "ORD-1", "\u{e0}", "zz", "Z", "end", "nothing"] {
+        filters.push(Filter {
+            text: Some(text.into()),
+            ..Filter::default()
+        });
+    }
+    for path in ["orders", "Orders", "12", "hooks/"] {
+        filters.push(Filter {
+            path: Some(path.into()),
+            ..Filter::default()
+        });
+    }
+    for (name, value) in [
+        ("x-kind", None),
+        ("X-Kind", Some("ALPHA")),
+        ("x-kind", Some("oth")),
+        ("x-none", None),
+    ] {
+        filters.push(Filter {
+            header: Some((name.into(), value.map(Into::into))),
+            ..Filter::default()
+        });
+    }
+    for method in ["post", "PUT", "delete"] {
+        filters.push(Filter {
+            method: Some(method.into()),
+            ..Filter::default()
+        });
+    }
+    filters.push(Filter {
+        text: Some("beta".into()),
+        method: Some("GET".into()),
+        path: Some("hooks".into()),
+        ..Filter::default()
+    });
+    for filter in filters {
+        let shape =
+            |c: &hookbin::model::Capture| (c.method.clone(), c.path.clone(), c.body.clone());
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let (mut pa, mut pb) = (None, None);
+        loop {
+            let x = store.list_requests(&bin, 7, pa, &filter).await.unwrap();
+            let y = lite
+                .list_requests(&bin, 7, pb, None, &filter)
+                .await
+                .unwrap();
+            a.extend(x.requests.iter().map(shape));
+            b.extend(y.requests.iter().map(shape));
+            assert_eq!(x.next.is_some(), y.next.is_some(), "{filter:?}");
+            match (x.next, y.next) {
+                (Some(n), Some(m)) => (pa, pb) = (Some(n), Some(m)),
+                _ => break,
+            }
+        }
+        assert_eq!(a, b, "{filter:?}");
+    }
+    lite.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn counts_stay_right_through_captures_deletes_and_clears() {
+    let Some(pg) = Cluster::shared().await else {
+        return;
+    };
+    let url = pg.fresh_database().await;
+    let (a, b) = (
+        PgStore::connect(&url).await.unwrap(),
+        PgStore::connect(&url).await.unwrap(),
+    );
+    let bin = a.create_bin(None, 2).await.unwrap();
+    a.create_bin(None, 2).await.unwrap();
+    assert!(matches!(
+        b.create_bin(None, 2).await,
+        Err(StoreError::Full(_))
+    ));
+    let sends = (0..40).map(|i| {
+        let node = if i % 2 == 0 { &a } else { &b };
+        node.insert_capture(capture(&bin.id, vec![b'x'; i]))
+    });
+    let ids: Vec<RequestId> = join_all(sends)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let held = b.get_bin(&bin.id).await.unwrap();
+    assert_eq!(held.request_count, 40);
+    assert!(held.last_request_at.is_some());
+    assert_eq!(a.delete_request(ids[3]).await.unwrap(), bin.id);
+    assert!(matches!(
+        a.get_request(ids[3]).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        &b.get_request(ids[4]).await.unwrap().body[..],
+        &[b'x'; 4][..]
+    );
+    assert_eq!(a.get_bin(&bin.id).await.unwrap().request_count, 39);
+    assert_eq!(b.clear_bin(&bin.id).await.unwrap(), 39);
+    assert_eq!(a.get_bin(&bin.id).await.unwrap().request_count, 0);
+    a.delete_bin(&bin.id).await.unwrap();
+    assert!(matches!(
+        b.get_bin(&bin.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        a.insert_capture(capture(&bin.id, b"late".to_vec())).await,
+        Err(StoreError::NotFound(_))
+    ));
 }

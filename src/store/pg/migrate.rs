@@ -35,6 +35,40 @@ const STEPS: &[&str] = &[
      );
      CREATE INDEX requests_by_bin ON requests(bin_id, seq);
      CREATE SEQUENCE request_seq;",
+    // 2: each bin's count and newest row key, kept by the writers once per bin per batch (the
+    // nodes share them, so no node can hold them in memory as SQLite's single process does).
+    "ALTER TABLE bins ADD COLUMN request_count BIGINT NOT NULL DEFAULT 0;
+     ALTER TABLE bins ADD COLUMN last_seq BIGINT NOT NULL DEFAULT 0;",
+    // 3: the header filter reads the stored header list (u32 LE name length, name, u32 LE
+    // value length, value, repeated) as SQLite's hb_has_header does: the name exactly (names
+    // are stored lowercased), the value containing the text with ASCII case folded.
+    "CREATE FUNCTION hb_has_header(h BYTEA, want_name TEXT, want_value TEXT) RETURNS BOOLEAN AS $$
+     DECLARE
+        i INT := 0;
+        n INT := length(h);
+        len INT;
+        name BYTEA;
+        val BYTEA;
+     BEGIN
+        WHILE i + 4 <= n LOOP
+           len := get_byte(h, i) | (get_byte(h, i + 1) << 8) | (get_byte(h, i + 2) << 16)
+                  | (get_byte(h, i + 3) << 24);
+           name := substring(h FROM i + 5 FOR len);
+           i := i + 4 + len;
+           EXIT WHEN i + 4 > n;
+           len := get_byte(h, i) | (get_byte(h, i + 1) << 8) | (get_byte(h, i + 2) << 16)
+                  | (get_byte(h, i + 3) << 24);
+           val := substring(h FROM i + 5 FOR len);
+           i := i + 4 + len;
+           IF lower(convert_from(name, 'LATIN1')) = want_name AND (want_value IS NULL OR
+              strpos(translate(convert_from(val, 'LATIN1'), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ',
+                     'abcdefghijklmnopqrstuvwxyz'), want_value) > 0) THEN
+              RETURN TRUE;
+           END IF;
+        END LOOP;
+        RETURN FALSE;
+     END
+     $$ LANGUAGE plpgsql IMMUTABLE;",
 ];
 
 /// The schema version this build writes.

@@ -12,16 +12,17 @@
 //! Row keys keep SQLite's shape (milliseconds << 16, so ids read as times and sort by arrival),
 //! with the low 16 bits from a shared sequence so that nodes never collide.
 
+mod bins;
 mod migrate;
+mod requests;
 mod writer;
 
-use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
 
 use super::StoreError;
-use crate::model::{BinId, Capture, NewCapture, RequestId};
+use crate::model::{NewCapture, RequestId};
 
 /// Connections a node keeps open at most.
 const POOL_SIZE: usize = 16;
@@ -79,20 +80,9 @@ impl PgStore {
         Ok(PgStore { pool, writer })
     }
 
-    /// Creates a bin with this id; a conflict if it exists.
-    pub async fn create_bin(&self, id: &BinId, name: Option<&str>) -> Result<(), StoreError> {
-        let client = self.pool.get().await.map_err(unreachable)?;
-        client
-            .execute(
-                "INSERT INTO bins (id, name, created_at) VALUES ($1, $2, now())",
-                &[&id.as_str(), &name],
-            )
-            .await
-            .map_err(|e| match failed(e) {
-                StoreError::Conflict(_) => StoreError::Conflict(format!("bin {id} exists")),
-                other => other,
-            })?;
-        Ok(())
+    /// A pooled connection, or the store's "unreachable" error.
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(unreachable)
     }
 
     /// Stores a capture; resolves with its id once the transaction holding it has committed.
@@ -104,47 +94,4 @@ impl PgStore {
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
-
-    /// A page of a bin's requests, newest first, below the request `before`.
-    pub async fn list_requests(
-        &self,
-        bin: &BinId,
-        limit: usize,
-        before: Option<RequestId>,
-    ) -> Result<Vec<Capture>, StoreError> {
-        let client = self.pool.get().await.map_err(unreachable)?;
-        let below = before.map_or(i64::MAX, RequestId::seq);
-        let rows = client
-            .query(
-                "SELECT seq, bin_id, received_at, method, path, query, http_version, remote_addr,
-                        headers, body_size, body, response_status
-                 FROM requests WHERE bin_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
-                &[&bin.as_str(), &below, &(limit as i64)],
-            )
-            .await
-            .map_err(failed)?;
-        rows.iter().map(capture_from).collect()
-    }
-}
-
-fn capture_from(row: &tokio_postgres::Row) -> Result<Capture, StoreError> {
-    let bin: String = row.get(1);
-    let headers: Vec<u8> = row.get(8);
-    let body: Vec<u8> = row.get(10);
-    let received: DateTime<Utc> = row.get(2);
-    Ok(Capture {
-        id: RequestId::from_seq(row.get(0)),
-        bin_id: BinId::parse(&bin)
-            .ok_or_else(|| StoreError::Commit(format!("the stored bin id '{bin}' is not valid")))?,
-        received_at: received,
-        method: row.get(3),
-        path: row.get(4),
-        query: row.get(5),
-        http_version: row.get(6),
-        remote_addr: row.get(7),
-        headers: super::headers::decode(&headers).unwrap_or_default(),
-        body_size: row.get::<_, i64>(9) as u64,
-        body: body.into(),
-        response_status: row.get::<_, i32>(11) as u16,
-    })
 }

@@ -105,7 +105,7 @@ async fn insert(pool: &Pool, jobs: &[Job]) -> Result<Vec<RequestId>, StoreError>
         args.push(&bodies[i]);
         args.push(&statuses[i]);
     }
-    sql += " RETURNING seq";
+    sql += " RETURNING seq, bin_id";
     let rows = tx.query(&sql, &args).await.map_err(|e| {
         if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {
             StoreError::NotFound(format!("bin {}", jobs[0].capture.bin_id))
@@ -113,6 +113,23 @@ async fn insert(pool: &Pool, jobs: &[Job]) -> Result<Vec<RequestId>, StoreError>
             failed(e)
         }
     })?;
+    // Counts per bin, once per bin per batch (in a fixed order, so two nodes' batches never
+    // wait on each other's bin rows in a cycle).
+    let mut per_bin: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+    for r in &rows {
+        let e = per_bin.entry(r.get::<_, String>(1)).or_default();
+        e.0 += 1;
+        e.1 = e.1.max(r.get(0));
+    }
+    for (bin, (n, last)) in &per_bin {
+        tx.execute(
+            "UPDATE bins SET request_count = request_count + $2, last_seq = greatest(last_seq, $3)
+             WHERE id = $1",
+            &[bin, n, last],
+        )
+        .await
+        .map_err(failed)?;
+    }
     tx.commit().await.map_err(failed)?;
     Ok(rows.iter().map(|r| RequestId::from_seq(r.get(0))).collect())
 }

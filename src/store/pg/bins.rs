@@ -1,0 +1,121 @@
+//! Bins on PostgreSQL: create (within `--max-bins` across every node), read, clear, delete.
+
+use chrono::{DateTime, Utc};
+
+use super::{PgStore, failed};
+use crate::model::{Bin, BinId};
+use crate::store::StoreError;
+
+/// Advisory lock key under which bins are counted and created ("bins").
+const BINS_LOCK: i64 = 0x6269_6e73;
+
+fn bin_from(row: &tokio_postgres::Row) -> Result<Bin, StoreError> {
+    let id: String = row.get(0);
+    let last: i64 = row.get(4);
+    Ok(Bin {
+        id: BinId::parse(&id)
+            .ok_or_else(|| StoreError::Commit(format!("the stored bin id '{id}' is not valid")))?,
+        name: row.get(1),
+        created_at: row.get::<_, DateTime<Utc>>(2),
+        request_count: row.get::<_, i64>(3).max(0) as u64,
+        last_request_at: (last > 0)
+            .then(|| DateTime::from_timestamp_millis(last >> 16))
+            .flatten(),
+    })
+}
+
+const BIN_COLUMNS: &str = "id, name, created_at, request_count, last_seq";
+
+impl PgStore {
+    /// Creates a bin; with a name, the name is its id and a taken name conflicts. With
+    /// `max_bins` above 0 a database already holding that many refuses: the count and the
+    /// insert happen under one lock, so nodes creating at once cannot pass it.
+    pub async fn create_bin(&self, name: Option<BinId>, max_bins: u64) -> Result<Bin, StoreError> {
+        let id = name.clone().unwrap_or_else(BinId::random);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(failed)?;
+        if max_bins > 0 {
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&BINS_LOCK])
+                .await
+                .map_err(failed)?;
+            let held: i64 = tx
+                .query_one("SELECT count(*) FROM bins", &[])
+                .await
+                .map_err(failed)?
+                .get(0);
+            if held as u64 >= max_bins {
+                return Err(StoreError::Full(format!(
+                    "this hookbin holds its limit of {max_bins} bins (--max-bins); delete one first"
+                )));
+            }
+        }
+        let row = tx
+            .query_opt(
+                &format!(
+                    "INSERT INTO bins (id, name, created_at) VALUES ($1, $2, now())
+                     ON CONFLICT (id) DO NOTHING RETURNING {BIN_COLUMNS}"
+                ),
+                &[&id.as_str(), &name.as_ref().map(BinId::as_str)],
+            )
+            .await
+            .map_err(failed)?
+            .ok_or_else(|| StoreError::Conflict(format!("a bin named '{id}' exists")))?;
+        tx.commit().await.map_err(failed)?;
+        bin_from(&row)
+    }
+
+    /// One bin by id.
+    pub async fn get_bin(&self, id: &BinId) -> Result<Bin, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("SELECT {BIN_COLUMNS} FROM bins WHERE id = $1"),
+                &[&id.as_str()],
+            )
+            .await
+            .map_err(failed)?
+            .ok_or_else(|| StoreError::NotFound(format!("bin {id}")))?;
+        bin_from(&row)
+    }
+
+    /// Deletes a bin and everything it captured.
+    pub async fn delete_bin(&self, id: &BinId) -> Result<(), StoreError> {
+        let gone = self
+            .client()
+            .await?
+            .execute("DELETE FROM bins WHERE id = $1", &[&id.as_str()])
+            .await
+            .map_err(failed)?;
+        match gone {
+            0 => Err(StoreError::NotFound(format!("bin {id}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Deletes every request of a bin but keeps the bin; returns how many were removed. The
+    /// bin's row is locked first, so a node's batch counting into it waits and counts after.
+    pub async fn clear_bin(&self, id: &BinId) -> Result<u64, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(failed)?;
+        tx.query_opt(
+            "SELECT 1 FROM bins WHERE id = $1 FOR UPDATE",
+            &[&id.as_str()],
+        )
+        .await
+        .map_err(failed)?
+        .ok_or_else(|| StoreError::NotFound(format!("bin {id}")))?;
+        let removed = tx
+            .execute("DELETE FROM requests WHERE bin_id = $1", &[&id.as_str()])
+            .await
+            .map_err(failed)?;
+        tx.execute(
+            "UPDATE bins SET request_count = 0 WHERE id = $1",
+            &[&id.as_str()],
+        )
+        .await
+        .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        Ok(removed)
+    }
+}

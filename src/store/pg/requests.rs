@@ -1,0 +1,163 @@
+//! A bin's requests on PostgreSQL: pages under the same filters as SQLite's (method, path,
+//! header, body text, time range), one request, deletion.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::types::ToSql;
+
+use super::{PgStore, failed};
+use crate::model::{BinId, Capture, RequestId};
+use crate::store::{Filter, Page, StoreError, headers};
+
+const COLUMNS: &str = "seq, bin_id, received_at, method, path, query, http_version, remote_addr,
+    headers, body_size, body, response_status";
+
+/// Text as the filters compare it on PostgreSQL: each byte as the character with that code
+/// (what `convert_from(…, 'LATIN1')` makes of stored bytes), ASCII letters lowercased; so
+/// `strpos` over it is SQLite's byte-wise, ASCII case-insensitive `hb_icontains`.
+fn folded(text: &str) -> String {
+    text.bytes()
+        .map(|b| char::from(b.to_ascii_lowercase()))
+        .collect()
+}
+
+/// `column` (BYTEA) as [`folded`] text, in SQL.
+fn folded_sql(column: &str) -> String {
+    format!(
+        "translate(convert_from({column}, 'LATIN1'), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', \
+         'abcdefghijklmnopqrstuvwxyz')"
+    )
+}
+
+/// SQL conditions for `filter` (each starting with ` AND`), with parameters numbered after
+/// the `taken` already bound.
+fn conditions(filter: &Filter, taken: usize) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
+    let mut sql = String::new();
+    let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+    let bind = |args: &mut Vec<Box<dyn ToSql + Sync + Send>>, v: Box<dyn ToSql + Sync + Send>| {
+        args.push(v);
+        taken + args.len()
+    };
+    if let Some(m) = &filter.method {
+        let n = bind(&mut args, Box::new(m.to_ascii_uppercase()));
+        sql += &format!(" AND upper(method) = ${n}");
+    }
+    if let Some(p) = &filter.path {
+        let n = bind(&mut args, Box::new(p.clone()));
+        sql += &format!(" AND strpos(path, ${n}) > 0");
+    }
+    if let Some((name, value)) = &filter.header {
+        let a = bind(&mut args, Box::new(name.to_ascii_lowercase()));
+        let b = bind(&mut args, Box::new(value.as_deref().map(folded)));
+        sql += &format!(" AND hb_has_header(headers, ${a}, ${b})");
+    }
+    if let Some(t) = &filter.text {
+        let n = bind(&mut args, Box::new(folded(t)));
+        sql += &format!(" AND strpos({}, ${n}) > 0", folded_sql("body"));
+    }
+    if let Some(since) = filter.since {
+        let n = bind(&mut args, Box::new(since));
+        sql += &format!(" AND received_at >= ${n}");
+    }
+    if let Some(until) = filter.until {
+        let n = bind(&mut args, Box::new(until));
+        sql += &format!(" AND received_at <= ${n}");
+    }
+    (sql, args)
+}
+
+pub(super) fn capture_from(row: &tokio_postgres::Row) -> Result<Capture, StoreError> {
+    let bin: String = row.get(1);
+    let head: Vec<u8> = row.get(8);
+    let body: Vec<u8> = row.get(10);
+    Ok(Capture {
+        id: RequestId::from_seq(row.get(0)),
+        bin_id: BinId::parse(&bin)
+            .ok_or_else(|| StoreError::Commit(format!("the stored bin id '{bin}' is not valid")))?,
+        received_at: row.get::<_, DateTime<Utc>>(2),
+        method: row.get(3),
+        path: row.get(4),
+        query: row.get(5),
+        http_version: row.get(6),
+        remote_addr: row.get(7),
+        headers: headers::decode(&head).unwrap_or_default(),
+        body_size: row.get::<_, i64>(9) as u64,
+        body: body.into(),
+        response_status: row.get::<_, i32>(11) as u16,
+    })
+}
+
+impl PgStore {
+    /// A page of a bin's requests that pass `filter`, newest first, below the request `before`.
+    pub async fn list_requests(
+        &self,
+        bin: &BinId,
+        limit: usize,
+        before: Option<RequestId>,
+        filter: &Filter,
+    ) -> Result<Page, StoreError> {
+        let client = self.client().await?;
+        if client
+            .query_opt("SELECT 1 FROM bins WHERE id = $1", &[&bin.as_str()])
+            .await
+            .map_err(failed)?
+            .is_none()
+        {
+            return Err(StoreError::NotFound(format!("bin {bin}")));
+        }
+        let (cond, extra) = conditions(filter, 3);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM requests WHERE bin_id = $1 AND seq < $2{cond}
+             ORDER BY seq DESC LIMIT $3"
+        );
+        let below = before.map_or(i64::MAX, RequestId::seq);
+        let want = limit as i64 + 1;
+        let id = bin.as_str();
+        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&id, &below, &want];
+        args.extend(extra.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)));
+        let rows = client.query(&sql, &args).await.map_err(failed)?;
+        let requests = rows
+            .iter()
+            .map(capture_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_extra(requests, limit))
+    }
+
+    /// One request with its whole body.
+    pub async fn get_request(&self, id: RequestId) -> Result<Capture, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                &format!("SELECT {COLUMNS} FROM requests WHERE seq = $1"),
+                &[&id.seq()],
+            )
+            .await
+            .map_err(failed)?
+            .ok_or_else(|| StoreError::NotFound(format!("request {id}")))?;
+        capture_from(&row)
+    }
+
+    /// Deletes one request (and counts it out of its bin); returns the bin it belonged to.
+    pub async fn delete_request(&self, id: RequestId) -> Result<BinId, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(failed)?;
+        let bin: String = tx
+            .query_opt(
+                "DELETE FROM requests WHERE seq = $1 RETURNING bin_id",
+                &[&id.seq()],
+            )
+            .await
+            .map_err(failed)?
+            .ok_or_else(|| StoreError::NotFound(format!("request {id}")))?
+            .get(0);
+        tx.execute(
+            "UPDATE bins SET request_count = greatest(request_count - 1, 0) WHERE id = $1",
+            &[&bin],
+        )
+        .await
+        .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        BinId::parse(&bin)
+            .ok_or_else(|| StoreError::Commit(format!("the stored bin id '{bin}' is not valid")))
+    }
+}
