@@ -306,3 +306,125 @@ async fn counts_stay_right_through_captures_deletes_and_clears() {
         Err(StoreError::NotFound(_))
     ));
 }
+
+fn hook_fields() -> hookbin::store::WebhookFields {
+    hookbin::store::WebhookFields {
+        name: "orders".into(),
+        url: "http://127.0.0.1:9/hook".into(),
+        event: "payment_received".into(),
+        active: true,
+    }
+}
+
+#[tokio::test]
+async fn two_nodes_claiming_at_once_take_each_delivery_once() {
+    let Some(pg) = Cluster::shared().await else {
+        return;
+    };
+    let url = pg.fresh_database().await;
+    let (a, b) = (
+        PgStore::connect(&url).await.unwrap(),
+        PgStore::connect(&url).await.unwrap(),
+    );
+    a.create_webhook(hook_fields(), "whsec_x".into())
+        .await
+        .unwrap();
+    let fires = (0..1000).map(|i| {
+        let node = if i % 2 == 0 { &a } else { &b };
+        node.enqueue_event(
+            "payment_received",
+            bytes::Bytes::from(format!("{{\"n\":{i}}}")),
+        )
+    });
+    let fired: HashSet<_> = join_all(fires)
+        .await
+        .into_iter()
+        .flat_map(|r| r.unwrap().1.into_iter().map(|(d, _)| d))
+        .collect();
+    assert_eq!(fired.len(), 1000);
+    // Both nodes claim in a loop until nothing is due; every delivery once, in all.
+    let drain = |node: PgStore| async move {
+        let mut mine = Vec::new();
+        loop {
+            let got = node
+                .claim_due(25, 60_000, Box::new(|_| true))
+                .await
+                .unwrap();
+            if got.is_empty() {
+                return mine;
+            }
+            mine.extend(got.into_iter().map(|d| d.id));
+        }
+    };
+    let (x, y) = tokio::join!(drain(a.clone()), drain(b.clone()));
+    assert!(
+        !x.is_empty() && !y.is_empty(),
+        "both nodes took some: {} / {}",
+        x.len(),
+        y.len()
+    );
+    let all: Vec<_> = x.iter().chain(&y).cloned().collect();
+    let unique: HashSet<_> = all.iter().cloned().collect();
+    assert_eq!(all.len(), 1000, "no delivery taken twice");
+    assert_eq!(unique, fired);
+}
+
+#[tokio::test]
+async fn a_lease_that_runs_out_lets_another_node_finish_the_delivery() {
+    let Some(pg) = Cluster::shared().await else {
+        return;
+    };
+    let url = pg.fresh_database().await;
+    let (a, b) = (
+        PgStore::connect(&url).await.unwrap(),
+        PgStore::connect(&url).await.unwrap(),
+    );
+    a.create_webhook(hook_fields(), "whsec_x".into())
+        .await
+        .unwrap();
+    let (_, made) = a
+        .enqueue_event("payment_received", bytes::Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
+    let id = made[0].0.clone();
+    // Node A takes it for 300 ms and dies before recording anything.
+    let taken = a.claim_due(10, 300, Box::new(|_| true)).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    drop(a);
+    assert!(
+        b.claim_due(10, 60_000, Box::new(|_| true))
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+    let again = crate::support::eventually(10, "the lease to run out", || async {
+        let got = b.claim_due(10, 60_000, Box::new(|_| true)).await.unwrap();
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    assert_eq!(again[0].id, id);
+    let attempt = hookbin::model::Attempt {
+        at: Utc::now(),
+        status: Some(200),
+        duration_ms: 3,
+        error: None,
+        request_headers: vec![("webhook-id".into(), id.to_string())],
+        response_headers: vec![],
+        response_body: bytes::Bytes::from_static(b"ok"),
+        response_truncated: false,
+    };
+    b.record_attempt(&id, attempt, hookbin::store::Next::Succeeded)
+        .await
+        .unwrap();
+    let d = b.get_delivery(&id).await.unwrap();
+    assert_eq!(d.state, hookbin::model::DeliveryState::Succeeded);
+    assert_eq!(d.attempts.len(), 1);
+    assert_eq!(&d.attempts[0].response_body[..], b"ok");
+    assert!(
+        b.claim_due(10, 60_000, Box::new(|_| true))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

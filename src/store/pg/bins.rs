@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{PgStore, failed};
+use super::{PgStore, failed, stored};
 use crate::model::{Bin, BinId};
 use crate::store::StoreError;
 
@@ -13,8 +13,7 @@ fn bin_from(row: &tokio_postgres::Row) -> Result<Bin, StoreError> {
     let id: String = row.get(0);
     let last: i64 = row.get(4);
     Ok(Bin {
-        id: BinId::parse(&id)
-            .ok_or_else(|| StoreError::Commit(format!("the stored bin id '{id}' is not valid")))?,
+        id: stored(&id, "bin id", BinId::parse)?,
         name: row.get(1),
         created_at: row.get::<_, DateTime<Utc>>(2),
         request_count: row.get::<_, i64>(3).max(0) as u64,

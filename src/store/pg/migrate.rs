@@ -69,6 +69,47 @@ const STEPS: &[&str] = &[
         RETURN FALSE;
      END
      $$ LANGUAGE plpgsql IMMUTABLE;",
+    // 4: webhooks, the outbox of deliveries (due times in ms, as on SQLite) and every attempt.
+    "CREATE TABLE webhooks (
+        id         TEXT PRIMARY KEY,
+        name       TEXT NOT NULL,
+        url        TEXT NOT NULL,
+        event      TEXT NOT NULL,
+        active     BOOLEAN NOT NULL,
+        secret     TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL
+     );
+     CREATE INDEX webhooks_by_event ON webhooks(event);
+     CREATE TABLE deliveries (
+        seq             BIGSERIAL PRIMARY KEY,
+        id              TEXT NOT NULL UNIQUE,
+        webhook_id      TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        event           TEXT NOT NULL,
+        event_id        TEXT,
+        is_test         BOOLEAN NOT NULL,
+        payload         BYTEA NOT NULL,
+        state           TEXT NOT NULL,
+        attempt_count   INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms BIGINT,
+        created_at      TIMESTAMPTZ NOT NULL,
+        redelivery_of   TEXT
+     );
+     CREATE INDEX deliveries_due ON deliveries(next_attempt_ms) WHERE state = 'pending';
+     CREATE INDEX deliveries_by_webhook ON deliveries(webhook_id, seq);
+     CREATE TABLE attempts (
+        id                 BIGSERIAL PRIMARY KEY,
+        delivery_id        TEXT NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
+        at                 TIMESTAMPTZ NOT NULL,
+        status             INTEGER,
+        duration_ms        BIGINT NOT NULL,
+        error              TEXT,
+        request_headers    TEXT NOT NULL,
+        response_headers   TEXT NOT NULL,
+        response_body      BYTEA NOT NULL,
+        response_truncated BOOLEAN NOT NULL
+     );
+     CREATE INDEX attempts_by_delivery ON attempts(delivery_id, id);",
 ];
 
 /// The schema version this build writes.

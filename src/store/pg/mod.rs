@@ -14,6 +14,7 @@
 
 mod bins;
 mod migrate;
+mod outbox;
 mod requests;
 mod writer;
 
@@ -53,6 +54,13 @@ fn failed(e: tokio_postgres::Error) -> StoreError {
             None => e.to_string(),
         }),
     }
+}
+
+/// An id read back from the database, checked with `parse`: one that fails was written
+/// behind hookbin's back, and is reported, never trusted.
+fn stored<T>(text: &str, what: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
+    parse(text)
+        .ok_or_else(|| StoreError::Commit(format!("the stored {what} '{text}' is not valid")))
 }
 
 impl PgStore {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use tokio_postgres::types::ToSql;
 
-use super::{PgStore, failed};
+use super::{PgStore, failed, stored};
 use crate::model::{BinId, Capture, RequestId};
 use crate::store::{Filter, Page, StoreError, headers};
 
@@ -71,8 +71,7 @@ pub(super) fn capture_from(row: &tokio_postgres::Row) -> Result<Capture, StoreEr
     let body: Vec<u8> = row.get(10);
     Ok(Capture {
         id: RequestId::from_seq(row.get(0)),
-        bin_id: BinId::parse(&bin)
-            .ok_or_else(|| StoreError::Commit(format!("the stored bin id '{bin}' is not valid")))?,
+        bin_id: stored(&bin, "bin id", BinId::parse)?,
         received_at: row.get::<_, DateTime<Utc>>(2),
         method: row.get(3),
         path: row.get(4),
@@ -157,7 +156,6 @@ impl PgStore {
         .await
         .map_err(failed)?;
         tx.commit().await.map_err(failed)?;
-        BinId::parse(&bin)
-            .ok_or_else(|| StoreError::Commit(format!("the stored bin id '{bin}' is not valid")))
+        stored(&bin, "bin id", BinId::parse)
     }
 }

@@ -1,0 +1,228 @@
+//! Webhooks and the outbox on PostgreSQL. Claims take due deliveries with
+//! `FOR UPDATE SKIP LOCKED`, so nodes claiming at once never take the same one, and lease
+//! them by moving their due time forward: a node that dies mid-send leaves the delivery due
+//! again once the lease runs out, for another node to take (at least once, never lost).
+
+use bytes::Bytes;
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::{PgStore, failed, stored};
+use crate::model::{Attempt, Delivery, DeliveryId, DeliveryState, DueDelivery, EventId, WebhookId};
+use crate::store::{Admit, Next, StoreError, WebhookFields};
+
+impl PgStore {
+    /// Creates a webhook with the given secret; its id.
+    pub async fn create_webhook(
+        &self,
+        f: WebhookFields,
+        secret: String,
+    ) -> Result<WebhookId, StoreError> {
+        let id = WebhookId::new();
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO webhooks (id, name, url, event, active, secret, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, now(), now())",
+                &[&id.as_str(), &f.name, &f.url, &f.event, &f.active, &secret],
+            )
+            .await
+            .map_err(failed)?;
+        Ok(id)
+    }
+
+    /// Records a fired event: one pending delivery, due now, per active webhook on `event`,
+    /// all in one transaction. The event id and `(delivery, webhook)` pairs.
+    pub async fn enqueue_event(
+        &self,
+        event: &str,
+        payload: Bytes,
+    ) -> Result<(EventId, Vec<(DeliveryId, WebhookId)>), StoreError> {
+        let event_id = EventId::new();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(failed)?;
+        let hooks = tx
+            .query(
+                "SELECT id FROM webhooks WHERE event = $1 AND active ORDER BY created_at, id",
+                &[&event],
+            )
+            .await
+            .map_err(failed)?;
+        let now = Utc::now().timestamp_millis();
+        let mut out = Vec::with_capacity(hooks.len());
+        for hook in hooks {
+            let hook: String = hook.get(0);
+            let id = DeliveryId::new();
+            tx.execute(
+                "INSERT INTO deliveries (id, webhook_id, event, event_id, is_test, payload, state,
+                     next_attempt_ms, created_at)
+                 VALUES ($1, $2, $3, $4, false, $5, 'pending', $6, now())",
+                &[
+                    &id.as_str(),
+                    &hook,
+                    &event,
+                    &event_id.as_str(),
+                    &&payload[..],
+                    &now,
+                ],
+            )
+            .await
+            .map_err(failed)?;
+            out.push((id, stored(&hook, "webhook id", WebhookId::parse)?));
+        }
+        tx.commit().await.map_err(failed)?;
+        Ok((event_id, out))
+    }
+
+    /// Takes up to `limit` due deliveries of active webhooks that `admit` accepts, leasing each
+    /// for `lease_ms`. Rows another node is claiming at this moment are skipped, not waited for.
+    pub async fn claim_due(
+        &self,
+        limit: usize,
+        lease_ms: i64,
+        mut admit: Admit,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(failed)?;
+        let now = Utc::now().timestamp_millis();
+        let candidates = tx
+            .query(
+                "SELECT d.id, d.webhook_id, w.url, w.secret FROM deliveries d
+                 JOIN webhooks w ON w.id = d.webhook_id
+                 WHERE d.state = 'pending' AND d.next_attempt_ms <= $1 AND w.active
+                 ORDER BY d.next_attempt_ms LIMIT $2
+                 FOR UPDATE OF d SKIP LOCKED",
+                &[&now, &(limit as i64)],
+            )
+            .await
+            .map_err(failed)?;
+        let mut claimed = Vec::new();
+        for c in candidates {
+            let url: String = c.get(2);
+            if !admit(&url) {
+                continue;
+            }
+            let id: String = c.get(0);
+            let row = tx
+                .query_one(
+                    "UPDATE deliveries SET next_attempt_ms = $2 WHERE id = $1
+                     RETURNING event, payload, attempt_count",
+                    &[&id, &(now + lease_ms)],
+                )
+                .await
+                .map_err(failed)?;
+            claimed.push(DueDelivery {
+                id: stored(&id, "delivery id", DeliveryId::parse)?,
+                webhook_id: stored(&c.get::<_, String>(1), "webhook id", WebhookId::parse)?,
+                url,
+                secret: c.get(3),
+                event: row.get(0),
+                payload: Bytes::from(row.get::<_, Vec<u8>>(1)),
+                attempts_made: row.get::<_, i32>(2).max(0) as u32,
+            });
+        }
+        tx.commit().await.map_err(failed)?;
+        Ok(claimed)
+    }
+
+    /// Records an attempt and what happens next to its delivery.
+    pub async fn record_attempt(
+        &self,
+        id: &DeliveryId,
+        attempt: Attempt,
+        next: Next,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(failed)?;
+        let (state, next_ms) = match next {
+            Next::Succeeded => (DeliveryState::Succeeded, None),
+            Next::Failed => (DeliveryState::Failed, None),
+            Next::RetryAt(t) => (DeliveryState::Pending, Some(t.timestamp_millis())),
+        };
+        let n = tx
+            .execute(
+                "UPDATE deliveries SET state = $2, next_attempt_ms = $3,
+                     attempt_count = attempt_count + 1 WHERE id = $1",
+                &[&id.as_str(), &state.as_str(), &next_ms],
+            )
+            .await
+            .map_err(failed)?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("delivery {id}")));
+        }
+        tx.execute(
+            "INSERT INTO attempts (delivery_id, at, status, duration_ms, error, request_headers,
+                 response_headers, response_body, response_truncated)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &id.as_str(),
+                &attempt.at,
+                &attempt.status.map(i32::from),
+                &(attempt.duration_ms as i64),
+                &attempt.error,
+                &serde_json::to_string(&attempt.request_headers).expect("strings serialize"),
+                &serde_json::to_string(&attempt.response_headers).expect("strings serialize"),
+                &&attempt.response_body[..],
+                &attempt.response_truncated,
+            ],
+        )
+        .await
+        .map_err(failed)?;
+        tx.commit().await.map_err(failed)
+    }
+
+    /// One delivery with its attempts.
+    pub async fn get_delivery(&self, id: &DeliveryId) -> Result<Delivery, StoreError> {
+        let client = self.client().await?;
+        let d = client
+            .query_opt(
+                "SELECT id, webhook_id, event, event_id, is_test, payload, state, next_attempt_ms,
+                        created_at, redelivery_of FROM deliveries WHERE id = $1",
+                &[&id.as_str()],
+            )
+            .await
+            .map_err(failed)?
+            .ok_or_else(|| StoreError::NotFound(format!("delivery {id}")))?;
+        let attempts = client
+            .query(
+                "SELECT at, status, duration_ms, error, request_headers, response_headers,
+                        response_body, response_truncated
+                 FROM attempts WHERE delivery_id = $1 ORDER BY id",
+                &[&id.as_str()],
+            )
+            .await
+            .map_err(failed)?
+            .iter()
+            .map(|a| Attempt {
+                at: a.get(0),
+                status: a.get::<_, Option<i32>>(1).map(|s| s as u16),
+                duration_ms: a.get::<_, i64>(2).max(0) as u64,
+                error: a.get(3),
+                request_headers: serde_json::from_str(a.get(4)).unwrap_or_default(),
+                response_headers: serde_json::from_str(a.get(5)).unwrap_or_default(),
+                response_body: Bytes::from(a.get::<_, Vec<u8>>(6)),
+                response_truncated: a.get(7),
+            })
+            .collect();
+        Ok(Delivery {
+            id: stored(&d.get::<_, String>(0), "delivery id", DeliveryId::parse)?,
+            webhook_id: stored(&d.get::<_, String>(1), "webhook id", WebhookId::parse)?,
+            event: d.get(2),
+            event_id: d
+                .get::<_, Option<String>>(3)
+                .map(|e| stored(&e, "event id", EventId::parse))
+                .transpose()?,
+            is_test: d.get(4),
+            payload: Bytes::from(d.get::<_, Vec<u8>>(5)),
+            state: DeliveryState::parse(d.get(6)),
+            next_attempt_at: d
+                .get::<_, Option<i64>>(7)
+                .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
+            created_at: d.get::<_, DateTime<Utc>>(8),
+            redelivery_of: d
+                .get::<_, Option<String>>(9)
+                .map(|r| stored(&r, "delivery id", DeliveryId::parse))
+                .transpose()?,
+            attempts,
+        })
+    }
+}
