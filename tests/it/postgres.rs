@@ -428,3 +428,124 @@ async fn a_lease_that_runs_out_lets_another_node_finish_the_delivery() {
             .is_empty()
     );
 }
+
+/// Waits for what `heard` says next, for up to 10 s.
+async fn next_heard(
+    heard: &mut tokio::sync::mpsc::Receiver<hookbin::store::pg::follow::Heard>,
+) -> hookbin::store::pg::follow::Heard {
+    tokio::time::timeout(std::time::Duration::from_secs(10), heard.recv())
+        .await
+        .expect("heard within 10 s")
+        .expect("still listening")
+}
+
+#[tokio::test]
+async fn every_node_hears_captures_as_they_commit() {
+    use hookbin::store::pg::follow::Heard;
+    let Some(pg) = Cluster::shared().await else {
+        return;
+    };
+    let url = pg.fresh_database().await;
+    let (a, b) = (
+        PgStore::connect(&url).await.unwrap(),
+        PgStore::connect(&url).await.unwrap(),
+    );
+    let (one, two) = (BinId::parse("one").unwrap(), BinId::parse("two").unwrap());
+    for bin in [&one, &two] {
+        a.create_bin(Some(bin.clone()), 0).await.unwrap();
+    }
+    let mut heard = b.follow();
+    // The listener needs a moment to connect: capture until it hears one (for up to 10 s).
+    let mut tries = 0;
+    loop {
+        a.insert_capture(capture(&one, b"ping".to_vec()))
+            .await
+            .unwrap();
+        let wait = std::time::Duration::from_millis(200);
+        if let Ok(Some(_)) = tokio::time::timeout(wait, heard.recv()).await {
+            break;
+        }
+        tries += 1;
+        assert!(tries < 50, "the listener heard nothing in 10 s");
+    }
+    while heard.try_recv().is_ok() {}
+    let first = a
+        .insert_capture(capture(&one, b"1".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_heard(&mut heard).await,
+        Heard::Committed {
+            bin: one.clone(),
+            newest: first
+        }
+    );
+    let second = b
+        .insert_capture(capture(&two, b"2".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_heard(&mut heard).await,
+        Heard::Committed {
+            bin: two.clone(),
+            newest: second
+        }
+    );
+}
+
+#[tokio::test]
+async fn captures_say_unreachable_while_the_database_is_down_and_recover_after() {
+    use hookbin::store::pg::follow::Heard;
+    let Some(mut pg) = Cluster::own().await else {
+        return;
+    };
+    let store = PgStore::connect(&pg.fresh_database().await).await.unwrap();
+    let bin = store.create_bin(None, 0).await.unwrap().id;
+    let mut heard = store.follow();
+    let mut acked = Vec::new();
+    for i in 0..20u8 {
+        acked.push(store.insert_capture(capture(&bin, vec![i])).await.unwrap());
+    }
+    pg = tokio::task::spawn_blocking(move || {
+        pg.stop();
+        pg
+    })
+    .await
+    .unwrap();
+    match store.insert_capture(capture(&bin, b"down".to_vec())).await {
+        Err(StoreError::Unreachable(msg)) => {
+            assert!(msg.contains("the database is unreachable"), "{msg}")
+        }
+        other => panic!("not reported as unreachable: {other:?}"),
+    }
+    pg = tokio::task::spawn_blocking(move || {
+        pg.start_again();
+        pg
+    })
+    .await
+    .unwrap();
+    // The node recovers by itself: the pool reconnects, and so does the listener.
+    let back = crate::support::eventually(20, "captures to work again", || async {
+        store
+            .insert_capture(capture(&bin, b"back".to_vec()))
+            .await
+            .ok()
+    })
+    .await;
+    acked.push(back);
+    let stored: HashSet<RequestId> = all(&store, &bin, 50).await.iter().map(|c| c.id).collect();
+    assert!(
+        acked.iter().all(|id| stored.contains(id)),
+        "every acknowledged capture is there"
+    );
+    // Then the listener, which reconnects every second, reports the gap.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match tokio::time::timeout_at(deadline, heard.recv()).await {
+            Ok(Some(Heard::Gap)) => break,
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => panic!("no gap reported within 20 s"),
+        }
+    }
+    drop(pg);
+}

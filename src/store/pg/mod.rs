@@ -13,6 +13,7 @@
 //! with the low 16 bits from a shared sequence so that nodes never collide.
 
 mod bins;
+pub mod follow;
 mod migrate;
 mod outbox;
 mod requests;
@@ -32,6 +33,7 @@ const POOL_SIZE: usize = 16;
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    config: tokio_postgres::Config,
     writer: mpsc::Sender<writer::Job>,
 }
 
@@ -71,7 +73,7 @@ impl PgStore {
             .parse()
             .map_err(|e| StoreError::Commit(format!("bad database URL: {e}")))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -85,7 +87,16 @@ impl PgStore {
         migrate::migrate(&mut client).await?;
         drop(client);
         let writer = writer::spawn(pool.clone());
-        Ok(PgStore { pool, writer })
+        Ok(PgStore {
+            pool,
+            config,
+            writer,
+        })
+    }
+
+    /// Captures committed by every node (this one included) from now on; see [`follow`].
+    pub fn follow(&self) -> tokio::sync::mpsc::Receiver<follow::Heard> {
+        follow::spawn(self.config.clone())
     }
 
     /// A pooled connection, or the store's "unreachable" error.

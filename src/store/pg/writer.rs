@@ -129,6 +129,13 @@ async fn insert(pool: &Pool, jobs: &[Job]) -> Result<Vec<RequestId>, StoreError>
         )
         .await
         .map_err(failed)?;
+        // Delivered to every listening node when this transaction commits (see `follow`).
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&super::follow::CHANNEL, &format!("{bin} {last}")],
+        )
+        .await
+        .map_err(failed)?;
     }
     tx.commit().await.map_err(failed)?;
     Ok(rows.iter().map(|r| RequestId::from_seq(r.get(0))).collect())

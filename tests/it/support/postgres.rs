@@ -14,6 +14,8 @@ use std::time::Duration;
 pub struct Cluster {
     url: String,
     child: Option<Child>,
+    /// How to start it again after [`Cluster::stop`]: its binaries, data directory and port.
+    relaunch: Option<(PathBuf, u16)>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -60,7 +62,7 @@ fn as_postgres(program: &Path) -> Command {
     }
 }
 
-fn skip(why: &str) -> Option<Arc<Cluster>> {
+fn skip<T>(why: &str) -> Option<T> {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("PostgreSQL tests cannot run under CI=true: {why}");
     }
@@ -79,6 +81,7 @@ impl Cluster {
             Ok(url) => Cluster {
                 url,
                 child: None,
+                relaunch: None,
                 _dir: None,
             },
             Err(_) => match binaries() {
@@ -96,6 +99,19 @@ impl Cluster {
         let cluster = Arc::new(cluster);
         *shared = Arc::downgrade(&cluster);
         Some(cluster)
+    }
+
+    /// A cluster of this test's own, which it may stop and start again; `None` (after
+    /// saying so) when PostgreSQL is not installed and this is not CI.
+    pub async fn own() -> Option<Cluster> {
+        match binaries() {
+            Some(bin) => Some(
+                tokio::task::spawn_blocking(move || Cluster::start(&bin))
+                    .await
+                    .unwrap(),
+            ),
+            None => skip("initdb/postgres not found (install Debian's postgresql)"),
+        }
     }
 
     fn start(bin: &Path) -> Cluster {
@@ -135,34 +151,59 @@ impl Cluster {
             String::from_utf8_lossy(&init.stderr)
         );
         let port = super::free_port();
+        let mut cluster = Cluster {
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            child: None,
+            relaunch: Some((bin.to_owned(), port)),
+            _dir: Some(dir),
+        };
+        cluster.launch();
+        cluster
+    }
+
+    /// Starts the server on its data directory and port, and waits until it listens.
+    fn launch(&mut self) {
+        let (bin, port) = self.relaunch.clone().expect("a cluster of our own");
+        let dir = self._dir.as_ref().expect("a cluster of our own").path();
         let child = as_postgres(&bin.join("postgres"))
             .arg("-D")
-            .arg(&data)
+            .arg(dir.join("data"))
             .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
             .arg("-k")
-            .arg(dir.path())
+            .arg(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start postgres");
-        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
-        let mut cluster = Cluster {
-            url,
-            child: Some(child),
-            _dir: Some(dir),
-        };
+        self.child = Some(child);
         // The server gives no sign of being ready but accepting: poll its port, for up to 30 s.
         for _ in 0..600 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return cluster;
+                return;
             }
-            if let Some(Ok(Some(status))) = cluster.child.as_mut().map(Child::try_wait) {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
                 panic!("postgres exited at start: {status}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("postgres did not listen on {port} within 30 s");
+    }
+
+    /// Stops the server (a fast shutdown: its sessions are ended) and waits until it is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGINT is PostgreSQL's fast shutdown: it ends its own backends and exits.
+            let _ = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a stopped server again on the same data and port.
+    pub fn start_again(&mut self) {
+        self.launch();
     }
 
     /// A new, empty database on this server; its URL.
@@ -201,12 +242,6 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            // SIGINT is PostgreSQL's fast shutdown: it ends its own backends and exits.
-            let _ = Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
-        }
+        self.stop();
     }
 }
