@@ -92,10 +92,10 @@ async fn captures_are_stored_byte_for_byte_once_committed() {
         })
         .collect();
     let missing = BinId::parse("nobody").unwrap();
-    let stray = store.insert_capture(capture(&missing, b"lost".to_vec()));
+    let stray = store.insert_capture(capture(&missing, b"lost".to_vec()), 0);
     let sends = bodies
         .iter()
-        .map(|b| store.insert_capture(capture(&bin, b.clone())));
+        .map(|b| store.insert_capture(capture(&bin, b.clone()), 0));
     let (stray, ids) = tokio::join!(stray, join_all(sends));
     assert!(matches!(stray, Err(StoreError::NotFound(_))), "{stray:?}");
     let ids: Vec<RequestId> = ids.into_iter().map(Result::unwrap).collect();
@@ -138,7 +138,7 @@ async fn two_nodes_on_one_database_see_each_others_captures() {
     for i in 0..50 {
         let node = if i % 2 == 0 { &a } else { &b };
         sent.insert(
-            node.insert_capture(capture(&bin, format!("{i}").into_bytes()))
+            node.insert_capture(capture(&bin, format!("{i}").into_bytes()), 0)
                 .await
                 .unwrap(),
         );
@@ -193,7 +193,7 @@ async fn filters_answer_as_they_do_on_sqlite() {
     store.create_bin(Some(bin.clone()), 0).await.unwrap();
     lite.create_bin(Some(bin.clone()), 0).await.unwrap();
     for i in 0..72 {
-        store.insert_capture(varied(&bin, i)).await.unwrap();
+        store.insert_capture(varied(&bin, i), 0).await.unwrap();
         lite.insert_capture(varied(&bin, i), 0).await.unwrap();
     }
     let mut filters = vec![Filter::default()];
@@ -274,7 +274,7 @@ async fn counts_stay_right_through_captures_deletes_and_clears() {
     ));
     let sends = (0..40).map(|i| {
         let node = if i % 2 == 0 { &a } else { &b };
-        node.insert_capture(capture(&bin.id, vec![b'x'; i]))
+        node.insert_capture(capture(&bin.id, vec![b'x'; i]), 0)
     });
     let ids: Vec<RequestId> = join_all(sends)
         .await
@@ -302,7 +302,8 @@ async fn counts_stay_right_through_captures_deletes_and_clears() {
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        a.insert_capture(capture(&bin.id, b"late".to_vec())).await,
+        a.insert_capture(capture(&bin.id, b"late".to_vec()), 0)
+            .await,
         Err(StoreError::NotFound(_))
     ));
 }
@@ -458,7 +459,7 @@ async fn every_node_hears_captures_as_they_commit() {
     // The listener needs a moment to connect: capture until it hears one (for up to 10 s).
     let mut tries = 0;
     loop {
-        a.insert_capture(capture(&one, b"ping".to_vec()))
+        a.insert_capture(capture(&one, b"ping".to_vec()), 0)
             .await
             .unwrap();
         let wait = std::time::Duration::from_millis(200);
@@ -470,7 +471,7 @@ async fn every_node_hears_captures_as_they_commit() {
     }
     while heard.try_recv().is_ok() {}
     let first = a
-        .insert_capture(capture(&one, b"1".to_vec()))
+        .insert_capture(capture(&one, b"1".to_vec()), 0)
         .await
         .unwrap();
     assert_eq!(
@@ -481,7 +482,7 @@ async fn every_node_hears_captures_as_they_commit() {
         }
     );
     let second = b
-        .insert_capture(capture(&two, b"2".to_vec()))
+        .insert_capture(capture(&two, b"2".to_vec()), 0)
         .await
         .unwrap();
     assert_eq!(
@@ -504,7 +505,12 @@ async fn captures_say_unreachable_while_the_database_is_down_and_recover_after()
     let mut heard = store.follow();
     let mut acked = Vec::new();
     for i in 0..20u8 {
-        acked.push(store.insert_capture(capture(&bin, vec![i])).await.unwrap());
+        acked.push(
+            store
+                .insert_capture(capture(&bin, vec![i]), 0)
+                .await
+                .unwrap(),
+        );
     }
     pg = tokio::task::spawn_blocking(move || {
         pg.stop();
@@ -512,7 +518,10 @@ async fn captures_say_unreachable_while_the_database_is_down_and_recover_after()
     })
     .await
     .unwrap();
-    match store.insert_capture(capture(&bin, b"down".to_vec())).await {
+    match store
+        .insert_capture(capture(&bin, b"down".to_vec()), 0)
+        .await
+    {
         Err(StoreError::Unreachable(msg)) => {
             assert!(msg.contains("the database is unreachable"), "{msg}")
         }
@@ -527,7 +536,7 @@ async fn captures_say_unreachable_while_the_database_is_down_and_recover_after()
     // The node recovers by itself: the pool reconnects, and so does the listener.
     let back = crate::support::eventually(20, "captures to work again", || async {
         store
-            .insert_capture(capture(&bin, b"back".to_vec()))
+            .insert_capture(capture(&bin, b"back".to_vec()), 0)
             .await
             .ok()
     })
@@ -548,4 +557,34 @@ async fn captures_say_unreachable_while_the_database_is_down_and_recover_after()
         }
     }
     drop(pg);
+}
+
+#[tokio::test]
+async fn nodes_capturing_into_a_capped_bin_keep_exactly_its_cap() {
+    let Some(pg) = Cluster::shared().await else {
+        return;
+    };
+    let url = pg.fresh_database().await;
+    let (a, b) = (
+        PgStore::connect(&url).await.unwrap(),
+        PgStore::connect(&url).await.unwrap(),
+    );
+    let bin = a.create_bin(None, 0).await.unwrap().id;
+    let sends = (0..400usize).map(|i| {
+        let node = if i % 2 == 0 { &a } else { &b };
+        node.insert_capture(capture(&bin, i.to_string().into_bytes()), 50)
+    });
+    let ids: Vec<RequestId> = join_all(sends)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(a.get_bin(&bin).await.unwrap().request_count, 50);
+    let kept = all(&b, &bin, 100).await;
+    assert_eq!(kept.len(), 50, "exactly the cap is stored");
+    // The newest 50 row keys are the ones kept.
+    let mut newest: Vec<RequestId> = ids.clone();
+    newest.sort();
+    let newest: HashSet<RequestId> = newest.into_iter().rev().take(50).collect();
+    assert_eq!(kept.iter().map(|c| c.id).collect::<HashSet<_>>(), newest);
 }

@@ -105,10 +105,20 @@ impl PgStore {
     }
 
     /// Stores a capture; resolves with its id once the transaction holding it has committed.
-    pub async fn insert_capture(&self, capture: NewCapture) -> Result<RequestId, StoreError> {
+    /// A bin past `max_requests` (0 = no cap) has its oldest requests evicted in the same
+    /// transaction.
+    pub async fn insert_capture(
+        &self,
+        capture: NewCapture,
+        max_requests: u64,
+    ) -> Result<RequestId, StoreError> {
         let (done, answer) = oneshot::channel();
         self.writer
-            .send(writer::Job { capture, done })
+            .send(writer::Job {
+                capture,
+                max_requests,
+                done,
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?

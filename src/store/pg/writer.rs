@@ -18,6 +18,8 @@ const COLUMNS: usize = 12;
 /// One capture waiting to be stored, and where its id goes once committed.
 pub struct Job {
     pub capture: NewCapture,
+    /// The most requests its bin keeps (0: no cap); the oldest beyond it are evicted.
+    pub max_requests: u64,
     pub done: oneshot::Sender<Result<RequestId, StoreError>>,
 }
 
@@ -114,21 +116,47 @@ async fn insert(pool: &Pool, jobs: &[Job]) -> Result<Vec<RequestId>, StoreError>
         }
     })?;
     // Counts per bin, once per bin per batch (in a fixed order, so two nodes' batches never
-    // wait on each other's bin rows in a cycle).
-    let mut per_bin: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+    // wait on each other's bin rows in a cycle). The UPDATE locks the bin's row until COMMIT,
+    // so nodes capturing into one bin count and evict it one after another, never both from
+    // the same count.
+    let mut per_bin: std::collections::BTreeMap<String, (i64, i64, u64)> = Default::default();
     for r in &rows {
         let e = per_bin.entry(r.get::<_, String>(1)).or_default();
         e.0 += 1;
         e.1 = e.1.max(r.get(0));
     }
-    for (bin, (n, last)) in &per_bin {
-        tx.execute(
-            "UPDATE bins SET request_count = request_count + $2, last_seq = greatest(last_seq, $3)
-             WHERE id = $1",
-            &[bin, n, last],
-        )
-        .await
-        .map_err(failed)?;
+    for job in jobs {
+        if let Some(e) = per_bin.get_mut(job.capture.bin_id.as_str()) {
+            e.2 = e.2.max(job.max_requests);
+        }
+    }
+    for (bin, (n, last, cap)) in &per_bin {
+        let count: i64 = tx
+            .query_one(
+                "UPDATE bins SET request_count = request_count + $2, last_seq = greatest(last_seq, $3)
+                 WHERE id = $1 RETURNING request_count",
+                &[bin, n, last],
+            )
+            .await
+            .map_err(failed)?
+            .get(0);
+        let excess = count - *cap as i64;
+        if *cap > 0 && excess > 0 {
+            let gone = tx
+                .execute(
+                    "DELETE FROM requests WHERE seq IN (
+                         SELECT seq FROM requests WHERE bin_id = $1 ORDER BY seq LIMIT $2)",
+                    &[bin, &excess],
+                )
+                .await
+                .map_err(failed)?;
+            tx.execute(
+                "UPDATE bins SET request_count = request_count - $2 WHERE id = $1",
+                &[bin, &(gone as i64)],
+            )
+            .await
+            .map_err(failed)?;
+        }
         // Delivered to every listening node when this transaction commits (see `follow`).
         tx.execute(
             "SELECT pg_notify($1, $2)",
