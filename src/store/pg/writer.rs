@@ -23,38 +23,60 @@ pub struct Job {
     pub done: oneshot::Sender<Result<RequestId, StoreError>>,
 }
 
+/// Batches in flight at once, each on its own connection: a commit waits for its WAL flush,
+/// and while one batch waits the next is already being written (PostgreSQL flushes
+/// concurrent commits together).
+const IN_FLIGHT: usize = 4;
+
 /// Starts the writer on `pool`; it ends when every sender is gone.
 pub fn spawn(pool: Pool) -> mpsc::Sender<Job> {
     let (tx, mut rx) = mpsc::channel::<Job>(8192);
     tokio::spawn(async move {
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            let jobs = std::mem::take(&mut batch);
-            match insert(&pool, &jobs).await {
-                Ok(ids) => {
-                    for (job, id) in jobs.into_iter().zip(ids) {
-                        let _ = job.done.send(Ok(id));
-                    }
-                }
-                // One bad capture (its bin deleted meanwhile) must not fail the others: alone,
-                // each gets its own answer.
-                Err(_) if jobs.len() > 1 => {
-                    for job in jobs {
-                        let result = insert(&pool, std::slice::from_ref(&job))
-                            .await
-                            .map(|ids| ids[0]);
-                        let _ = job.done.send(result);
-                    }
-                }
-                Err(e) => {
-                    for job in jobs {
-                        let _ = job.done.send(Err(clone_error(&e)));
-                    }
-                }
+        loop {
+            // Take a slot first, so captures queue up (and batch) while every slot is busy.
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                return;
             }
+            let jobs = std::mem::take(&mut batch);
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                commit(&pool, jobs).await;
+                drop(slot);
+            });
         }
     });
     tx
+}
+
+/// Stores one batch and answers each of its callers.
+async fn commit(pool: &Pool, jobs: Vec<Job>) {
+    match insert(pool, &jobs).await {
+        Ok(ids) => {
+            for (job, id) in jobs.into_iter().zip(ids) {
+                let _ = job.done.send(Ok(id));
+            }
+        }
+        // One bad capture (its bin deleted meanwhile) must not fail the others: alone, each
+        // gets its own answer.
+        Err(_) if jobs.len() > 1 => {
+            for job in jobs {
+                let result = insert(pool, std::slice::from_ref(&job))
+                    .await
+                    .map(|ids| ids[0]);
+                let _ = job.done.send(result);
+            }
+        }
+        Err(e) => {
+            for job in jobs {
+                let _ = job.done.send(Err(clone_error(&e)));
+            }
+        }
+    }
 }
 
 fn clone_error(e: &StoreError) -> StoreError {

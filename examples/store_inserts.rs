@@ -1,0 +1,93 @@
+//! The storage engines on their own, without HTTP: how many 1 KiB captures a second each one
+//! commits (every one acknowledged only after its COMMIT) with 64 writers at once, and how
+//! many are then stored. A measure for the PostgreSQL engine while it is not yet behind `--db`.
+//!
+//! `cargo run --release --example store_inserts -- <sqlite file | postgres://…> [captures]`
+
+use std::time::Instant;
+
+use chrono::Utc;
+use hookbin::model::{BinId, NewCapture};
+use hookbin::store::pg::PgStore;
+use hookbin::store::{Store, encode_headers};
+
+const WRITERS: usize = 64;
+
+fn capture(bin: &BinId, i: usize) -> NewCapture {
+    let body = format!("{{\"n\":{i},\"note\":\"{}\"}}", "x".repeat(1000));
+    NewCapture {
+        bin_id: bin.clone(),
+        received_at: Utc::now(),
+        method: "POST".into(),
+        path: format!("/b/{bin}/orders"),
+        query: String::new(),
+        http_version: "HTTP/1.1",
+        remote_addr: "127.0.0.1:1".into(),
+        headers: encode_headers([("content-type", &b"application/json"[..])].into_iter()),
+        content_type: Some("application/json".into()),
+        signed: false,
+        body: body.into(),
+        response_status: 200,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let db = args.next().expect("usage: store_inserts <db> [captures]");
+    let n: usize = args.next().map_or(100_000, |a| a.parse().expect("a count"));
+    let bin = BinId::parse("bench").unwrap();
+    let per = n / WRITERS;
+    let started;
+    let stored = if db.starts_with("postgres://") {
+        let store = PgStore::connect(&db).await.expect("connect");
+        let _ = store.create_bin(Some(bin.clone()), 0).await;
+        started = Instant::now();
+        let tasks: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let (store, bin) = (store.clone(), bin.clone());
+                tokio::spawn(async move {
+                    for i in 0..per {
+                        store
+                            .insert_capture(capture(&bin, w * per + i), 0)
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        store.get_bin(&bin).await.unwrap().request_count
+    } else {
+        let store = Store::open(std::path::Path::new(&db)).expect("open");
+        let _ = store.create_bin(Some(bin.clone()), 0).await;
+        started = Instant::now();
+        let tasks: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let (store, bin) = (store.clone(), bin.clone());
+                tokio::spawn(async move {
+                    for i in 0..per {
+                        store
+                            .insert_capture(capture(&bin, w * per + i), 0)
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let count = store.request_count(&bin);
+        store.close().await.unwrap();
+        count
+    };
+    let took = started.elapsed().as_secs_f64();
+    let sent = per * WRITERS;
+    println!(
+        "{sent} captures in {took:.2} s: {:.0} captures/s acknowledged; {stored} stored",
+        sent as f64 / took
+    );
+}
