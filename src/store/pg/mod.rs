@@ -5,9 +5,12 @@
 //! deadpool-postgres gives it a small pool with recycling checks, and is what tokio-postgres's
 //! own documentation points to. What this engine has so far:
 //! - schema migrations, run once however many nodes start together (under an advisory lock);
-//! - bins, and captures acknowledged only after their transaction commits, many captures per
-//!   round trip and per commit (a writer task per node, like SQLite's group commit);
-//! - a bin's requests, newest first, paged by row key.
+//! - captures acknowledged only after their transaction commits, many per COPY and per commit
+//!   (`writer`, like SQLite's group commit), with each bin's count and eviction kept right
+//!   when nodes capture into it at once;
+//! - bins, and a bin's requests under every filter SQLite has (`bins`, `requests`);
+//! - webhooks and the outbox, claimed with `FOR UPDATE SKIP LOCKED` and leases (`outbox`);
+//! - every node hearing of captures as they commit (`follow`).
 //!
 //! Row keys keep SQLite's shape (milliseconds << 16, so ids read as times and sort by arrival),
 //! with the low 16 bits from a shared sequence so that nodes never collide.

@@ -1,5 +1,5 @@
 //! A node's capture writer on PostgreSQL: takes every capture already waiting (up to a cap),
-//! inserts them with one statement in one transaction, and answers each caller only after the
+//! copies them in with one COPY in one transaction, and answers each caller only after the
 //! COMMIT; the same group commit as SQLite's writer, so a round trip and a commit are shared.
 
 use deadpool_postgres::Pool;
@@ -11,7 +11,8 @@ use super::{failed, unreachable};
 use crate::model::{NewCapture, RequestId};
 use crate::store::StoreError;
 
-/// Most captures one statement inserts (PostgreSQL takes at most 65,535 parameters).
+/// Most captures one batch takes; also the step of `request_seq`, whose every value gives a
+/// batch this many row-key low bits.
 const MAX_BATCH: usize = 512;
 /// Columns written per capture, and their types in the COPY.
 const COLUMNS: usize = 13;
