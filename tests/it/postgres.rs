@@ -588,3 +588,84 @@ async fn nodes_capturing_into_a_capped_bin_keep_exactly_its_cap() {
     let newest: HashSet<RequestId> = newest.into_iter().rev().take(50).collect();
     assert_eq!(kept.iter().map(|c| c.id).collect::<HashSet<_>>(), newest);
 }
+
+#[tokio::test]
+async fn stepping_and_picking_requests_answer_as_on_sqlite() {
+    let Some(pg) = Cluster::shared().await else {
+        return;
+    };
+    let store = PgStore::connect(&pg.fresh_database().await).await.unwrap();
+    let bin = store.create_bin(None, 0).await.unwrap().id;
+    let mut ids = Vec::new();
+    for i in 0..5u8 {
+        ids.push(
+            store
+                .insert_capture(capture(&bin, vec![i]), 0)
+                .await
+                .unwrap(),
+        );
+    }
+    let after = store.first_after(&bin, ids[1]).await.unwrap().unwrap();
+    assert_eq!((after.id, &after.body[..]), (ids[2], &[2u8][..]));
+    assert!(store.first_after(&bin, ids[4]).await.unwrap().is_none());
+    assert_eq!(
+        store.neighbours(&bin, ids[2]).await.unwrap(),
+        (Some(ids[3]), Some(ids[1]))
+    );
+    assert_eq!(
+        store.neighbours(&bin, ids[0]).await.unwrap(),
+        (Some(ids[1]), None)
+    );
+    store.delete_request(ids[3]).await.unwrap();
+    let picked = store
+        .get_requests(vec![ids[4], ids[3], ids[0]])
+        .await
+        .unwrap();
+    let got: Vec<RequestId> = picked.iter().map(|c| c.id).collect();
+    assert_eq!(
+        got,
+        vec![ids[4], ids[0]],
+        "in the order asked, the deleted one left out"
+    );
+}
+
+#[tokio::test]
+async fn nodes_sweeping_idle_bins_at_once_delete_each_once() {
+    let Some(pg) = Cluster::shared().await else {
+        return;
+    };
+    let url = pg.fresh_database().await;
+    let (a, b) = (
+        PgStore::connect(&url).await.unwrap(),
+        PgStore::connect(&url).await.unwrap(),
+    );
+    let idle = a.create_bin(None, 0).await.unwrap().id;
+    let busy = a.create_bin(None, 0).await.unwrap().id;
+    let fresh = a.create_bin(None, 0).await.unwrap().id;
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    // Two bins made two days ago; one of them caught a request just now.
+    client
+        .execute(
+            "UPDATE bins SET created_at = now() - interval '2 days' WHERE id = ANY($1)",
+            &[&vec![idle.as_str(), busy.as_str()]],
+        )
+        .await
+        .unwrap();
+    a.insert_capture(capture(&busy, b"now".to_vec()), 0)
+        .await
+        .unwrap();
+    let day = std::time::Duration::from_secs(86_400);
+    let (x, y) = tokio::join!(
+        a.expire_bins(day, Utc::now()),
+        b.expire_bins(day, Utc::now())
+    );
+    assert_eq!(x.unwrap() + y.unwrap(), 1, "the idle bin, once");
+    assert!(matches!(
+        a.get_bin(&idle).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(a.get_bin(&busy).await.is_ok() && a.get_bin(&fresh).await.is_ok());
+}

@@ -118,3 +118,27 @@ impl PgStore {
         Ok(removed)
     }
 }
+
+impl PgStore {
+    /// Deletes bins whose last capture (or creation, if none) was more than `ttl` before
+    /// `now`; returns how many went. One statement, so nodes sweeping at once cannot count a
+    /// bin twice, and a bin that catches a request meanwhile is kept.
+    pub async fn expire_bins(
+        &self,
+        ttl: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let cutoff_ms = now.timestamp_millis() - ttl.as_millis() as i64;
+        let gone = self
+            .client()
+            .await?
+            .execute(
+                "DELETE FROM bins WHERE greatest(
+                     (extract(epoch FROM created_at) * 1000)::bigint, last_seq >> 16) < $1",
+                &[&cutoff_ms],
+            )
+            .await
+            .map_err(failed)?;
+        Ok(gone as usize)
+    }
+}

@@ -159,3 +159,67 @@ impl PgStore {
         stored(&bin, "bin id", BinId::parse)
     }
 }
+
+impl PgStore {
+    /// The oldest request of a bin that arrived after `after`, with its whole body.
+    pub async fn first_after(
+        &self,
+        bin: &BinId,
+        after: RequestId,
+    ) -> Result<Option<Capture>, StoreError> {
+        self.client()
+            .await?
+            .query_opt(
+                &format!(
+                    "SELECT {COLUMNS} FROM requests WHERE bin_id = $1 AND seq > $2
+                     ORDER BY seq LIMIT 1"
+                ),
+                &[&bin.as_str(), &after.seq()],
+            )
+            .await
+            .map_err(failed)?
+            .as_ref()
+            .map(capture_from)
+            .transpose()
+    }
+
+    /// The requests of `bin` just newer and just older than `id`.
+    pub async fn neighbours(
+        &self,
+        bin: &BinId,
+        id: RequestId,
+    ) -> Result<(Option<RequestId>, Option<RequestId>), StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT (SELECT min(seq) FROM requests WHERE bin_id = $1 AND seq > $2),
+                        (SELECT max(seq) FROM requests WHERE bin_id = $1 AND seq < $2)",
+                &[&bin.as_str(), &id.seq()],
+            )
+            .await
+            .map_err(failed)?;
+        let at = |i| row.get::<_, Option<i64>>(i).map(RequestId::from_seq);
+        Ok((at(0), at(1)))
+    }
+
+    /// Several requests with their whole bodies, in the order asked for; ids that are gone
+    /// are left out.
+    pub async fn get_requests(&self, ids: Vec<RequestId>) -> Result<Vec<Capture>, StoreError> {
+        let seqs: Vec<i64> = ids.iter().map(|id| id.seq()).collect();
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!("SELECT {COLUMNS} FROM requests WHERE seq = ANY($1)"),
+                &[&seqs],
+            )
+            .await
+            .map_err(failed)?;
+        let mut found: std::collections::HashMap<RequestId, Capture> = rows
+            .iter()
+            .map(|r| capture_from(r).map(|c| (c.id, c)))
+            .collect::<Result<_, _>>()?;
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+}
