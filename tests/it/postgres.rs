@@ -669,3 +669,83 @@ async fn nodes_sweeping_idle_bins_at_once_delete_each_once() {
     ));
     assert!(a.get_bin(&busy).await.is_ok() && a.get_bin(&fresh).await.is_ok());
 }
+
+#[tokio::test]
+async fn settings_and_relays_are_kept_per_bin_and_request() {
+    use hookbin::model::{BinResponse, BinSettings, Relay, RelayKind};
+    let Some(pg) = Cluster::shared().await else {
+        return;
+    };
+    let store = PgStore::connect(&pg.fresh_database().await).await.unwrap();
+    let bin = store.create_bin(None, 0).await.unwrap().id;
+    assert_eq!(
+        store.bin_settings(&bin).await.unwrap(),
+        BinSettings::default()
+    );
+    let settings = BinSettings {
+        response: Some(BinResponse {
+            status: 418,
+            headers: vec![("x-a".into(), "1".into()), ("x-a".into(), "2".into())],
+            body: bytes::Bytes::from_static(b"\xffteapot"),
+            delay_ms: 250,
+        }),
+        forward_url: Some("http://127.0.0.1:9/in".into()),
+        signing_secret: Some("whsec_abc".into()),
+    };
+    store
+        .set_bin_settings(&bin, settings.clone())
+        .await
+        .unwrap();
+    assert_eq!(store.bin_settings(&bin).await.unwrap(), settings);
+    store
+        .set_bin_settings(&bin, BinSettings::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.bin_settings(&bin).await.unwrap(),
+        BinSettings::default()
+    );
+    let nobody = BinId::parse("nobody").unwrap();
+    assert!(matches!(
+        store.set_bin_settings(&nobody, settings).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let id = store
+        .insert_capture(capture(&bin, b"x".to_vec()), 0)
+        .await
+        .unwrap();
+    let relay = |kind, status| Relay {
+        request_id: id,
+        kind,
+        url: "http://127.0.0.1:9/in".into(),
+        at: Utc::now(),
+        status,
+        duration_ms: 7,
+        error: status.is_none().then(|| "connection refused".into()),
+        response_headers: vec![("server".into(), "x".into())],
+        response_body: bytes::Bytes::from_static(b"ok"),
+        response_truncated: false,
+    };
+    store
+        .record_relay(relay(RelayKind::Forward, Some(202)))
+        .await
+        .unwrap();
+    store
+        .record_relay(relay(RelayKind::Replay, None))
+        .await
+        .unwrap();
+    let log = store.relays(id).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(
+        (log[0].kind, log[0].status),
+        (RelayKind::Replay, None),
+        "newest first"
+    );
+    assert_eq!(log[1].status, Some(202));
+    store.delete_request(id).await.unwrap();
+    assert!(matches!(
+        store.record_relay(relay(RelayKind::Replay, None)).await,
+        Err(StoreError::NotFound(_))
+    ));
+}

@@ -112,6 +112,30 @@ const STEPS: &[&str] = &[
      CREATE INDEX attempts_by_delivery ON attempts(delivery_id, id);",
     // 5: a batch takes one block of row-key low bits from the sequence (see `writer`).
     "ALTER SEQUENCE request_seq INCREMENT BY 512;",
+    // 6: per-bin answers, forwarding and signing secret; every forward or replay of a capture.
+    "CREATE TABLE bin_settings (
+        bin_id            TEXT PRIMARY KEY REFERENCES bins(id) ON DELETE CASCADE,
+        response_status   INTEGER,
+        response_headers  TEXT,
+        response_body     BYTEA,
+        response_delay_ms BIGINT NOT NULL DEFAULT 0,
+        forward_url       TEXT,
+        signing_secret    TEXT
+     );
+     CREATE TABLE relays (
+        id                 BIGSERIAL PRIMARY KEY,
+        request_seq        BIGINT NOT NULL REFERENCES requests(seq) ON DELETE CASCADE,
+        kind               TEXT NOT NULL,
+        url                TEXT NOT NULL,
+        at                 TIMESTAMPTZ NOT NULL,
+        status             INTEGER,
+        duration_ms        BIGINT NOT NULL,
+        error              TEXT,
+        response_headers   TEXT NOT NULL,
+        response_body      BYTEA NOT NULL,
+        response_truncated BOOLEAN NOT NULL
+     );
+     CREATE INDEX relays_by_request ON relays(request_seq, id);",
 ];
 
 /// The schema version this build writes.

@@ -20,6 +20,7 @@ pub mod follow;
 mod migrate;
 mod outbox;
 mod requests;
+mod settings;
 mod writer;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -58,6 +59,16 @@ fn failed(e: tokio_postgres::Error) -> StoreError {
             Some(db) => db.message().to_owned(),
             None => e.to_string(),
         }),
+    }
+}
+
+/// A write that failed, where a foreign key violation means the row it belongs to (`parent`,
+/// e.g. "bin x") is gone: that is `NotFound`, anything else as [`failed`].
+fn orphaned(e: tokio_postgres::Error, parent: impl FnOnce() -> String) -> StoreError {
+    if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {
+        StoreError::NotFound(parent())
+    } else {
+        failed(e)
     }
 }
 

@@ -7,7 +7,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
-use super::{failed, unreachable};
+use super::{failed, orphaned, unreachable};
 use crate::model::{NewCapture, RequestId};
 use crate::store::StoreError;
 
@@ -152,13 +152,10 @@ async fn insert(pool: &Pool, jobs: &[Job]) -> Result<Vec<RequestId>, StoreError>
         ];
         writer.as_mut().write(&row).await.map_err(failed)?;
     }
-    writer.finish().await.map_err(|e| {
-        if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) {
-            StoreError::NotFound(format!("bin {}", jobs[0].capture.bin_id))
-        } else {
-            failed(e)
-        }
-    })?;
+    writer
+        .finish()
+        .await
+        .map_err(|e| orphaned(e, || format!("bin {}", jobs[0].capture.bin_id)))?;
     // Counts per bin, once per bin per batch (in a fixed order, so two nodes' batches never
     // wait on each other's bin rows in a cycle). The UPDATE locks the bin's row until COMMIT,
     // so nodes capturing into one bin count and evict it one after another, never both from

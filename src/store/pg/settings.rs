@@ -1,0 +1,140 @@
+//! Per-bin settings and the log of relays (forwards and replays) on PostgreSQL.
+
+use bytes::Bytes;
+
+use super::{PgStore, failed, orphaned};
+use crate::model::{BinId, BinResponse, BinSettings, Relay, RelayKind, RequestId};
+use crate::store::StoreError;
+
+impl PgStore {
+    /// A bin's settings (the defaults when it has none stored).
+    pub async fn bin_settings(&self, id: &BinId) -> Result<BinSettings, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT response_status, response_headers, response_body, response_delay_ms,
+                        forward_url, signing_secret FROM bin_settings WHERE bin_id = $1",
+                &[&id.as_str()],
+            )
+            .await
+            .map_err(failed)?;
+        Ok(row.map_or_else(BinSettings::default, |r| BinSettings {
+            response: r.get::<_, Option<i32>>(0).map(|status| BinResponse {
+                status: status as u16,
+                headers: r
+                    .get::<_, Option<String>>(1)
+                    .and_then(|h| serde_json::from_str(&h).ok())
+                    .unwrap_or_default(),
+                body: Bytes::from(r.get::<_, Option<Vec<u8>>>(2).unwrap_or_default()),
+                delay_ms: r.get::<_, i64>(3).max(0) as u64,
+            }),
+            forward_url: r.get(4),
+            signing_secret: r.get(5),
+        }))
+    }
+
+    /// Replaces a bin's settings; the default settings remove its row.
+    pub async fn set_bin_settings(&self, id: &BinId, s: BinSettings) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        if client
+            .query_opt("SELECT 1 FROM bins WHERE id = $1", &[&id.as_str()])
+            .await
+            .map_err(failed)?
+            .is_none()
+        {
+            return Err(StoreError::NotFound(format!("bin {id}")));
+        }
+        if s.is_default() {
+            client
+                .execute(
+                    "DELETE FROM bin_settings WHERE bin_id = $1",
+                    &[&id.as_str()],
+                )
+                .await
+                .map_err(failed)?;
+            return Ok(());
+        }
+        let r = s.response.as_ref();
+        let headers = r.map(|r| serde_json::to_string(&r.headers).expect("pairs serialize"));
+        client
+            .execute(
+                "INSERT INTO bin_settings (bin_id, response_status, response_headers,
+                     response_body, response_delay_ms, forward_url, signing_secret)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (bin_id) DO UPDATE SET response_status = $2, response_headers = $3,
+                     response_body = $4, response_delay_ms = $5, forward_url = $6,
+                     signing_secret = $7",
+                &[
+                    &id.as_str(),
+                    &r.map(|r| i32::from(r.status)),
+                    &headers,
+                    &r.map(|r| &r.body[..]),
+                    &r.map_or(0, |r| r.delay_ms as i64),
+                    &s.forward_url,
+                    &s.signing_secret,
+                ],
+            )
+            .await
+            // The bin may be deleted between the check and the write.
+            .map_err(|e| orphaned(e, || format!("bin {id}")))?;
+        Ok(())
+    }
+
+    /// Logs one forward or replay; a capture deleted meanwhile is `NotFound`.
+    pub async fn record_relay(&self, r: Relay) -> Result<(), StoreError> {
+        let headers = serde_json::to_string(&r.response_headers).expect("pairs serialize");
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO relays (request_seq, kind, url, at, status, duration_ms, error,
+                     response_headers, response_body, response_truncated)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                &[
+                    &r.request_id.seq(),
+                    &r.kind.as_str(),
+                    &r.url,
+                    &r.at,
+                    &r.status.map(i32::from),
+                    &(r.duration_ms as i64),
+                    &r.error,
+                    &headers,
+                    &&r.response_body[..],
+                    &r.response_truncated,
+                ],
+            )
+            .await
+            .map_err(|e| orphaned(e, || format!("request {}", r.request_id)))?;
+        Ok(())
+    }
+
+    /// Every forward and replay of a capture, newest first.
+    pub async fn relays(&self, id: RequestId) -> Result<Vec<Relay>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT kind, url, at, status, duration_ms, error, response_headers,
+                        response_body, response_truncated
+                 FROM relays WHERE request_seq = $1 ORDER BY id DESC",
+                &[&id.seq()],
+            )
+            .await
+            .map_err(failed)?;
+        Ok(rows
+            .iter()
+            .map(|r| Relay {
+                request_id: id,
+                kind: RelayKind::parse(r.get(0)),
+                url: r.get(1),
+                at: r.get(2),
+                status: r.get::<_, Option<i32>>(3).map(|s| s as u16),
+                duration_ms: r.get::<_, i64>(4).max(0) as u64,
+                error: r.get(5),
+                response_headers: serde_json::from_str(r.get(6)).unwrap_or_default(),
+                response_body: Bytes::from(r.get::<_, Vec<u8>>(7)),
+                response_truncated: r.get(8),
+            })
+            .collect())
+    }
+}
