@@ -749,3 +749,94 @@ async fn settings_and_relays_are_kept_per_bin_and_request() {
         Err(StoreError::NotFound(_))
     ));
 }
+
+#[tokio::test]
+async fn webhooks_page_change_and_count_their_deliveries() {
+    let Some(pg) = Cluster::shared().await else {
+        return;
+    };
+    let store = PgStore::connect(&pg.fresh_database().await).await.unwrap();
+    let mut made = Vec::new();
+    for name in ["Orders", "refunds", "sites"] {
+        let f = hookbin::store::WebhookFields {
+            name: name.into(),
+            ..hook_fields()
+        };
+        made.push(store.create_webhook(f, "whsec_1".into()).await.unwrap());
+        crate::support::next_millisecond().await;
+    }
+    let (first, next) = store.list_webhooks_page(None, None, 2).await.unwrap();
+    let names: Vec<&str> = first.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["sites", "refunds"], "newest first");
+    let (rest, end) = store.list_webhooks_page(None, next, 2).await.unwrap();
+    assert_eq!(
+        (rest.len(), rest[0].name.as_str(), end),
+        (1, "Orders", None)
+    );
+    let (found, _) = store
+        .list_webhooks_page(Some("ORDER".into()), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "search ignores case");
+
+    let id = made[0].id.clone();
+    let patch = hookbin::store::WebhookPatch {
+        name: Some("orders v2".into()),
+        ..Default::default()
+    };
+    let changed = store.update_webhook(&id, patch).await.unwrap();
+    assert_eq!(
+        (changed.name.as_str(), changed.url.as_str()),
+        ("orders v2", "http://127.0.0.1:9/hook")
+    );
+    let rotated = store.rotate_secret(&id, "whsec_2".into()).await.unwrap();
+    assert_eq!(rotated.secret, "whsec_2");
+
+    // All three are on the event: one delivery each; one attempt recorded on the first.
+    store
+        .enqueue_event("payment_received", bytes::Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
+    let due = store
+        .claim_due(10, 60_000, Box::new(|_| true))
+        .await
+        .unwrap();
+    let mine = due.iter().find(|d| d.webhook_id == id).unwrap();
+    let attempt = hookbin::model::Attempt {
+        at: Utc::now(),
+        status: Some(200),
+        duration_ms: 1,
+        error: None,
+        request_headers: vec![],
+        response_headers: vec![],
+        response_body: bytes::Bytes::new(),
+        response_truncated: false,
+    };
+    store
+        .record_attempt(&mine.id, attempt, hookbin::store::Next::Succeeded)
+        .await
+        .unwrap();
+    let stats = store.get_webhook(&id).await.unwrap().stats;
+    assert_eq!(
+        (
+            stats.total,
+            stats.succeeded,
+            stats.pending,
+            stats.last_status
+        ),
+        (1, 1, 0, Some(200))
+    );
+    store.delete_webhook(&id).await.unwrap();
+    assert!(matches!(
+        store.get_webhook(&id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.get_delivery(&mine.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_webhook(&id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}

@@ -21,6 +21,7 @@ mod migrate;
 mod outbox;
 mod requests;
 mod settings;
+mod webhooks;
 mod writer;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};

@@ -1,4 +1,4 @@
-//! Webhooks and the outbox on PostgreSQL. Claims take due deliveries with
+//! The outbox on PostgreSQL. Claims take due deliveries with
 //! `FOR UPDATE SKIP LOCKED`, so nodes claiming at once never take the same one, and lease
 //! them by moving their due time forward: a node that dies mid-send leaves the delivery due
 //! again once the lease runs out, for another node to take (at least once, never lost).
@@ -8,28 +8,9 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use super::{PgStore, failed, stored};
 use crate::model::{Attempt, Delivery, DeliveryId, DeliveryState, DueDelivery, EventId, WebhookId};
-use crate::store::{Admit, Next, StoreError, WebhookFields};
+use crate::store::{Admit, Next, StoreError};
 
 impl PgStore {
-    /// Creates a webhook with the given secret; its id.
-    pub async fn create_webhook(
-        &self,
-        f: WebhookFields,
-        secret: String,
-    ) -> Result<WebhookId, StoreError> {
-        let id = WebhookId::new();
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO webhooks (id, name, url, event, active, secret, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, now(), now())",
-                &[&id.as_str(), &f.name, &f.url, &f.event, &f.active, &secret],
-            )
-            .await
-            .map_err(failed)?;
-        Ok(id)
-    }
-
     /// Records a fired event: one pending delivery, due now, per active webhook on `event`,
     /// all in one transaction. The event id and `(delivery, webhook)` pairs.
     pub async fn enqueue_event(
