@@ -840,3 +840,102 @@ async fn webhooks_page_change_and_count_their_deliveries() {
         Err(StoreError::NotFound(_))
     ));
 }
+
+#[tokio::test]
+async fn deliveries_page_resend_count_and_prune() {
+    use hookbin::model::DeliveryState;
+    let Some(pg) = Cluster::shared().await else {
+        return;
+    };
+    let store = PgStore::connect(&pg.fresh_database().await).await.unwrap();
+    let hook = store
+        .create_webhook(hook_fields(), "whsec_1".into())
+        .await
+        .unwrap();
+    assert_eq!(store.next_due().await.unwrap(), None);
+    let mut fired = Vec::new();
+    for i in 0..5 {
+        let (_, made) = store
+            .enqueue_event("payment_received", bytes::Bytes::from(format!("{i}")))
+            .await
+            .unwrap();
+        fired.push(made[0].0.clone());
+    }
+    assert!(store.next_due().await.unwrap().is_some());
+    let test = store
+        .create_test_delivery(
+            &hook.id,
+            "payment_received",
+            bytes::Bytes::from_static(b"t"),
+        )
+        .await
+        .unwrap();
+    assert!(store.get_delivery(&test).await.unwrap().is_test);
+    // Newest first, two at a time: the test send, then the five fired, newest first.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let (page, next) = store.list_deliveries(&hook.id, 2, before).await.unwrap();
+        seen.extend(page.into_iter().map(|d| d.id));
+        match next {
+            Some(n) => before = Some(n),
+            None => break,
+        }
+    }
+    let mut expected = vec![test.clone()];
+    expected.extend(fired.iter().rev().cloned());
+    assert_eq!(seen, expected);
+
+    let again = store.redeliver(&fired[0]).await.unwrap();
+    assert_eq!(again.redelivery_of.as_ref(), Some(&fired[0]));
+    assert_eq!(&again.payload[..], b"0");
+    // Finish every fired one; only finished deliveries older than the cutoff are pruned.
+    let due = store
+        .claim_due(50, 60_000, Box::new(|_| true))
+        .await
+        .unwrap();
+    assert_eq!(
+        due.len(),
+        6,
+        "five fired and the re-delivery; never the test send"
+    );
+    for d in &due {
+        let attempt = hookbin::model::Attempt {
+            at: Utc::now(),
+            status: Some(500),
+            duration_ms: 1,
+            error: None,
+            request_headers: vec![],
+            response_headers: vec![],
+            response_body: bytes::Bytes::new(),
+            response_truncated: false,
+        };
+        store
+            .record_attempt(&d.id, attempt, hookbin::store::Next::Failed)
+            .await
+            .unwrap();
+    }
+    let states = store.delivery_states().await.unwrap();
+    let count = |s: DeliveryState| {
+        states
+            .iter()
+            .find(|(n, _)| n == s.as_str())
+            .map_or(0, |x| x.1)
+    };
+    assert_eq!(
+        (count(DeliveryState::Failed), count(DeliveryState::Pending)),
+        (6, 1)
+    );
+    let week = std::time::Duration::from_secs(7 * 86_400);
+    assert_eq!(
+        store.prune_deliveries(week, Utc::now()).await.unwrap(),
+        0,
+        "too young"
+    );
+    let later = Utc::now() + chrono::Duration::days(8);
+    assert_eq!(store.prune_deliveries(week, later).await.unwrap(), 6);
+    assert!(
+        store.get_delivery(&test).await.is_ok(),
+        "a pending one is kept"
+    );
+}

@@ -16,6 +16,7 @@
 //! with the low 16 bits from a shared sequence so that nodes never collide.
 
 mod bins;
+mod deliveries;
 pub mod follow;
 mod migrate;
 mod outbox;

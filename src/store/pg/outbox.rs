@@ -4,10 +4,10 @@
 //! again once the lease runs out, for another node to take (at least once, never lost).
 
 use bytes::Bytes;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::Utc;
 
 use super::{PgStore, failed, stored};
-use crate::model::{Attempt, Delivery, DeliveryId, DeliveryState, DueDelivery, EventId, WebhookId};
+use crate::model::{Attempt, DeliveryId, DeliveryState, DueDelivery, EventId, WebhookId};
 use crate::store::{Admit, Next, StoreError};
 
 impl PgStore {
@@ -149,61 +149,5 @@ impl PgStore {
         .await
         .map_err(failed)?;
         tx.commit().await.map_err(failed)
-    }
-
-    /// One delivery with its attempts.
-    pub async fn get_delivery(&self, id: &DeliveryId) -> Result<Delivery, StoreError> {
-        let client = self.client().await?;
-        let d = client
-            .query_opt(
-                "SELECT id, webhook_id, event, event_id, is_test, payload, state, next_attempt_ms,
-                        created_at, redelivery_of FROM deliveries WHERE id = $1",
-                &[&id.as_str()],
-            )
-            .await
-            .map_err(failed)?
-            .ok_or_else(|| StoreError::NotFound(format!("delivery {id}")))?;
-        let attempts = client
-            .query(
-                "SELECT at, status, duration_ms, error, request_headers, response_headers,
-                        response_body, response_truncated
-                 FROM attempts WHERE delivery_id = $1 ORDER BY id",
-                &[&id.as_str()],
-            )
-            .await
-            .map_err(failed)?
-            .iter()
-            .map(|a| Attempt {
-                at: a.get(0),
-                status: a.get::<_, Option<i32>>(1).map(|s| s as u16),
-                duration_ms: a.get::<_, i64>(2).max(0) as u64,
-                error: a.get(3),
-                request_headers: serde_json::from_str(a.get(4)).unwrap_or_default(),
-                response_headers: serde_json::from_str(a.get(5)).unwrap_or_default(),
-                response_body: Bytes::from(a.get::<_, Vec<u8>>(6)),
-                response_truncated: a.get(7),
-            })
-            .collect();
-        Ok(Delivery {
-            id: stored(&d.get::<_, String>(0), "delivery id", DeliveryId::parse)?,
-            webhook_id: stored(&d.get::<_, String>(1), "webhook id", WebhookId::parse)?,
-            event: d.get(2),
-            event_id: d
-                .get::<_, Option<String>>(3)
-                .map(|e| stored(&e, "event id", EventId::parse))
-                .transpose()?,
-            is_test: d.get(4),
-            payload: Bytes::from(d.get::<_, Vec<u8>>(5)),
-            state: DeliveryState::parse(d.get(6)),
-            next_attempt_at: d
-                .get::<_, Option<i64>>(7)
-                .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
-            created_at: d.get::<_, DateTime<Utc>>(8),
-            redelivery_of: d
-                .get::<_, Option<String>>(9)
-                .map(|r| stored(&r, "delivery id", DeliveryId::parse))
-                .transpose()?,
-            attempts,
-        })
     }
 }
