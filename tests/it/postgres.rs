@@ -871,6 +871,8 @@ async fn deliveries_page_resend_count_and_prune() {
         .await
         .unwrap();
     assert!(store.get_delivery(&test).await.unwrap().is_test);
+    let taken = store.claim_these(vec![test.clone()], 60_000).await.unwrap();
+    assert_eq!((taken.len(), &taken[0].payload[..]), (1, &b"t"[..]));
     // Newest first, two at a time: the test send, then the five fired, newest first.
     let mut seen = Vec::new();
     let mut before = None;
@@ -938,4 +940,65 @@ async fn deliveries_page_resend_count_and_prune() {
         store.get_delivery(&test).await.is_ok(),
         "a pending one is kept"
     );
+}
+
+#[tokio::test]
+async fn bins_page_by_activity_or_creation_and_search_by_id() {
+    use hookbin::store::{BinOrder, BinQuery};
+    let Some(pg) = Cluster::shared().await else {
+        return;
+    };
+    let store = PgStore::connect(&pg.fresh_database().await).await.unwrap();
+    let mut ids = Vec::new();
+    for name in ["alpha-1", "beta-2", "alpha-3"] {
+        let id = BinId::parse(name).unwrap();
+        store.create_bin(Some(id.clone()), 0).await.unwrap();
+        ids.push(id);
+        crate::support::next_millisecond().await;
+    }
+    // The oldest bin catches a request: it leads by activity, not by creation.
+    store
+        .insert_capture(capture(&ids[0], b"hi".to_vec()), 0)
+        .await
+        .unwrap();
+    let walk = |order| {
+        let store = store.clone();
+        async move {
+            let mut out = Vec::new();
+            let mut after = None;
+            loop {
+                let q = BinQuery {
+                    q: None,
+                    order,
+                    after,
+                    limit: 2,
+                };
+                let page = store.list_bins_page(q).await.unwrap();
+                assert_eq!(page.matched, 3);
+                out.extend(page.bins.into_iter().map(|b| b.id.to_string()));
+                match page.next {
+                    Some(n) => after = BinQuery::cursor(&n),
+                    None => return out,
+                }
+            }
+        }
+    };
+    assert_eq!(
+        walk(BinOrder::Activity).await,
+        ["alpha-1", "alpha-3", "beta-2"]
+    );
+    assert_eq!(
+        walk(BinOrder::Created).await,
+        ["alpha-3", "beta-2", "alpha-1"]
+    );
+    let q = BinQuery {
+        q: Some("ALPHA".into()),
+        order: BinOrder::Created,
+        after: None,
+        limit: 10,
+    };
+    let found = store.list_bins_page(q).await.unwrap();
+    assert_eq!(found.matched, 2);
+    assert_eq!(found.bins[0].request_count, 0);
+    assert_eq!(found.bins[1].request_count, 1);
 }

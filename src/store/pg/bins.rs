@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::{PgStore, failed, stored};
 use crate::model::{Bin, BinId};
-use crate::store::StoreError;
+use crate::store::{BinOrder, BinPage, BinQuery, StoreError};
 
 /// Advisory lock key under which bins are counted and created ("bins").
 const BINS_LOCK: i64 = 0x6269_6e73;
@@ -140,5 +140,61 @@ impl PgStore {
             .await
             .map_err(failed)?;
         Ok(gone as usize)
+    }
+}
+
+impl PgStore {
+    /// A page of bins, most recently active (or newest created) first, optionally only those
+    /// whose id contains `q` (any case); `after` is the `next` of the page before. Ordered and
+    /// cut in SQL on (sort time, id), as SQLite's store does in memory.
+    pub async fn list_bins_page(&self, query: BinQuery) -> Result<BinPage, StoreError> {
+        let key = match query.order {
+            BinOrder::Activity => {
+                "CASE WHEN last_seq > 0 THEN last_seq >> 16
+                      ELSE (extract(epoch FROM created_at) * 1000)::bigint END"
+            }
+            BinOrder::Created => "(extract(epoch FROM created_at) * 1000)::bigint",
+        };
+        let needle = query.q.as_deref().map(str::to_lowercase);
+        let (after_ms, after_id) = match &query.after {
+            Some((ms, id)) => (Some(*ms), Some(id.as_str())),
+            None => (None, None),
+        };
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {BIN_COLUMNS}, {key} AS sort_ms FROM bins
+                     WHERE ($1::text IS NULL OR strpos(lower(id), $1) > 0)
+                       AND ($2::bigint IS NULL OR ({key}, id) < ($2, $3::text))
+                     ORDER BY sort_ms DESC, id DESC LIMIT $4"
+                ),
+                &[&needle, &after_ms, &after_id, &(query.limit as i64 + 1)],
+            )
+            .await
+            .map_err(failed)?;
+        let matched: i64 = client
+            .query_one(
+                "SELECT count(*) FROM bins WHERE $1::text IS NULL OR strpos(lower(id), $1) > 0",
+                &[&needle],
+            )
+            .await
+            .map_err(failed)?
+            .get(0);
+        let mut page = rows
+            .iter()
+            .map(|r| Ok((r.get::<_, i64>(5), bin_from(r)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let next = if page.len() > query.limit {
+            page.truncate(query.limit);
+            page.last().map(|(ms, b)| format!("{ms}:{}", b.id))
+        } else {
+            None
+        };
+        Ok(BinPage {
+            bins: page.into_iter().map(|(_, b)| b).collect(),
+            next,
+            matched: matched as usize,
+        })
     }
 }

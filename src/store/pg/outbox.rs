@@ -105,6 +105,45 @@ impl PgStore {
         Ok(claimed)
     }
 
+    /// Takes these deliveries, if still pending and their webhook active, leasing each for
+    /// `lease_ms` (the CLI sends what it just fired itself).
+    pub async fn claim_these(
+        &self,
+        ids: Vec<DeliveryId>,
+        lease_ms: i64,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        let wanted: Vec<&str> = ids.iter().map(DeliveryId::as_str).collect();
+        let until = Utc::now().timestamp_millis() + lease_ms;
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "UPDATE deliveries d SET next_attempt_ms = $2 FROM webhooks w
+                 WHERE d.id = ANY($1) AND d.state = 'pending' AND w.id = d.webhook_id AND w.active
+                 RETURNING d.id, d.webhook_id, w.url, w.secret, d.event, d.payload, d.attempt_count",
+                &[&wanted, &until],
+            )
+            .await
+            .map_err(failed)?;
+        let mut claimed = rows
+            .iter()
+            .map(|r| {
+                Ok(DueDelivery {
+                    id: stored(&r.get::<_, String>(0), "delivery id", DeliveryId::parse)?,
+                    webhook_id: stored(&r.get::<_, String>(1), "webhook id", WebhookId::parse)?,
+                    url: r.get(2),
+                    secret: r.get(3),
+                    event: r.get(4),
+                    payload: Bytes::from(r.get::<_, Vec<u8>>(5)),
+                    attempts_made: r.get::<_, i32>(6).max(0) as u32,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // In the order asked for.
+        claimed.sort_by_key(|d| ids.iter().position(|i| *i == d.id));
+        Ok(claimed)
+    }
+
     /// Records an attempt and what happens next to its delivery.
     pub async fn record_attempt(
         &self,
