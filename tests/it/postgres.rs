@@ -1002,3 +1002,90 @@ async fn bins_page_by_activity_or_creation_and_search_by_id() {
     assert_eq!(found.bins[0].request_count, 0);
     assert_eq!(found.bins[1].request_count, 1);
 }
+
+#[tokio::test]
+async fn a_bin_deleted_while_nodes_capture_into_it_leaves_no_requests_behind() {
+    let Some(pg) = Cluster::shared().await else {
+        return;
+    };
+    let url = pg.fresh_database().await;
+    let (a, b) = (
+        PgStore::connect(&url).await.unwrap(),
+        PgStore::connect(&url).await.unwrap(),
+    );
+    let bin = a.create_bin(None, 0).await.unwrap().id;
+    let sends = join_all((0..600usize).map(|i| {
+        let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let bin = bin.clone();
+        async move { node.insert_capture(capture(&bin, vec![1; 100]), 0).await }
+    }));
+    let delete = async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        a.delete_bin(&bin).await
+    };
+    let (results, deleted) = tokio::join!(sends, delete);
+    deleted.unwrap();
+    let stored = results.iter().filter(|r| r.is_ok()).count();
+    eprintln!("{stored} of 600 stored before the bin went");
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(_) | Err(StoreError::NotFound(_)))),
+        "each capture is stored or told its bin is gone"
+    );
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let left: i64 = client
+        .query_one(
+            "SELECT count(*) FROM requests WHERE bin_id = $1",
+            &[&bin.as_str()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "no request outlives its bin");
+}
+
+#[tokio::test]
+async fn deleting_a_bin_waits_for_a_batch_that_is_counting_into_it() {
+    let Some(pg) = Cluster::shared().await else {
+        return;
+    };
+    let url = pg.fresh_database().await;
+    let store = PgStore::connect(&url).await.unwrap();
+    let bin = store.create_bin(None, 0).await.unwrap().id;
+    // A writer's batch, held open: its row is in, and it holds the bin's row (as a writer's
+    // count update does) when the delete starts.
+    let (mut client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let tx = client.transaction().await.unwrap();
+    tx.batch_execute(&format!(
+        "INSERT INTO requests (seq, bin_id, received_at, method, path, query, http_version,
+             remote_addr, headers, body_size, body, response_status)
+         VALUES (1, '{bin}', now(), 'POST', '/b/{bin}', '', 'HTTP/1.1', '127.0.0.1:1', '', 0, '', 200);
+         UPDATE bins SET request_count = request_count + 1 WHERE id = '{bin}';"
+    ))
+    .await
+    .unwrap();
+    let delete = tokio::spawn({
+        let (store, bin) = (store.clone(), bin.clone());
+        async move { store.delete_bin(&bin).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!delete.is_finished(), "the delete waits for the batch");
+    tx.commit().await.unwrap();
+    delete.await.unwrap().unwrap();
+    let left: i64 = client
+        .query_one(
+            "SELECT count(*) FROM requests WHERE bin_id = $1",
+            &[&bin.as_str()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "the batch's request went with its bin");
+}

@@ -78,18 +78,26 @@ impl PgStore {
         bin_from(&row)
     }
 
-    /// Deletes a bin and everything it captured.
+    /// Deletes a bin and everything it captured. The bin's row is locked first, so a batch
+    /// counting into it commits before its requests are deleted (and a later one finds the bin
+    /// gone and keeps nothing).
     pub async fn delete_bin(&self, id: &BinId) -> Result<(), StoreError> {
-        let gone = self
-            .client()
-            .await?
-            .execute("DELETE FROM bins WHERE id = $1", &[&id.as_str()])
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(failed)?;
+        tx.query_opt(
+            "SELECT 1 FROM bins WHERE id = $1 FOR UPDATE",
+            &[&id.as_str()],
+        )
+        .await
+        .map_err(failed)?
+        .ok_or_else(|| StoreError::NotFound(format!("bin {id}")))?;
+        tx.execute("DELETE FROM requests WHERE bin_id = $1", &[&id.as_str()])
             .await
             .map_err(failed)?;
-        match gone {
-            0 => Err(StoreError::NotFound(format!("bin {id}"))),
-            _ => Ok(()),
-        }
+        tx.execute("DELETE FROM bins WHERE id = $1", &[&id.as_str()])
+            .await
+            .map_err(failed)?;
+        tx.commit().await.map_err(failed)
     }
 
     /// Deletes every request of a bin but keeps the bin; returns how many were removed. The
@@ -129,16 +137,25 @@ impl PgStore {
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let cutoff_ms = now.timestamp_millis() - ttl.as_millis() as i64;
-        let gone = self
-            .client()
-            .await?
-            .execute(
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(failed)?;
+        let gone: Vec<String> = tx
+            .query(
                 "DELETE FROM bins WHERE greatest(
-                     (extract(epoch FROM created_at) * 1000)::bigint, last_seq >> 16) < $1",
+                     (extract(epoch FROM created_at) * 1000)::bigint, last_seq >> 16) < $1
+                 RETURNING id",
                 &[&cutoff_ms],
             )
             .await
+            .map_err(failed)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        tx.execute("DELETE FROM requests WHERE bin_id = ANY($1)", &[&gone])
+            .await
             .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        let gone = gone.len();
         Ok(gone as usize)
     }
 }

@@ -136,6 +136,12 @@ const STEPS: &[&str] = &[
         response_truncated BOOLEAN NOT NULL
      );
      CREATE INDEX relays_by_request ON relays(request_seq, id);",
+    // 7: no foreign key from requests to bins. Checking it made every batch take a share lock
+    // on its bin's row, which with concurrent batches (and the count update) became a
+    // MultiXact on every batch: captures ran about 30% faster without it. The writer learns
+    // from its count update whether the bin still exists, and deleting a bin locks its row
+    // before deleting its requests (see `bins`, `writer`).
+    "ALTER TABLE requests DROP CONSTRAINT IF EXISTS requests_bin_id_fkey;",
 ];
 
 /// The schema version this build writes.

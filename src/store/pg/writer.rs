@@ -7,7 +7,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
-use super::{failed, orphaned, unreachable};
+use super::{failed, unreachable};
 use crate::model::{NewCapture, RequestId};
 use crate::store::StoreError;
 
@@ -73,18 +73,18 @@ pub fn spawn(pool: Pool) -> mpsc::Sender<Job> {
 /// Stores one batch and answers each of its callers.
 async fn commit(pool: &Pool, jobs: Vec<Job>) {
     match insert(pool, &jobs).await {
-        Ok(ids) => {
-            for (job, id) in jobs.into_iter().zip(ids) {
-                let _ = job.done.send(Ok(id));
+        Ok(results) => {
+            for (job, result) in jobs.into_iter().zip(results) {
+                let _ = job.done.send(result);
             }
         }
-        // One bad capture (its bin deleted meanwhile) must not fail the others: alone, each
-        // gets its own answer.
+        // Whatever failed the batch, each capture gets its own answer from a batch of one.
         Err(_) if jobs.len() > 1 => {
             for job in jobs {
-                let result = insert(pool, std::slice::from_ref(&job))
-                    .await
-                    .map(|ids| ids[0]);
+                let result = match insert(pool, std::slice::from_ref(&job)).await {
+                    Ok(mut one) => one.remove(0),
+                    Err(e) => Err(e),
+                };
                 let _ = job.done.send(result);
             }
         }
@@ -104,8 +104,12 @@ fn clone_error(e: &StoreError) -> StoreError {
     }
 }
 
-/// Inserts `jobs` in one transaction; their ids in order once committed.
-async fn insert(pool: &Pool, jobs: &[Job]) -> Result<Vec<RequestId>, StoreError> {
+/// Inserts `jobs` in one transaction; once committed, each one's id in order, or `NotFound`
+/// for a capture whose bin is gone (its row is not kept).
+async fn insert(
+    pool: &Pool,
+    jobs: &[Job],
+) -> Result<Vec<Result<RequestId, StoreError>>, StoreError> {
     let mut client = pool.get().await.map_err(unreachable)?;
     let tx = client.transaction().await.map_err(failed)?;
     // Row keys: this moment's millisecond << 16, with the low bits from a block of the shared
@@ -152,10 +156,7 @@ async fn insert(pool: &Pool, jobs: &[Job]) -> Result<Vec<RequestId>, StoreError>
         ];
         writer.as_mut().write(&row).await.map_err(failed)?;
     }
-    writer
-        .finish()
-        .await
-        .map_err(|e| orphaned(e, || format!("bin {}", jobs[0].capture.bin_id)))?;
+    writer.finish().await.map_err(failed)?;
     // Counts per bin, once per bin per batch (in a fixed order, so two nodes' batches never
     // wait on each other's bin rows in a cycle). The UPDATE locks the bin's row until COMMIT,
     // so nodes capturing into one bin count and evict it one after another, never both from
@@ -167,16 +168,31 @@ async fn insert(pool: &Pool, jobs: &[Job]) -> Result<Vec<RequestId>, StoreError>
         e.1 = e.1.max(*key);
         e.2 = e.2.max(job.max_requests);
     }
+    let mut missing = std::collections::BTreeSet::new();
     for (bin, (n, last, cap)) in &per_bin {
-        let count: i64 = tx
-            .query_one(
+        let count: Option<i64> = tx
+            .query_opt(
                 "UPDATE bins SET request_count = request_count + $2, last_seq = greatest(last_seq, $3)
                  WHERE id = $1 RETURNING request_count",
                 &[bin, n, last],
             )
             .await
             .map_err(failed)?
-            .get(0);
+            .map(|r| r.get(0));
+        let Some(count) = count else {
+            // The bin is gone (deleted before this batch could lock its row): so are these.
+            let mine: Vec<i64> = jobs
+                .iter()
+                .zip(&keys)
+                .filter(|(j, _)| j.capture.bin_id.as_str() == *bin)
+                .map(|(_, k)| *k)
+                .collect();
+            tx.execute("DELETE FROM requests WHERE seq = ANY($1)", &[&mine])
+                .await
+                .map_err(failed)?;
+            missing.insert(*bin);
+            continue;
+        };
         let excess = count - *cap as i64;
         if *cap > 0 && excess > 0 {
             let gone = tx
@@ -203,5 +219,15 @@ async fn insert(pool: &Pool, jobs: &[Job]) -> Result<Vec<RequestId>, StoreError>
         .map_err(failed)?;
     }
     tx.commit().await.map_err(failed)?;
-    Ok(keys.into_iter().map(RequestId::from_seq).collect())
+    Ok(jobs
+        .iter()
+        .zip(keys)
+        .map(|(job, key)| {
+            let bin = job.capture.bin_id.as_str();
+            match missing.contains(bin) {
+                true => Err(StoreError::NotFound(format!("bin {bin}"))),
+                false => Ok(RequestId::from_seq(key)),
+            }
+        })
+        .collect())
 }
