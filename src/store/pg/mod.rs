@@ -1,5 +1,5 @@
 //! The PostgreSQL engine, for a team instance whose nodes share one database (work in
-//! progress: not yet selectable with `--db`; see the README's status of issue 19).
+//! progress: `--db` does not select it yet, and refuses a PostgreSQL URL with a message).
 //!
 //! tokio-postgres is the maintained async driver the rest of the stack (tokio) speaks natively;
 //! deadpool-postgres gives it a small pool with recycling checks, and is what tokio-postgres's
