@@ -34,6 +34,37 @@ fn capture(bin: &BinId, body: Vec<u8>) -> NewCapture {
     }
 }
 
+/// Two nodes on the database at `url`.
+async fn two_nodes(url: &str) -> (PgStore, PgStore) {
+    (
+        PgStore::connect(url).await.unwrap(),
+        PgStore::connect(url).await.unwrap(),
+    )
+}
+
+/// A plain connection to the database at `url`, to look beneath the store.
+async fn raw(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// An attempt the receiver answered with `status` and an empty body.
+fn answered(status: u16) -> hookbin::model::Attempt {
+    hookbin::model::Attempt {
+        at: Utc::now(),
+        status: Some(status),
+        duration_ms: 1,
+        error: None,
+        request_headers: vec![],
+        response_headers: vec![],
+        response_body: bytes::Bytes::new(),
+        response_truncated: false,
+    }
+}
+
 /// Every request of `bin`, newest first, read a page of `size` at a time.
 async fn all(store: &PgStore, bin: &BinId, size: usize) -> Vec<hookbin::model::Capture> {
     let mut out = Vec::new();
@@ -59,10 +90,7 @@ async fn nodes_starting_together_migrate_the_schema_once() {
     let url = pg.fresh_database().await;
     let nodes = join_all((0..4).map(|_| PgStore::connect(&url))).await;
     assert!(nodes.iter().all(Result::is_ok), "every node starts");
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let client = raw(&url).await;
     let rows = client
         .query("SELECT version FROM hookbin_schema", &[])
         .await
@@ -128,10 +156,7 @@ async fn two_nodes_on_one_database_see_each_others_captures() {
         return;
     };
     let url = pg.fresh_database().await;
-    let (a, b) = (
-        PgStore::connect(&url).await.unwrap(),
-        PgStore::connect(&url).await.unwrap(),
-    );
+    let (a, b) = two_nodes(&url).await;
     let bin = BinId::parse("shared").unwrap();
     a.create_bin(Some(bin.clone()), 0).await.unwrap();
     let mut sent = HashSet::new();
@@ -262,10 +287,7 @@ async fn counts_stay_right_through_captures_deletes_and_clears() {
         return;
     };
     let url = pg.fresh_database().await;
-    let (a, b) = (
-        PgStore::connect(&url).await.unwrap(),
-        PgStore::connect(&url).await.unwrap(),
-    );
+    let (a, b) = two_nodes(&url).await;
     let bin = a.create_bin(None, 2).await.unwrap();
     a.create_bin(None, 2).await.unwrap();
     assert!(matches!(
@@ -323,10 +345,7 @@ async fn two_nodes_claiming_at_once_take_each_delivery_once() {
         return;
     };
     let url = pg.fresh_database().await;
-    let (a, b) = (
-        PgStore::connect(&url).await.unwrap(),
-        PgStore::connect(&url).await.unwrap(),
-    );
+    let (a, b) = two_nodes(&url).await;
     a.create_webhook(hook_fields(), "whsec_x".into())
         .await
         .unwrap();
@@ -376,10 +395,7 @@ async fn a_lease_that_runs_out_lets_another_node_finish_the_delivery() {
         return;
     };
     let url = pg.fresh_database().await;
-    let (a, b) = (
-        PgStore::connect(&url).await.unwrap(),
-        PgStore::connect(&url).await.unwrap(),
-    );
+    let (a, b) = two_nodes(&url).await;
     a.create_webhook(hook_fields(), "whsec_x".into())
         .await
         .unwrap();
@@ -406,14 +422,9 @@ async fn a_lease_that_runs_out_lets_another_node_finish_the_delivery() {
     .await;
     assert_eq!(again[0].id, id);
     let attempt = hookbin::model::Attempt {
-        at: Utc::now(),
-        status: Some(200),
-        duration_ms: 3,
-        error: None,
         request_headers: vec![("webhook-id".into(), id.to_string())],
-        response_headers: vec![],
         response_body: bytes::Bytes::from_static(b"ok"),
-        response_truncated: false,
+        ..answered(200)
     };
     b.record_attempt(&id, attempt, hookbin::store::Next::Succeeded)
         .await
@@ -447,10 +458,7 @@ async fn every_node_hears_captures_as_they_commit() {
         return;
     };
     let url = pg.fresh_database().await;
-    let (a, b) = (
-        PgStore::connect(&url).await.unwrap(),
-        PgStore::connect(&url).await.unwrap(),
-    );
+    let (a, b) = two_nodes(&url).await;
     let (one, two) = (BinId::parse("one").unwrap(), BinId::parse("two").unwrap());
     for bin in [&one, &two] {
         a.create_bin(Some(bin.clone()), 0).await.unwrap();
@@ -565,10 +573,7 @@ async fn nodes_capturing_into_a_capped_bin_keep_exactly_its_cap() {
         return;
     };
     let url = pg.fresh_database().await;
-    let (a, b) = (
-        PgStore::connect(&url).await.unwrap(),
-        PgStore::connect(&url).await.unwrap(),
-    );
+    let (a, b) = two_nodes(&url).await;
     let bin = a.create_bin(None, 0).await.unwrap().id;
     let sends = (0..400usize).map(|i| {
         let node = if i % 2 == 0 { &a } else { &b };
@@ -635,17 +640,11 @@ async fn nodes_sweeping_idle_bins_at_once_delete_each_once() {
         return;
     };
     let url = pg.fresh_database().await;
-    let (a, b) = (
-        PgStore::connect(&url).await.unwrap(),
-        PgStore::connect(&url).await.unwrap(),
-    );
+    let (a, b) = two_nodes(&url).await;
     let idle = a.create_bin(None, 0).await.unwrap().id;
     let busy = a.create_bin(None, 0).await.unwrap().id;
     let fresh = a.create_bin(None, 0).await.unwrap().id;
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let client = raw(&url).await;
     // Two bins made two days ago; one of them caught a request just now.
     client
         .execute(
@@ -802,16 +801,7 @@ async fn webhooks_page_change_and_count_their_deliveries() {
         .await
         .unwrap();
     let mine = due.iter().find(|d| d.webhook_id == id).unwrap();
-    let attempt = hookbin::model::Attempt {
-        at: Utc::now(),
-        status: Some(200),
-        duration_ms: 1,
-        error: None,
-        request_headers: vec![],
-        response_headers: vec![],
-        response_body: bytes::Bytes::new(),
-        response_truncated: false,
-    };
+    let attempt = answered(200);
     store
         .record_attempt(&mine.id, attempt, hookbin::store::Next::Succeeded)
         .await
@@ -902,16 +892,7 @@ async fn deliveries_page_resend_count_and_prune() {
         "five fired and the re-delivery; never the test send"
     );
     for d in &due {
-        let attempt = hookbin::model::Attempt {
-            at: Utc::now(),
-            status: Some(500),
-            duration_ms: 1,
-            error: None,
-            request_headers: vec![],
-            response_headers: vec![],
-            response_body: bytes::Bytes::new(),
-            response_truncated: false,
-        };
+        let attempt = answered(500);
         store
             .record_attempt(&d.id, attempt, hookbin::store::Next::Failed)
             .await
@@ -1009,18 +990,24 @@ async fn a_bin_deleted_while_nodes_capture_into_it_leaves_no_requests_behind() {
         return;
     };
     let url = pg.fresh_database().await;
-    let (a, b) = (
-        PgStore::connect(&url).await.unwrap(),
-        PgStore::connect(&url).await.unwrap(),
-    );
+    let (a, b) = two_nodes(&url).await;
     let bin = a.create_bin(None, 0).await.unwrap().id;
+    // The delete starts once a first capture is stored, with the rest still on their way.
+    let first_stored = tokio::sync::Notify::new();
+    let signal = &first_stored;
     let sends = join_all((0..600usize).map(|i| {
         let node = if i % 2 == 0 { a.clone() } else { b.clone() };
         let bin = bin.clone();
-        async move { node.insert_capture(capture(&bin, vec![1; 100]), 0).await }
+        async move {
+            let result = node.insert_capture(capture(&bin, vec![1; 100]), 0).await;
+            if result.is_ok() {
+                signal.notify_one();
+            }
+            result
+        }
     }));
     let delete = async {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        first_stored.notified().await;
         a.delete_bin(&bin).await
     };
     let (results, deleted) = tokio::join!(sends, delete);
@@ -1033,10 +1020,7 @@ async fn a_bin_deleted_while_nodes_capture_into_it_leaves_no_requests_behind() {
             .all(|r| matches!(r, Ok(_) | Err(StoreError::NotFound(_)))),
         "each capture is stored or told its bin is gone"
     );
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let client = raw(&url).await;
     let left: i64 = client
         .query_one(
             "SELECT count(*) FROM requests WHERE bin_id = $1",
@@ -1058,10 +1042,7 @@ async fn deleting_a_bin_waits_for_a_batch_that_is_counting_into_it() {
     let bin = store.create_bin(None, 0).await.unwrap().id;
     // A writer's batch, held open: its row is in, and it holds the bin's row (as a writer's
     // count update does) when the delete starts.
-    let (mut client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let mut client = raw(&url).await;
     let tx = client.transaction().await.unwrap();
     tx.batch_execute(&format!(
         "INSERT INTO requests (seq, bin_id, received_at, method, path, query, http_version,
@@ -1075,7 +1056,17 @@ async fn deleting_a_bin_waits_for_a_batch_that_is_counting_into_it() {
         let (store, bin) = (store.clone(), bin.clone());
         async move { store.delete_bin(&bin).await }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The delete is seen waiting on a lock (PostgreSQL's own view of it), not just slow.
+    let watcher = raw(&url).await;
+    crate::support::eventually(10, "the delete to wait on the batch's lock", || async {
+        let waiting: i64 = watcher
+            .query_one("SELECT count(*) FROM pg_locks WHERE NOT granted", &[])
+            .await
+            .unwrap()
+            .get(0);
+        (waiting > 0).then_some(())
+    })
+    .await;
     assert!(!delete.is_finished(), "the delete waits for the batch");
     tx.commit().await.unwrap();
     delete.await.unwrap().unwrap();
