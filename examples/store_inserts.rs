@@ -31,61 +31,65 @@ fn capture(bin: &BinId, i: usize) -> NewCapture {
     }
 }
 
+/// Sends `n` captures from `WRITERS` tasks through `insert`, waiting for each; the seconds
+/// it took.
+async fn drive<F, Fut>(insert: F, bin: &BinId, n: usize) -> f64
+where
+    F: Fn(NewCapture) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let per = n / WRITERS;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (insert, bin) = (insert.clone(), bin.clone());
+            tokio::spawn(async move {
+                for i in 0..per {
+                    insert(capture(&bin, w * per + i)).await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    started.elapsed().as_secs_f64()
+}
+
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
     let db = args.next().expect("usage: store_inserts <db> [captures]");
     let n: usize = args.next().map_or(100_000, |a| a.parse().expect("a count"));
     let bin = BinId::parse("bench").unwrap();
-    let per = n / WRITERS;
-    let started;
-    let stored = if db.starts_with("postgres://") {
+    let (took, stored) = if db.starts_with("postgres://") {
         let store = PgStore::connect(&db).await.expect("connect");
         let _ = store.create_bin(Some(bin.clone()), 0).await;
-        started = Instant::now();
-        let tasks: Vec<_> = (0..WRITERS)
-            .map(|w| {
-                let (store, bin) = (store.clone(), bin.clone());
-                tokio::spawn(async move {
-                    for i in 0..per {
-                        store
-                            .insert_capture(capture(&bin, w * per + i), 0)
-                            .await
-                            .unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-        store.get_bin(&bin).await.unwrap().request_count
+        let s = store.clone();
+        let insert = move |c| {
+            let s = s.clone();
+            async move {
+                s.insert_capture(c, 0).await.unwrap();
+            }
+        };
+        let took = drive(insert, &bin, n).await;
+        (took, store.get_bin(&bin).await.unwrap().request_count)
     } else {
         let store = Store::open(std::path::Path::new(&db)).expect("open");
         let _ = store.create_bin(Some(bin.clone()), 0).await;
-        started = Instant::now();
-        let tasks: Vec<_> = (0..WRITERS)
-            .map(|w| {
-                let (store, bin) = (store.clone(), bin.clone());
-                tokio::spawn(async move {
-                    for i in 0..per {
-                        store
-                            .insert_capture(capture(&bin, w * per + i), 0)
-                            .await
-                            .unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
+        let s = store.clone();
+        let insert = move |c| {
+            let s = s.clone();
+            async move {
+                s.insert_capture(c, 0).await.unwrap();
+            }
+        };
+        let took = drive(insert, &bin, n).await;
         let count = store.request_count(&bin);
         store.close().await.unwrap();
-        count
+        (took, count)
     };
-    let took = started.elapsed().as_secs_f64();
-    let sent = per * WRITERS;
+    let sent = n / WRITERS * WRITERS;
     println!(
         "{sent} captures in {took:.2} s: {:.0} captures/s acknowledged; {stored} stored",
         sent as f64 / took
