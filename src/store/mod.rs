@@ -9,6 +9,7 @@ mod bins;
 mod checkpoint;
 mod claims;
 mod deliveries;
+mod filter;
 mod headers;
 mod lock;
 pub mod pg;
@@ -34,9 +35,10 @@ use tokio::sync::{mpsc, oneshot};
 pub use bins::{BinOrder, BinPage, BinQuery};
 pub use claims::Admit;
 pub use deliveries::Next;
+pub use filter::Filter;
 pub use headers::{decode as decode_headers, encode as encode_headers};
 pub use lock::{LockError, ServerLock};
-pub use requests::{Filter, Page};
+pub use requests::Page;
 pub use schema::SCHEMA_VERSION;
 pub use webhooks::{WebhookFields, WebhookPatch};
 
@@ -91,6 +93,17 @@ impl StoreError {
             )),
             _ => None,
         }
+    }
+}
+
+/// Cuts a list read with one item beyond `limit` (which only says that another page follows)
+/// back to `limit`; the key of its last item when another page follows, for the next page.
+pub(crate) fn cut<T, K>(items: &mut Vec<T>, limit: usize, key: impl FnOnce(&T) -> K) -> Option<K> {
+    if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(key)
+    } else {
+        None
     }
 }
 

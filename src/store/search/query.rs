@@ -7,7 +7,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::Lag;
 use super::bloom::{Bits, position};
 use crate::model::RequestId;
-use crate::store::requests::{Filter, Page, fetch};
+use crate::store::Filter;
+use crate::store::requests::{Page, fetch};
 use crate::store::{Store, StoreError};
 
 /// The row key up to which every request is indexed.

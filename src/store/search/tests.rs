@@ -6,7 +6,8 @@ use proptest::prelude::*;
 
 use super::{Indexer, Shape};
 use crate::model::{BinId, NewCapture, RequestId};
-use crate::store::requests::{Filter, scan_page};
+use crate::store::Filter;
+use crate::store::requests::scan_page;
 use crate::store::{Store, encode_headers};
 
 /// Tiny blocks and batches, so a few dozen requests reach sealed blocks, every filter size and
