@@ -178,12 +178,7 @@ impl Store {
             .skip(start)
             .take(query.limit + 1)
             .collect();
-        let next = if page.len() > query.limit {
-            page.truncate(query.limit);
-            page.last().map(|((ms, id), _)| format!("{ms}:{id}"))
-        } else {
-            None
-        };
+        let next = super::cut(&mut page, query.limit, |((ms, id), _)| format!("{ms}:{id}"));
         Ok(BinPage {
             bins: page.into_iter().map(|(_, b)| b).collect(),
             next,

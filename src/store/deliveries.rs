@@ -18,6 +18,17 @@ pub enum Next {
     RetryAt(DateTime<Utc>),
 }
 
+impl Next {
+    /// The state a delivery moves to, and when it is due again (ms) if it is.
+    pub(super) fn outcome(self) -> (DeliveryState, Option<i64>) {
+        match self {
+            Next::Succeeded => (DeliveryState::Succeeded, None),
+            Next::Failed => (DeliveryState::Failed, None),
+            Next::RetryAt(t) => (DeliveryState::Pending, Some(t.timestamp_millis())),
+        }
+    }
+}
+
 const SELECT: &str =
     "SELECT id, webhook_id, event, event_id, is_test, payload, state, next_attempt_ms,
         created_at, redelivery_of FROM deliveries";
@@ -221,11 +232,7 @@ impl Store {
                 &attempt.response_body[..],
                 attempt.response_truncated,
             ])?;
-            let (state, next_ms) = match next {
-                Next::Succeeded => (DeliveryState::Succeeded, None),
-                Next::Failed => (DeliveryState::Failed, None),
-                Next::RetryAt(t) => (DeliveryState::Pending, Some(t.timestamp_millis())),
-            };
+            let (state, next_ms) = next.outcome();
             let n = conn
                 .prepare_cached(
                     "UPDATE deliveries SET state = ?2, next_attempt_ms = ?3, attempt_count = attempt_count + 1
@@ -273,12 +280,7 @@ impl Store {
                 ))?
                 .query_map(params![webhook_id, limit as i64 + 1, below], from_row)?
                 .collect::<Result<_, _>>()?;
-            let next = if list.len() > limit {
-                list.truncate(limit);
-                list.last().map(|d| d.id.clone())
-            } else {
-                None
-            };
+            let next = super::cut(&mut list, limit, |d| d.id.clone());
             for d in &mut list {
                 d.attempts = attempts(conn, d.id.as_str())?;
             }

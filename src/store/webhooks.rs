@@ -137,12 +137,7 @@ impl Store {
                 ))?
                 .query_map(params![needle, after, limit as i64 + 1], from_row)?
                 .collect::<Result<_, _>>()?;
-            let next = if hooks.len() > limit {
-                hooks.truncate(limit);
-                hooks.last().map(|w| w.id.clone())
-            } else {
-                None
-            };
+            let next = super::cut(&mut hooks, limit, |w| w.id.clone());
             Ok((hooks, next))
         })
         .await

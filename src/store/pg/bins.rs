@@ -25,6 +25,25 @@ fn bin_from(row: &tokio_postgres::Row) -> Result<Bin, StoreError> {
 
 const BIN_COLUMNS: &str = "id, name, created_at, request_count, last_seq";
 
+/// Locks a bin's row (`NotFound` without one) and deletes its requests; how many went. With
+/// the lock taken first, a batch counting into the bin commits before the delete reads, so its
+/// rows go too (and a later batch finds the row locked, then changed or gone).
+async fn take_requests(
+    tx: &deadpool_postgres::Transaction<'_>,
+    id: &BinId,
+) -> Result<u64, StoreError> {
+    tx.query_opt(
+        "SELECT 1 FROM bins WHERE id = $1 FOR UPDATE",
+        &[&id.as_str()],
+    )
+    .await
+    .map_err(failed)?
+    .ok_or_else(|| StoreError::NotFound(format!("bin {id}")))?;
+    tx.execute("DELETE FROM requests WHERE bin_id = $1", &[&id.as_str()])
+        .await
+        .map_err(failed)
+}
+
 impl PgStore {
     /// Creates a bin; with a name, the name is its id and a taken name conflicts. With
     /// `max_bins` above 0 a database already holding that many refuses: the count and the
@@ -84,16 +103,7 @@ impl PgStore {
     pub async fn delete_bin(&self, id: &BinId) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(failed)?;
-        tx.query_opt(
-            "SELECT 1 FROM bins WHERE id = $1 FOR UPDATE",
-            &[&id.as_str()],
-        )
-        .await
-        .map_err(failed)?
-        .ok_or_else(|| StoreError::NotFound(format!("bin {id}")))?;
-        tx.execute("DELETE FROM requests WHERE bin_id = $1", &[&id.as_str()])
-            .await
-            .map_err(failed)?;
+        take_requests(&tx, id).await?;
         tx.execute("DELETE FROM bins WHERE id = $1", &[&id.as_str()])
             .await
             .map_err(failed)?;
@@ -105,17 +115,7 @@ impl PgStore {
     pub async fn clear_bin(&self, id: &BinId) -> Result<u64, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(failed)?;
-        tx.query_opt(
-            "SELECT 1 FROM bins WHERE id = $1 FOR UPDATE",
-            &[&id.as_str()],
-        )
-        .await
-        .map_err(failed)?
-        .ok_or_else(|| StoreError::NotFound(format!("bin {id}")))?;
-        let removed = tx
-            .execute("DELETE FROM requests WHERE bin_id = $1", &[&id.as_str()])
-            .await
-            .map_err(failed)?;
+        let removed = take_requests(&tx, id).await?;
         tx.execute(
             "UPDATE bins SET request_count = 0 WHERE id = $1",
             &[&id.as_str()],
@@ -202,12 +202,7 @@ impl PgStore {
             .iter()
             .map(|r| Ok((r.get::<_, i64>(5), bin_from(r)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let next = if page.len() > query.limit {
-            page.truncate(query.limit);
-            page.last().map(|(ms, b)| format!("{ms}:{}", b.id))
-        } else {
-            None
-        };
+        let next = crate::store::cut(&mut page, query.limit, |(ms, b)| format!("{ms}:{}", b.id));
         Ok(BinPage {
             bins: page.into_iter().map(|(_, b)| b).collect(),
             next,

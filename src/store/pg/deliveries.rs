@@ -114,12 +114,7 @@ impl PgStore {
             .iter()
             .map(delivery_from)
             .collect::<Result<Vec<_>, _>>()?;
-        let next = if list.len() > limit {
-            list.truncate(limit);
-            list.last().map(|d| d.id.clone())
-        } else {
-            None
-        };
+        let next = crate::store::cut(&mut list, limit, |d| d.id.clone());
         for d in &mut list {
             d.attempts = attempts(&client, d.id.as_str()).await?;
         }

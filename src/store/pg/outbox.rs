@@ -7,7 +7,7 @@ use bytes::Bytes;
 use chrono::Utc;
 
 use super::{PgStore, failed, stored};
-use crate::model::{Attempt, DeliveryId, DeliveryState, DueDelivery, EventId, WebhookId};
+use crate::model::{Attempt, DeliveryId, DueDelivery, EventId, WebhookId};
 use crate::store::{Admit, Next, StoreError};
 
 impl PgStore {
@@ -153,11 +153,7 @@ impl PgStore {
     ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(failed)?;
-        let (state, next_ms) = match next {
-            Next::Succeeded => (DeliveryState::Succeeded, None),
-            Next::Failed => (DeliveryState::Failed, None),
-            Next::RetryAt(t) => (DeliveryState::Pending, Some(t.timestamp_millis())),
-        };
+        let (state, next_ms) = next.outcome();
         let n = tx
             .execute(
                 "UPDATE deliveries SET state = $2, next_attempt_ms = $3,

@@ -107,12 +107,7 @@ impl PgStore {
             .iter()
             .map(webhook_from)
             .collect::<Result<Vec<_>, _>>()?;
-        let next = if hooks.len() > limit {
-            hooks.truncate(limit);
-            hooks.last().map(|w| w.id.clone())
-        } else {
-            None
-        };
+        let next = crate::store::cut(&mut hooks, limit, |w| w.id.clone());
         Ok((hooks, next))
     }
 
