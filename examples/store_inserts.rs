@@ -1,6 +1,6 @@
 //! The storage engines on their own, without HTTP: how many 1 KiB captures a second each one
 //! commits (every one acknowledged only after its COMMIT) with 64 writers at once, and how
-//! many are then stored. A measure for the PostgreSQL engine while it is not yet behind `--db`.
+//! many are then stored: the engines' own cost, apart from hyper's and the load generator's.
 //!
 //! `cargo run --release --example store_inserts -- <sqlite file | postgres://…> [captures]`
 
@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use chrono::Utc;
 use hookbin::model::{BinId, NewCapture};
-use hookbin::store::pg::PgStore;
 use hookbin::store::{Store, encode_headers};
 
 const WRITERS: usize = 64;
@@ -62,33 +61,18 @@ async fn main() {
     let db = args.next().expect("usage: store_inserts <db> [captures]");
     let n: usize = args.next().map_or(100_000, |a| a.parse().expect("a count"));
     let bin = BinId::parse("bench").unwrap();
-    let (took, stored) = if db.starts_with("postgres://") {
-        let store = PgStore::connect(&db).await.expect("connect");
-        let _ = store.create_bin(Some(bin.clone()), 0).await;
-        let s = store.clone();
-        let insert = move |c| {
-            let s = s.clone();
-            async move {
-                s.insert_capture(c, 0).await.unwrap();
-            }
-        };
-        let took = drive(insert, &bin, n).await;
-        (took, store.get_bin(&bin).await.unwrap().request_count)
-    } else {
-        let store = Store::open(std::path::Path::new(&db)).expect("open");
-        let _ = store.create_bin(Some(bin.clone()), 0).await;
-        let s = store.clone();
-        let insert = move |c| {
-            let s = s.clone();
-            async move {
-                s.insert_capture(c, 0).await.unwrap();
-            }
-        };
-        let took = drive(insert, &bin, n).await;
-        let count = store.request_count(&bin);
-        store.close().await.unwrap();
-        (took, count)
+    let store = Store::open(std::path::Path::new(&db)).await.expect("open");
+    let _ = store.create_bin(Some(bin.clone()), 0).await;
+    let s = store.clone();
+    let insert = move |c| {
+        let s = s.clone();
+        async move {
+            s.insert_capture(c, 0).await.unwrap();
+        }
     };
+    let took = drive(insert, &bin, n).await;
+    let stored = store.get_bin(&bin).await.unwrap().request_count;
+    store.close().await.unwrap();
     let sent = n / WRITERS * WRITERS;
     println!(
         "{sent} captures in {took:.2} s: {:.0} captures/s acknowledged; {stored} stored",

@@ -50,9 +50,13 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    // Before anything touches the database: a second server on it must not start at all.
-    let _lock = ServerLock::acquire(&config.db)?;
-    let store = Store::open(&config.db)?;
+    // Before anything touches the database: a second server on a SQLite file must not start
+    // at all. PostgreSQL is shared by design: nodes coordinate through the database.
+    let _lock = match hookbin::store::is_postgres(&config.db) {
+        true => None,
+        false => Some(ServerLock::acquire(&config.db)?),
+    };
+    let store = Store::open(&config.db).await?;
     let addr = listener.local_addr()?;
     let scheme = if config.tls.is_some() {
         "https"
@@ -70,7 +74,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // A closed stdout must not stop the server, so write errors are ignored.
     let mut out = std::io::stdout();
     let _ = writeln!(out, "hookbin is running at {shown}");
-    let _ = writeln!(out, "database: {}", config.db.display());
+    let _ = writeln!(out, "database: {}", hookbin::store::shown(&config.db));
     if let Some(token) = &config.token {
         if args.token.is_none() {
             let _ = writeln!(

@@ -5,16 +5,23 @@
 //! viewers of its bin, costs a map lookup when nobody watches it, and is serialized to JSON once
 //! however many watch it. A viewer that falls behind its channel is told it lagged (broadcast
 //! semantics), without slowing captures or other viewers.
+//!
+//! A capture may be announced twice when the store also reports commits (PostgreSQL, where
+//! `follow` re-reads what every node committed): each channel remembers the ids it announced
+//! lately and announces each only once.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::broadcast;
 
-use crate::model::{BinId, CaptureSummary};
+use crate::model::{BinId, CaptureSummary, RequestId};
 
 /// How many announcements a viewer may fall behind before it is told it lagged.
 const CAPACITY: usize = 1024;
+/// How many announced ids a channel remembers, to drop a second announcement of one; several
+/// of the largest batches a node commits.
+const REMEMBERED: usize = 4096;
 
 /// A capture as announced: its summary, and that summary as JSON (built once per capture).
 #[derive(Debug)]
@@ -25,7 +32,36 @@ pub struct Announced {
 
 /// The per-bin channels; cheap to clone.
 #[derive(Clone, Default)]
-pub struct Feed(Arc<RwLock<HashMap<BinId, broadcast::Sender<Arc<Announced>>>>>);
+pub struct Feed(Arc<RwLock<HashMap<BinId, Channel>>>);
+
+/// One bin's followers, and the ids announced to them lately.
+struct Channel {
+    tx: broadcast::Sender<Arc<Announced>>,
+    recent: Mutex<Recent>,
+}
+
+/// The last [`REMEMBERED`] ids announced on a channel.
+#[derive(Default)]
+struct Recent {
+    ids: HashSet<RequestId>,
+    order: VecDeque<RequestId>,
+}
+
+impl Recent {
+    /// True the first time `id` is seen (while it is remembered).
+    fn first_time(&mut self, id: RequestId) -> bool {
+        if !self.ids.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        if self.order.len() > REMEMBERED
+            && let Some(old) = self.order.pop_front()
+        {
+            self.ids.remove(&old);
+        }
+        true
+    }
+}
 
 impl Feed {
     pub fn new() -> Feed {
@@ -35,26 +71,29 @@ impl Feed {
     /// Follows `bin` from now on.
     pub fn subscribe(&self, bin: &BinId) -> broadcast::Receiver<Arc<Announced>> {
         let mut bins = self.0.write().expect("feed poisoned");
-        if let Some(tx) = bins.get(bin) {
-            return tx.subscribe();
+        if let Some(channel) = bins.get(bin) {
+            return channel.tx.subscribe();
         }
         // A new channel: a good moment to drop the ones nobody follows any more.
-        bins.retain(|_, tx| tx.receiver_count() > 0);
+        bins.retain(|_, c| c.tx.receiver_count() > 0);
         let (tx, rx) = broadcast::channel(CAPACITY);
-        bins.insert(bin.clone(), tx);
+        let recent = Mutex::default();
+        bins.insert(bin.clone(), Channel { tx, recent });
         rx
     }
 
-    /// Announces a capture of `bin` to its followers; `summary` is only built (and serialized)
-    /// when there are some.
-    pub fn publish(&self, bin: &BinId, summary: impl FnOnce() -> CaptureSummary) {
+    /// Announces capture `id` of `bin` to its followers, unless it was announced already;
+    /// `summary` is only built (and serialized) when there are followers.
+    pub fn publish(&self, bin: &BinId, id: RequestId, summary: impl FnOnce() -> CaptureSummary) {
         let watched = {
             let bins = self.0.read().expect("feed poisoned");
             match bins.get(bin) {
-                Some(tx) if tx.receiver_count() > 0 => {
-                    let summary = summary();
-                    let json = serde_json::to_string(&summary).expect("summary serializes");
-                    let _ = tx.send(Arc::new(Announced { summary, json }));
+                Some(c) if c.tx.receiver_count() > 0 => {
+                    if c.recent.lock().expect("feed poisoned").first_time(id) {
+                        let summary = summary();
+                        let json = serde_json::to_string(&summary).expect("summary serializes");
+                        let _ = c.tx.send(Arc::new(Announced { summary, json }));
+                    }
                     true
                 }
                 Some(_) => false,
@@ -64,7 +103,7 @@ impl Feed {
         if !watched {
             // The last follower left: forget the channel (unless someone just subscribed).
             let mut bins = self.0.write().expect("feed poisoned");
-            if bins.get(bin).is_some_and(|tx| tx.receiver_count() == 0) {
+            if bins.get(bin).is_some_and(|c| c.tx.receiver_count() == 0) {
                 bins.remove(bin);
             }
         }
@@ -73,7 +112,22 @@ impl Feed {
     /// Followers of all bins together (open bin pages and waiting long-polls).
     pub fn receiver_count(&self) -> usize {
         let bins = self.0.read().expect("feed poisoned");
-        bins.values().map(broadcast::Sender::receiver_count).sum()
+        bins.values().map(|c| c.tx.receiver_count()).sum()
+    }
+
+    /// The bins someone follows now.
+    pub fn watched(&self) -> Vec<BinId> {
+        let bins = self.0.read().expect("feed poisoned");
+        bins.iter()
+            .filter(|(_, c)| c.tx.receiver_count() > 0)
+            .map(|(bin, _)| bin.clone())
+            .collect()
+    }
+
+    /// True when someone follows `bin` now.
+    pub fn is_watched(&self, bin: &BinId) -> bool {
+        let bins = self.0.read().expect("feed poisoned");
+        bins.get(bin).is_some_and(|c| c.tx.receiver_count() > 0)
     }
 
     /// Bins with a channel, followed or not yet pruned.
@@ -113,7 +167,7 @@ mod tests {
         let mut on_a: Vec<_> = (0..3).map(|_| feed.subscribe(&a)).collect();
         let mut on_b = feed.subscribe(&b);
         let built = Cell::new(0);
-        feed.publish(&b, || {
+        feed.publish(&b, RequestId::from_seq(1), || {
             built.set(built.get() + 1);
             summary(&b, 1)
         });
@@ -122,7 +176,7 @@ mod tests {
             "a heard b"
         );
         assert_eq!(on_b.try_recv().unwrap().summary.id, RequestId::from_seq(1));
-        feed.publish(&a, || {
+        feed.publish(&a, RequestId::from_seq(2), || {
             built.set(built.get() + 1);
             summary(&a, 2)
         });
@@ -140,11 +194,15 @@ mod tests {
     fn nobody_watching_costs_no_summary_and_channels_go_when_their_followers_do() {
         let feed = Feed::new();
         let a = BinId::parse("a").unwrap();
-        feed.publish(&a, || panic!("built a summary nobody follows"));
+        feed.publish(&a, RequestId::from_seq(1), || {
+            panic!("built a summary nobody follows")
+        });
         let rx = feed.subscribe(&a);
         assert_eq!(feed.channels(), 1);
         drop(rx);
-        feed.publish(&a, || panic!("built a summary nobody follows"));
+        feed.publish(&a, RequestId::from_seq(1), || {
+            panic!("built a summary nobody follows")
+        });
         assert_eq!(feed.channels(), 0, "the unfollowed channel is forgotten");
     }
 
@@ -154,11 +212,29 @@ mod tests {
         let a = BinId::parse("a").unwrap();
         let mut slow = feed.subscribe(&a);
         for seq in 0..(CAPACITY as i64 + 5) {
-            feed.publish(&a, || summary(&a, seq));
+            feed.publish(&a, RequestId::from_seq(seq), || summary(&a, seq));
         }
         assert!(matches!(
             slow.try_recv(),
             Err(broadcast::error::TryRecvError::Lagged(5))
         ));
+    }
+
+    #[test]
+    fn a_capture_announced_twice_reaches_followers_once() {
+        let feed = Feed::new();
+        let a = BinId::parse("a").unwrap();
+        let mut rx = feed.subscribe(&a);
+        for seq in [1, 2, 1, 3, 2] {
+            feed.publish(&a, RequestId::from_seq(seq), || summary(&a, seq));
+        }
+        let heard: Vec<i64> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|a| a.summary.id.seq())
+            .collect();
+        assert_eq!(heard, [1, 2, 3]);
+        assert_eq!(feed.watched(), std::slice::from_ref(&a));
+        assert!(feed.is_watched(&a));
+        drop(rx);
+        assert!(!feed.is_watched(&a));
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod body;
 mod feed;
+pub mod follow;
 
 pub use feed::{Announced, Feed};
 
@@ -88,10 +89,10 @@ impl Capturer {
         req: Request<Incoming>,
         remote: String,
     ) -> Result<Captured, CaptureError> {
-        if !self.store.bin_exists(&bin) {
+        if !self.store.bin_exists(&bin).await? {
             return Err(CaptureError::UnknownBin(bin));
         }
-        let settings = self.store.bin_settings(&bin);
+        let settings = self.store.bin_settings(&bin).await?;
         let (parts, body) = req.into_parts();
         let body = body::read(body, self.max_body, self.body_timeout).await?;
         // HTTP/2 names the host in its `:authority` pseudo-header, which hyper turns into the
@@ -141,7 +142,8 @@ impl Capturer {
                 e => CaptureError::Store(e),
             })?;
         self.store.metrics().stored(capture.body.len() as u64);
-        self.feed.publish(&capture.bin_id, || capture.summary(id));
+        self.feed
+            .publish(&capture.bin_id, id, || capture.summary(id));
         if let Some(url) = &settings.forward_url {
             self.relayer.forward(id, capture, url);
         }

@@ -172,7 +172,8 @@ pub async fn run(cmd: Command, config: Config) -> Result<bool, CliError> {
     }
     // Only adding a webhook may start a database; the rest would find nothing in a new one,
     // and a stray empty hookbin.db in whatever directory the command ran from helps nobody.
-    if !config.db.exists() {
+    // (A PostgreSQL database is the operator's to create.)
+    if !crate::store::is_postgres(&config.db) && !config.db.exists() {
         if !matches!(cmd, Command::Webhooks(WebhooksCommand::Add { .. })) {
             return Err(CliError::Input(format!(
                 "no database at {}: run the server once to create it, or point --db (or \
@@ -182,7 +183,7 @@ pub async fn run(cmd: Command, config: Config) -> Result<bool, CliError> {
         }
         eprintln!("hookbin: created a new database at {}", config.db.display());
     }
-    let store = Store::open(&config.db)?;
+    let store = Store::open(&config.db).await?;
     let result = local(cmd, config, &store).await;
     // Closing leaves no WAL behind when this was the database's only user.
     let closed = store.close().await;
@@ -203,7 +204,10 @@ async fn local(cmd: Command, config: Config, store: &Store) -> Result<bool, CliE
         Command::Webhooks(WebhooksCommand::List) => {
             let hooks = store.list_webhooks().await?;
             if hooks.is_empty() {
-                eprintln!("hookbin: no webhooks in {}", config.db.display());
+                eprintln!(
+                    "hookbin: no webhooks in {}",
+                    crate::store::shown(&config.db)
+                );
             }
             for w in hooks {
                 print_webhook(&w);

@@ -162,6 +162,11 @@ fn wire(
         stopping.clone(),
     );
     let indexer = tokio::spawn(index_search(store.clone(), stopping.clone()));
+    let follower = tokio::spawn(crate::capture::follow::run(
+        store.clone(),
+        feed.clone(),
+        stopping.clone(),
+    ));
     let limits = crate::web::limits::RateLimits::new(config.capture_rate, config.bin_rate);
     let app = Arc::new(App {
         limits,
@@ -182,13 +187,18 @@ fn wire(
         shutdown: stopping.clone(),
     });
     let forgetter = tokio::spawn(forget_idle_clients(app.clone(), stopping));
-    (app, vec![worker, forwards, sweeper, forgetter, indexer])
+    (
+        app,
+        vec![worker, forwards, sweeper, forgetter, indexer, follower],
+    )
 }
 
 /// Keeps the search index up with captures (and builds it for an older database) until
-/// `stopping` turns true.
+/// `stopping` turns true; at once where the engine keeps no index.
 async fn index_search(store: Store, mut stopping: watch::Receiver<bool>) {
-    let indexer = crate::store::search::Indexer::new(store, Default::default());
+    let Some(indexer) = store.indexer() else {
+        return;
+    };
     tokio::select! {
         _ = indexer.run() => {}
         _ = stopping.wait_for(|stop| *stop) => {}

@@ -39,7 +39,7 @@ impl Filter {
     /// The trigram keys every match must hold in the search index; `None` when no part of the
     /// filter can narrow a search that way.
     pub(super) fn needle_keys(&self) -> Option<Vec<u64>> {
-        super::search::bloom::needle_keys(
+        super::sqlite::search::bloom::needle_keys(
             self.path.as_deref(),
             self.header
                 .as_ref()

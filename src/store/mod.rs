@@ -1,46 +1,43 @@
-//! The `Store` handle: the only place that talks SQL.
+//! The `Store`: the one face the rest of hookbin talks to, over one of two engines.
 //!
-//! One writer thread owns the write connection and commits many operations per transaction
-//! (group commit, see `writer`); each caller is acknowledged only after its COMMIT. Reads run on
-//! a small pool of their own connections on tokio's blocking threads, so no SQLite call ever runs
-//! on an async worker. The store never sees HTTP types: callers hand it plain `model` data.
+//! - `sqlite`: the embedded default, one process owning one database file, with a group-commit
+//!   writer thread and the search index.
+//! - `pg`: PostgreSQL, for a team instance whose nodes share one database.
+//!
+//! `--db` chooses: a `postgres://` (or `postgresql://`) URL selects PostgreSQL, anything else
+//! is a SQLite file path. Both engines answer every method below the same way (the integration
+//! suite runs on each), so `web`, `capture` and `sender` never learn which one is behind it.
+//! Each acknowledges a write only after its transaction has committed. The store never sees
+//! HTTP types: callers hand it plain `model` data.
 
-mod bins;
-mod checkpoint;
-mod claims;
-mod deliveries;
 mod filter;
 mod headers;
-mod lock;
 pub mod pg;
-mod readers;
-mod requests;
-mod reserve;
-mod schema;
-pub mod search;
-mod settings;
-mod webhooks;
-mod writer;
+pub mod sqlite;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicI64;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use rusqlite::Connection;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
 
-use crate::model::BinId;
-use tokio::sync::{mpsc, oneshot};
+use crate::metrics::Metrics;
+use crate::model::{
+    Attempt, Bin, BinId, BinSettings, Capture, Delivery, DeliveryId, DueDelivery, EventId,
+    NewCapture, Relay, RequestId, Webhook, WebhookId,
+};
 
-pub use bins::{BinOrder, BinPage, BinQuery};
-pub use claims::Admit;
-pub use deliveries::Next;
 pub use filter::Filter;
 pub use headers::{decode as decode_headers, encode as encode_headers};
-pub use lock::{LockError, ServerLock};
-pub use requests::Page;
-pub use schema::SCHEMA_VERSION;
-pub use webhooks::{WebhookFields, WebhookPatch};
+pub use pg::follow::Heard;
+pub use sqlite::bins::{BinOrder, BinPage, BinQuery};
+pub use sqlite::claims::Admit;
+pub use sqlite::deliveries::Next;
+pub use sqlite::lock::{LockError, ServerLock};
+pub use sqlite::requests::Page;
+pub use sqlite::schema::SCHEMA_VERSION;
+pub use sqlite::search;
+pub use sqlite::webhooks::{WebhookFields, WebhookPatch};
 
 /// What can go wrong in storage; the web layer maps each kind to one HTTP status.
 #[derive(Debug, thiserror::Error)]
@@ -80,22 +77,6 @@ pub enum StoreError {
     Panicked,
 }
 
-impl StoreError {
-    /// The failures a user can act on (a full disk or size limit, a read-only file), by
-    /// SQLite's error code; `None` for any other.
-    fn actionable(code: Option<rusqlite::ErrorCode>) -> Option<StoreError> {
-        match code? {
-            rusqlite::ErrorCode::DiskFull => Some(StoreError::Full(
-                "the database is full (disk full or --max-db-size reached): delete bins or requests to make room".into(),
-            )),
-            rusqlite::ErrorCode::ReadOnly => Some(StoreError::ReadOnly(
-                "the database is read-only: nothing can be stored until it is writable again".into(),
-            )),
-            _ => None,
-        }
-    }
-}
-
 /// Cuts a list read with one item beyond `limit` (which only says that another page follows)
 /// back to `limit`; the key of its last item when another page follows, for the next page.
 pub(crate) fn cut<T, K>(items: &mut Vec<T>, limit: usize, key: impl FnOnce(&T) -> K) -> Option<K> {
@@ -107,302 +88,251 @@ pub(crate) fn cut<T, K>(items: &mut Vec<T>, limit: usize, key: impl FnOnce(&T) -
     }
 }
 
-/// A bin id read back from column `column` of a row. Ids are checked before they are stored, so
-/// an invalid one means the file was changed behind hookbin's back: that row is reported as
-/// bad data, never trusted and never a panic.
-fn stored_bin_id(id: &str, column: usize) -> rusqlite::Result<BinId> {
-    stored_id(id, column, BinId::parse)
+/// A cheap-to-clone handle to hookbin's database, whichever engine holds it.
+#[derive(Clone)]
+pub struct Store {
+    engine: Engine,
+    metrics: Arc<Metrics>,
 }
 
-/// Any id read back from column `column`, checked with `parse` in the same way.
-fn stored_id<T>(id: &str, column: usize, parse: impl Fn(&str) -> Option<T>) -> rusqlite::Result<T> {
-    parse(id).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            column,
-            rusqlite::types::Type::Text,
-            format!("the stored id '{}' is not valid", id.escape_debug()).into(),
-        )
-    })
+#[derive(Clone)]
+enum Engine {
+    Sqlite(sqlite::Sqlite),
+    Pg(pg::PgStore),
 }
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::actionable(e.sqlite_error_code()).unwrap_or(StoreError::Sqlite(e))
+/// True when `db` names a PostgreSQL database (a `postgres://` or `postgresql://` URL) rather
+/// than a SQLite file.
+pub fn is_postgres(db: &Path) -> bool {
+    let text = db.to_string_lossy();
+    text.starts_with("postgres://") || text.starts_with("postgresql://")
+}
+
+/// `db` as it may be shown: a PostgreSQL URL without its password.
+pub fn shown(db: &Path) -> String {
+    let text = db.to_string_lossy();
+    if !is_postgres(db) {
+        return text.into_owned();
+    }
+    let (scheme, rest) = text.split_once("://").unwrap_or(("", &text));
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..end].rsplit_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split_once(':').map_or(user, |(n, _)| n);
+            format!("{scheme}://{name}:***@{host}{}", &rest[end..])
+        }
+        _ => text.into_owned(),
     }
 }
 
-/// A cheap-to-clone handle to the database: a queue to the writer thread plus read connections.
-#[derive(Clone)]
-pub struct Store {
-    writer: mpsc::Sender<writer::Job>,
-    readers: Arc<readers::Readers>,
-    /// Existing bins, how many requests each holds and when it last caught one. Answers "does this bin exist" before a
-    /// body is read, and keeps counts without an UPDATE per capture. Changed only by the writer
-    /// thread (inside its jobs); reloaded from the tables if a commit fails.
-    counts: Counts,
-    /// Bins the current batch took past their cap (see `requests::OverCap`).
-    over_cap: requests::OverCap,
-    /// Settings of the bins that have any; like `counts`, changed only inside writer jobs.
-    settings: settings::Settings,
-    /// The last request row key handed out; only the writer thread advances it.
-    last_seq: Arc<AtomicI64>,
-    /// Disk space held back for deletes on a full disk (servers only, see [`Store::keep_reserve`]).
-    reserve: Arc<reserve::Reserve>,
-    checkpointer: Arc<checkpoint::Checkpointer>,
-    writer_thread: Arc<writer::Thread>,
-    metrics: Arc<crate::metrics::Metrics>,
-    /// The search indexer's progress, shared with searches (see [`search`]).
-    search: Arc<search::Progress>,
+/// Methods both engines have with the same signature: each is passed to the engine behind the
+/// face.
+macro_rules! on_engine {
+    ($( $(#[$doc:meta])* pub async fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty; )*) => {
+        impl Store {
+            $(
+                $(#[$doc])*
+                pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    match &self.engine {
+                        Engine::Sqlite(s) => s.$name($($arg),*).await,
+                        Engine::Pg(p) => p.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+    };
 }
 
-/// What the store keeps in memory about each bin.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct Held {
-    /// Requests it holds.
-    pub count: u64,
-    /// Row key of the newest request it caught (0: none yet); it says when the bin last caught
-    /// something, which orders the bin lists.
-    pub last: i64,
+on_engine! {
+    /// Creates a bin, named or with a fresh id; `max_bins` (0 = no cap) refuses one too many.
+    pub async fn create_bin(&self, name: Option<BinId>, max_bins: u64) -> Result<Bin, StoreError>;
+    /// One bin with its request count.
+    pub async fn get_bin(&self, id: &BinId) -> Result<Bin, StoreError>;
+    /// Deletes a bin with everything it holds.
+    pub async fn delete_bin(&self, id: &BinId) -> Result<(), StoreError>;
+    /// Deletes a bin's requests and keeps the bin; how many went.
+    pub async fn clear_bin(&self, id: &BinId) -> Result<u64, StoreError>;
+    /// Deletes the bins that caught nothing for `ttl` as of `now`; how many went.
+    pub async fn expire_bins(&self, ttl: std::time::Duration, now: DateTime<Utc>) -> Result<usize, StoreError>;
+    /// One page of bins, by activity or creation, optionally searched.
+    pub async fn list_bins_page(&self, query: BinQuery) -> Result<BinPage, StoreError>;
+    /// A bin's newest request after `after`, if any (for `wait`).
+    pub async fn first_after(&self, bin: &BinId, after: RequestId) -> Result<Option<Capture>, StoreError>;
+    /// The requests just newer and just older than `id` in its bin.
+    pub async fn neighbours(&self, bin: &BinId, id: RequestId) -> Result<(Option<RequestId>, Option<RequestId>), StoreError>;
+    /// One page of a bin's requests, newest first, below `before`, matching `filter`; each
+    /// with its whole body or at most `body_limit` leading bytes of it.
+    pub async fn list_requests(&self, bin: &BinId, limit: usize, before: Option<RequestId>, body_limit: Option<usize>, filter: &Filter) -> Result<Page, StoreError>;
+    /// One capture with its whole body, or with at most `body_limit` leading body bytes.
+    pub async fn get_request(&self, id: RequestId, body_limit: Option<usize>) -> Result<Capture, StoreError>;
+    /// The captures with these ids that exist, in the order asked.
+    pub async fn get_requests(&self, ids: Vec<RequestId>) -> Result<Vec<Capture>, StoreError>;
+    /// Deletes one request; the bin it was in.
+    pub async fn delete_request(&self, id: RequestId) -> Result<BinId, StoreError>;
+    /// Replaces a bin's settings; the default settings remove them.
+    pub async fn set_bin_settings(&self, id: &BinId, s: BinSettings) -> Result<(), StoreError>;
+    /// Logs a forward or replay of a request.
+    pub async fn record_relay(&self, r: Relay) -> Result<(), StoreError>;
+    /// The forwards and replays of a request, oldest first.
+    pub async fn relays(&self, id: RequestId) -> Result<Vec<Relay>, StoreError>;
+    /// Creates a webhook with its signing secret.
+    pub async fn create_webhook(&self, f: WebhookFields, secret: String) -> Result<Webhook, StoreError>;
+    /// One webhook with its delivery figures.
+    pub async fn get_webhook(&self, id: &WebhookId) -> Result<Webhook, StoreError>;
+    /// Every webhook (for the CLI and signature checks).
+    pub async fn list_webhooks(&self) -> Result<Vec<Webhook>, StoreError>;
+    /// One page of webhooks after `after`, optionally searched; the key of the next page.
+    pub async fn list_webhooks_page(&self, q: Option<String>, after: Option<WebhookId>, limit: usize) -> Result<(Vec<Webhook>, Option<WebhookId>), StoreError>;
+    /// Changes the fields `patch` names.
+    pub async fn update_webhook(&self, id: &WebhookId, patch: WebhookPatch) -> Result<Webhook, StoreError>;
+    /// Replaces a webhook's signing secret.
+    pub async fn rotate_secret(&self, id: &WebhookId, secret: String) -> Result<Webhook, StoreError>;
+    /// Deletes a webhook with its deliveries.
+    pub async fn delete_webhook(&self, id: &WebhookId) -> Result<(), StoreError>;
+    /// Records an event and one pending delivery for each webhook subscribed to it.
+    pub async fn enqueue_event(&self, event: &str, payload: Bytes) -> Result<(EventId, Vec<(DeliveryId, WebhookId)>), StoreError>;
+    /// A delivery of a test event to one webhook.
+    pub async fn create_test_delivery(&self, webhook_id: &WebhookId, event: &str, payload: Bytes) -> Result<DeliveryId, StoreError>;
+    /// Sends a delivery's payload again, as a new delivery.
+    pub async fn redeliver(&self, id: &DeliveryId) -> Result<Delivery, StoreError>;
+    /// Leases up to `limit` due deliveries for `lease_ms`, as far as `admit` lets each
+    /// endpoint take more; a leased delivery is no other claimer's until its lease runs out.
+    pub async fn claim_due(&self, limit: usize, lease_ms: i64, admit: Admit) -> Result<Vec<DueDelivery>, StoreError>;
+    /// Leases these deliveries now, when they are pending and not leased by another claimer.
+    pub async fn claim_these(&self, ids: Vec<DeliveryId>, lease_ms: i64) -> Result<Vec<DueDelivery>, StoreError>;
+    /// Records an attempt and what comes next for its delivery.
+    pub async fn record_attempt(&self, id: &DeliveryId, attempt: Attempt, next: Next) -> Result<(), StoreError>;
+    /// One delivery with its attempts.
+    pub async fn get_delivery(&self, id: &DeliveryId) -> Result<Delivery, StoreError>;
+    /// One page of a webhook's deliveries, newest first; the key of the next page.
+    pub async fn list_deliveries(&self, webhook_id: &WebhookId, limit: usize, before: Option<DeliveryId>) -> Result<(Vec<Delivery>, Option<DeliveryId>), StoreError>;
+    /// When the next pending delivery is due.
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// How many deliveries are in each state.
+    pub async fn delivery_states(&self) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Deletes finished deliveries older than `age` as of `now`; how many went.
+    pub async fn prune_deliveries(&self, age: std::time::Duration, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Resolves once everything acknowledged so far is committed.
+    pub async fn flush(&self) -> Result<(), StoreError>;
+    /// Commits what is queued and closes every connection; later writes fail with
+    /// [`StoreError::Closed`].
+    pub async fn close(&self) -> Result<(), StoreError>;
+    /// How far the search index is behind (PostgreSQL searches without one: never behind).
+    pub async fn search_lag(&self) -> Result<search::Lag, StoreError>;
+    /// True when a bin with this id exists: from memory on SQLite, and from a per-node cache
+    /// on PostgreSQL that other nodes' deletes keep right.
+    pub async fn bin_exists(&self, id: &BinId) -> Result<bool, StoreError>;
+    /// A bin's settings (the defaults for a bin without any), from memory.
+    pub async fn bin_settings(&self, id: &BinId) -> Result<Arc<BinSettings>, StoreError>;
+    /// The bytes the database takes on disk.
+    pub async fn database_bytes(&self) -> u64;
 }
-
-/// What is held per bin id.
-type Counts = Arc<Mutex<HashMap<String, Held>>>;
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`, migrates it, and starts the writer.
-    /// A PostgreSQL URL is refused with a clear message (its engine, `pg`, is not wired in
-    /// yet) rather than taken for a file name.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let text = path.to_string_lossy();
-        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            return Err(StoreError::Unreachable(
-                "--db: PostgreSQL is not available in this build yet; give a SQLite file path"
-                    .into(),
-            ));
-        }
-        let open_err = |cause| StoreError::Open {
-            path: path.to_owned(),
-            cause,
+    /// Opens the database `db` names, migrating it: a PostgreSQL URL connects to that server
+    /// (see [`is_postgres`]); anything else opens (creating if needed) a SQLite file.
+    pub async fn open(db: &Path) -> Result<Store, StoreError> {
+        let metrics = Arc::new(Metrics::new());
+        let engine = if is_postgres(db) {
+            Engine::Pg(pg::PgStore::connect(&db.to_string_lossy(), metrics.clone()).await?)
+        } else {
+            Engine::Sqlite(sqlite::Sqlite::open(db, metrics.clone())?)
         };
-        let mut conn = Connection::open(path).map_err(open_err)?;
-        schema::configure(&conn).map_err(open_err)?;
-        schema::migrate(&mut conn, path)?;
-        let counts: Counts = Arc::new(Mutex::new(bins::count_all(&conn)?));
-        let settings: settings::Settings =
-            Arc::new(std::sync::RwLock::new(settings::load_all(&conn)?));
-        let last_seq = Arc::new(AtomicI64::new(requests::max_seq(&conn)?));
-        let readers = Arc::new(readers::Readers::new(path.to_owned()));
-        let wal = checkpoint::WalSize::new(path);
-        let reserve = Arc::new(reserve::Reserve::default());
-        let restore = reserve.clone();
-        let checkpointer = checkpoint::spawn(
-            path.to_owned(),
-            wal.clone(),
-            Box::new(move || restore.restore()),
-        )
-        .map_err(open_err)?;
-        let reload = counts.clone();
-        let reload_settings = settings.clone();
-        let over_cap = requests::OverCap::default();
-        let (evict, evict_counts) = (over_cap.clone(), counts.clone());
-        let forget = over_cap.clone();
-        let metrics = Arc::new(crate::metrics::Metrics::new());
-        let observed = metrics.clone();
-        let search = Arc::new(search::Progress::default());
-        let woken = search.clone();
-        let hooks = writer::Hooks {
-            before_commit: Box::new(move |conn| {
-                requests::evict_over_cap(conn, &evict, &evict_counts)
-            }),
-            after_commit: Box::new(move |conn| {
-                wal.after_commit(conn);
-                woken.committed();
-            }),
-            observe: Box::new(move |jobs, queued, took| observed.batch(jobs, queued, took)),
-            // A failed commit undid counted work: count again from what is really stored.
-            on_rollback: Box::new(move |conn| {
-                forget.lock().expect("over-cap list poisoned").clear();
-                match bins::count_all(conn) {
-                    Ok(fresh) => *reload.lock().expect("counts poisoned") = fresh,
-                    Err(e) => tracing::error!(error = %e, "cannot recount requests"),
-                }
-                match settings::load_all(conn) {
-                    Ok(fresh) => *reload_settings.write().expect("settings poisoned") = fresh,
-                    Err(e) => tracing::error!(error = %e, "cannot reload bin settings"),
-                }
-            }),
-        };
-        let (writer, writer_thread) = writer::spawn(conn, hooks);
-        Ok(Store {
-            writer,
-            readers,
-            counts,
-            over_cap,
-            settings,
-            last_seq,
-            reserve,
-            checkpointer: Arc::new(checkpointer),
-            writer_thread: Arc::new(writer_thread),
-            metrics,
-            search,
-        })
+        Ok(Store { engine, metrics })
     }
 
     /// The figures this store and its users report (see [`crate::metrics`]).
-    pub fn metrics(&self) -> &crate::metrics::Metrics {
+    pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
-    /// How many deliveries are in each state, for the metrics.
-    pub async fn delivery_states(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        self.read(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT state, count(*) FROM deliveries GROUP BY state")?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
-        .await
-    }
-
-    /// The bytes the database file and its WAL take on disk.
-    pub fn database_bytes(&self) -> u64 {
-        let db = self.readers.path();
-        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-        let mut wal = db.as_os_str().to_owned();
-        wal.push("-wal");
-        size(db) + size(Path::new(&wal))
-    }
-
-    /// Runs `f` inside the writer's current transaction (in a savepoint of its own) and resolves
-    /// once the transaction holding it has committed.
-    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.submit(|tx| writer::job(f, tx)).await
-    }
-
-    /// Like [`Store::write`] for jobs that free space: if the disk is too full even for them,
-    /// the space reserve is released and the job tried once more.
-    async fn write_freeing<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: Fn(&Connection) -> Result<T, StoreError> + Clone + Send + 'static,
-    {
-        match self.write(f.clone()).await {
-            Err(StoreError::Full(_)) if self.reserve.release() => self.write(f).await,
-            result => result,
-        }
-    }
-
-    /// Keeps `bytes` of disk beside the database (`<db>.reserve`) for deletes on a full disk;
-    /// for servers, which own their database (CLI commands do not call this). 0 keeps none.
-    pub fn keep_reserve(&self, bytes: u64) {
-        if bytes == 0 {
-            return;
-        }
-        let mut name = self.readers.path().as_os_str().to_owned();
-        name.push(".reserve");
-        self.reserve.keep(PathBuf::from(name), bytes);
-    }
-
-    /// Like [`Store::write`] but without the per-job savepoint, for a job that is atomic by
-    /// itself (a single statement, or one that takes its own savepoint where it needs one).
-    async fn write_unguarded<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.submit(|tx| writer::job_unguarded(f, tx)).await
-    }
-
-    /// Queues the job `make` builds around the answer channel, and waits for the answer.
-    async fn submit<T: Send + 'static>(
+    /// Stores a capture; resolves with it and its id once the transaction holding it has
+    /// committed. A bin past `max_requests` (0 = no cap) has its oldest requests evicted in the
+    /// same transaction.
+    pub async fn insert_capture(
         &self,
-        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> writer::Job,
-    ) -> Result<T, StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.writer
-            .send(make(tx))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        capture: NewCapture,
+        max_requests: u64,
+    ) -> Result<(NewCapture, RequestId), StoreError> {
+        match &self.engine {
+            Engine::Sqlite(s) => s.insert_capture(capture, max_requests).await,
+            Engine::Pg(p) => p.insert_capture(capture, max_requests).await,
+        }
     }
 
-    /// Resolves once everything queued before it is committed; used at shutdown.
-    pub async fn flush(&self) -> Result<(), StoreError> {
-        self.write_unguarded(|_| Ok(())).await
+    /// Captures committed by every node, this one included, as they commit; `None` on SQLite,
+    /// whose only writer is this process (its captures reach the feed directly).
+    pub fn follow(&self) -> Option<tokio::sync::broadcast::Receiver<Heard>> {
+        match &self.engine {
+            Engine::Sqlite(_) => None,
+            Engine::Pg(p) => Some(p.follow()),
+        }
     }
 
-    /// Commits what is queued and closes every connection, readers first and the writer last:
-    /// the last connection to close copies the WAL into the database and removes it, so a
-    /// stopped hookbin leaves one file (beside its lock file); the disk reserve goes too. Later writes fail with [`StoreError::Closed`]; the
-    /// result is the final commit's.
-    pub async fn close(&self) -> Result<(), StoreError> {
-        self.reserve.drop_file();
-        self.readers.close();
-        let checkpointer = self.checkpointer.clone();
-        let _ = tokio::task::spawn_blocking(move || checkpointer.stop()).await;
-        self.writer_thread.stop_after_next_batch();
-        let committed = self.flush().await;
-        let writer = self.writer_thread.clone();
-        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
-        committed
+    /// The search indexer to run beside a server; `None` where the engine keeps no index.
+    pub fn indexer(&self) -> Option<search::Indexer> {
+        match &self.engine {
+            Engine::Sqlite(s) => Some(search::Indexer::new(s.clone(), Default::default())),
+            Engine::Pg(_) => None,
+        }
     }
 
-    /// Caps the database file at about `bytes`; beyond it writes fail with [`StoreError::Full`].
+    /// How far the search indexer has come; `None` where the engine keeps no index.
+    pub fn search_progress(&self) -> Option<&search::Progress> {
+        match &self.engine {
+            Engine::Sqlite(s) => Some(s.search_progress()),
+            Engine::Pg(_) => None,
+        }
+    }
+
+    /// Keeps `bytes` of disk beside a SQLite database for deletes on a full disk (servers
+    /// only); PostgreSQL manages its own disk.
+    pub fn keep_reserve(&self, bytes: u64) {
+        if let Engine::Sqlite(s) = &self.engine {
+            s.keep_reserve(bytes);
+        }
+    }
+
+    /// Caps a SQLite database at about `bytes` (`--max-db-size`); refused on PostgreSQL, whose
+    /// size its operator manages.
     pub async fn limit_size(&self, bytes: u64) -> Result<(), StoreError> {
-        self.write_unguarded(move |conn| {
-            let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
-            let pages = (bytes as i64 / page).max(1);
-            conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Runs `f` on a read connection on a blocking thread.
-    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let readers = self.readers.clone();
-        tokio::task::spawn_blocking(move || readers.with(f))
-            .await
-            .map_err(|_| StoreError::Closed)?
-    }
-
-    /// True when a bin with this id exists (answered from memory, without a query).
-    pub fn bin_exists(&self, id: &BinId) -> bool {
-        self.counts
-            .lock()
-            .expect("counts poisoned")
-            .contains_key(id.as_str())
-    }
-
-    /// How many requests a bin holds now (0 for an unknown bin).
-    pub fn request_count(&self, id: &BinId) -> u64 {
-        self.counts
-            .lock()
-            .expect("counts poisoned")
-            .get(id.as_str())
-            .map_or(0, |h| h.count)
+        match &self.engine {
+            Engine::Sqlite(s) => s.limit_size(bytes).await,
+            Engine::Pg(_) => Err(StoreError::Conflict(
+                "--max-db-size applies to SQLite only; on PostgreSQL set quotas in the server"
+                    .into(),
+            )),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn a_postgres_url_is_refused_not_taken_for_a_file() {
-        let url = std::path::Path::new("postgres://team@127.0.0.1/hookbin");
-        let err = super::Store::open(url).err().expect("refused");
-        assert!(err.to_string().contains("PostgreSQL"), "{err}");
-        assert!(!std::path::Path::new("postgres:").exists(), "no file made");
+    fn only_a_postgres_url_selects_postgres() {
+        use std::path::Path;
+        assert!(super::is_postgres(Path::new(
+            "postgres://team@127.0.0.1/hookbin"
+        )));
+        assert!(super::is_postgres(Path::new(
+            "postgresql:///hookbin?host=/run/postgresql"
+        )));
+        assert!(!super::is_postgres(Path::new("hookbin.db")));
+        assert!(!super::is_postgres(Path::new("./postgres/hookbin.db")));
+    }
+
+    #[test]
+    fn a_shown_url_hides_its_password_only() {
+        use std::path::Path;
+        let shown = |s: &str| super::shown(Path::new(s));
+        assert_eq!(
+            shown("postgres://team:s3cr:et@db.internal:5432/hookbin?sslmode=disable"),
+            "postgres://team:***@db.internal:5432/hookbin?sslmode=disable"
+        );
+        assert_eq!(
+            shown("postgres://team@db/hookbin"),
+            "postgres://team@db/hookbin"
+        );
+        assert_eq!(shown("/var/lib/a:b@c.db"), "/var/lib/a:b@c.db");
     }
 }

@@ -23,7 +23,7 @@ pub(super) async fn route(
         ([""], _) if get => pages::home(app, &req).await,
         (["bins"], &Method::POST) => pages::create_bin(app, req).await,
         (["bins", bin], _) if get => pages::bin(app, &req, bin_id(bin)?).await,
-        (["bins", bin, "events"], _) if get => sse::stream(app, bin_id(bin)?),
+        (["bins", bin, "events"], _) if get => sse::stream(app, bin_id(bin)?).await,
         (["bins", bin, "compare"], _) if get => pages::compare(app, &req, bin_id(bin)?).await,
         (["bins", bin, "settings"], _) if get => {
             pages::bin_settings_page(app, &req, bin_id(bin)?).await
@@ -146,8 +146,8 @@ async fn metrics(app: &App) -> Result<Response<Body>, WebError> {
     let text = app.store.metrics().render(
         &states,
         app.feed.receiver_count(),
-        app.store.database_bytes(),
-        app.store.search_progress().pending(),
+        app.store.database_bytes().await,
+        app.store.search_progress().map_or(0, |p| p.pending()),
     );
     Ok(response::with_type(
         StatusCode::OK,

@@ -31,8 +31,8 @@ fn event(a: &Announced) -> String {
     format!("event: request\ndata: {}\n\n", a.json)
 }
 
-pub fn stream(app: &Arc<App>, bin: BinId) -> Result<Response<Body>, WebError> {
-    if !app.store.bin_exists(&bin) {
+pub async fn stream(app: &Arc<App>, bin: BinId) -> Result<Response<Body>, WebError> {
+    if !app.store.bin_exists(&bin).await? {
         return Err(WebError::NotFound(format!("no bin with id {bin}")));
     }
     let mut feed = app.feed.subscribe(&bin);

@@ -8,7 +8,7 @@ use crate::web::{App, WebError};
 /// The secrets a capture in `bin` is checked with: the bin's own, then every webhook's.
 pub async fn secrets(app: &App, bin: &BinId) -> Result<Vec<(String, String)>, WebError> {
     let mut out = Vec::new();
-    if let Some(s) = &app.store.bin_settings(bin).signing_secret {
+    if let Some(s) = &app.store.bin_settings(bin).await?.signing_secret {
         out.push(("this bin's signing secret".to_owned(), s.clone()));
     }
     for w in app.store.list_webhooks().await? {

@@ -278,7 +278,7 @@ async fn a_bin_deleted_by_another_process_stops_capturing() {
     let bin = s.new_bin().await;
     s.capture(&bin, Req::new("POST", "")).await;
     // A second handle on the same database file, as another hookbin process would have.
-    let other = hookbin::store::Store::open(&s.db).unwrap();
+    let other = hookbin::store::Store::open(&s.db).await.unwrap();
     other
         .delete_bin(&hookbin::model::BinId::parse(&bin).unwrap())
         .await
@@ -287,13 +287,16 @@ async fn a_bin_deleted_by_another_process_stops_capturing() {
         .send(Req::new("POST", &format!("/b/{bin}")).body("late"))
         .await;
     r.assert_error(StatusCode::NOT_FOUND);
-    let conn = rusqlite::Connection::open(&s.db).unwrap();
-    let orphans: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM requests WHERE bin_id = ?1",
-            [&bin],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(orphans, 0);
+    // No row of the late capture is left behind (PostgreSQL: see postgres.rs).
+    if !crate::support::on_postgres() {
+        let conn = rusqlite::Connection::open(&s.db).unwrap();
+        let orphans: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM requests WHERE bin_id = ?1",
+                [&bin],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(orphans, 0);
+    }
 }

@@ -7,10 +7,14 @@ use std::collections::HashSet;
 use chrono::Utc;
 use futures::future::join_all;
 use hookbin::model::{BinId, NewCapture, RequestId};
-use hookbin::store::pg::PgStore;
 use hookbin::store::{Filter, Store, StoreError, encode_headers};
 
 use crate::support::postgres::Cluster;
+
+/// A node's store on the database at `url`, through the same face `--db` uses.
+async fn open(url: &str) -> Result<Store, StoreError> {
+    Store::open(std::path::Path::new(url)).await
+}
 
 fn capture(bin: &BinId, body: Vec<u8>) -> NewCapture {
     let headers: [(&str, &[u8]); 3] = [
@@ -35,11 +39,8 @@ fn capture(bin: &BinId, body: Vec<u8>) -> NewCapture {
 }
 
 /// Two nodes on the database at `url`.
-async fn two_nodes(url: &str) -> (PgStore, PgStore) {
-    (
-        PgStore::connect(url).await.unwrap(),
-        PgStore::connect(url).await.unwrap(),
-    )
+async fn two_nodes(url: &str) -> (Store, Store) {
+    (open(url).await.unwrap(), open(url).await.unwrap())
 }
 
 /// A plain connection to the database at `url`, to look beneath the store.
@@ -66,12 +67,12 @@ fn answered(status: u16) -> hookbin::model::Attempt {
 }
 
 /// Every request of `bin`, newest first, read a page of `size` at a time.
-async fn all(store: &PgStore, bin: &BinId, size: usize) -> Vec<hookbin::model::Capture> {
+async fn all(store: &Store, bin: &BinId, size: usize) -> Vec<hookbin::model::Capture> {
     let mut out = Vec::new();
     let mut before: Option<RequestId> = None;
     loop {
         let page = store
-            .list_requests(bin, size, before, &Filter::default())
+            .list_requests(bin, size, before, None, &Filter::default())
             .await
             .unwrap();
         out.extend(page.requests);
@@ -88,7 +89,7 @@ async fn nodes_starting_together_migrate_the_schema_once() {
         return;
     };
     let url = pg.fresh_database().await;
-    let nodes = join_all((0..4).map(|_| PgStore::connect(&url))).await;
+    let nodes = join_all((0..4).map(|_| open(&url))).await;
     assert!(nodes.iter().all(Result::is_ok), "every node starts");
     let client = raw(&url).await;
     let rows = client
@@ -104,7 +105,7 @@ async fn captures_are_stored_byte_for_byte_once_committed() {
     let Some(pg) = Cluster::shared().await else {
         return;
     };
-    let store = PgStore::connect(&pg.fresh_database().await).await.unwrap();
+    let store = open(&pg.fresh_database().await).await.unwrap();
     let bin = BinId::parse("team").unwrap();
     store.create_bin(Some(bin.clone()), 0).await.unwrap();
     assert!(matches!(
@@ -126,7 +127,7 @@ async fn captures_are_stored_byte_for_byte_once_committed() {
         .map(|b| store.insert_capture(capture(&bin, b.clone()), 0));
     let (stray, ids) = tokio::join!(stray, join_all(sends));
     assert!(matches!(stray, Err(StoreError::NotFound(_))), "{stray:?}");
-    let ids: Vec<RequestId> = ids.into_iter().map(Result::unwrap).collect();
+    let ids: Vec<RequestId> = ids.into_iter().map(|r| r.unwrap().1).collect();
     assert_eq!(
         ids.iter().collect::<HashSet<_>>().len(),
         300,
@@ -165,7 +166,8 @@ async fn two_nodes_on_one_database_see_each_others_captures() {
         sent.insert(
             node.insert_capture(capture(&bin, format!("{i}").into_bytes()), 0)
                 .await
-                .unwrap(),
+                .unwrap()
+                .1,
         );
     }
     for node in [&a, &b] {
@@ -178,7 +180,7 @@ async fn two_nodes_on_one_database_see_each_others_captures() {
 async fn an_unreachable_database_is_a_clear_error() {
     let port = crate::support::free_port();
     let url = format!("postgres://postgres@127.0.0.1:{port}/none?connect_timeout=5");
-    match PgStore::connect(&url).await {
+    match open(&url).await {
         Err(StoreError::Unreachable(msg)) => {
             assert!(msg.contains("the database is unreachable"), "{msg}")
         }
@@ -211,9 +213,9 @@ async fn filters_answer_as_they_do_on_sqlite() {
     let Some(pg) = Cluster::shared().await else {
         return;
     };
-    let store = PgStore::connect(&pg.fresh_database().await).await.unwrap();
+    let store = open(&pg.fresh_database().await).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let lite = Store::open(&dir.path().join("t.db")).unwrap();
+    let lite = Store::open(&dir.path().join("t.db")).await.unwrap();
     let bin = BinId::parse("same").unwrap();
     store.create_bin(Some(bin.clone()), 0).await.unwrap();
     lite.create_bin(Some(bin.clone()), 0).await.unwrap();
@@ -263,7 +265,10 @@ async fn filters_answer_as_they_do_on_sqlite() {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         let (mut pa, mut pb) = (None, None);
         loop {
-            let x = store.list_requests(&bin, 7, pa, &filter).await.unwrap();
+            let x = store
+                .list_requests(&bin, 7, pa, None, &filter)
+                .await
+                .unwrap();
             let y = lite
                 .list_requests(&bin, 7, pb, None, &filter)
                 .await
@@ -301,18 +306,18 @@ async fn counts_stay_right_through_captures_deletes_and_clears() {
     let ids: Vec<RequestId> = join_all(sends)
         .await
         .into_iter()
-        .map(Result::unwrap)
+        .map(|r| r.unwrap().1)
         .collect();
     let held = b.get_bin(&bin.id).await.unwrap();
     assert_eq!(held.request_count, 40);
     assert!(held.last_request_at.is_some());
     assert_eq!(a.delete_request(ids[3]).await.unwrap(), bin.id);
     assert!(matches!(
-        a.get_request(ids[3]).await,
+        a.get_request(ids[3], None).await,
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(
-        &b.get_request(ids[4]).await.unwrap().body[..],
+        &b.get_request(ids[4], None).await.unwrap().body[..],
         &[b'x'; 4][..]
     );
     assert_eq!(a.get_bin(&bin.id).await.unwrap().request_count, 39);
@@ -363,7 +368,7 @@ async fn two_nodes_claiming_at_once_take_each_delivery_once() {
         .collect();
     assert_eq!(fired.len(), 1000);
     // Both nodes claim in a loop until nothing is due; every delivery once, in all.
-    let drain = |node: PgStore| async move {
+    let drain = |node: Store| async move {
         let mut mine = Vec::new();
         loop {
             let got = node
@@ -443,8 +448,8 @@ async fn a_lease_that_runs_out_lets_another_node_finish_the_delivery() {
 
 /// Waits for what `heard` says next, for up to 10 s.
 async fn next_heard(
-    heard: &mut tokio::sync::mpsc::Receiver<hookbin::store::pg::follow::Heard>,
-) -> hookbin::store::pg::follow::Heard {
+    heard: &mut tokio::sync::broadcast::Receiver<hookbin::store::Heard>,
+) -> hookbin::store::Heard {
     tokio::time::timeout(std::time::Duration::from_secs(10), heard.recv())
         .await
         .expect("heard within 10 s")
@@ -453,7 +458,7 @@ async fn next_heard(
 
 #[tokio::test]
 async fn every_node_hears_captures_as_they_commit() {
-    use hookbin::store::pg::follow::Heard;
+    use hookbin::store::Heard;
     let Some(pg) = Cluster::shared().await else {
         return;
     };
@@ -463,7 +468,7 @@ async fn every_node_hears_captures_as_they_commit() {
     for bin in [&one, &two] {
         a.create_bin(Some(bin.clone()), 0).await.unwrap();
     }
-    let mut heard = b.follow();
+    let mut heard = b.follow().expect("PostgreSQL reports commits");
     // The listener needs a moment to connect: capture until it hears one (for up to 10 s).
     let mut tries = 0;
     loop {
@@ -471,14 +476,14 @@ async fn every_node_hears_captures_as_they_commit() {
             .await
             .unwrap();
         let wait = std::time::Duration::from_millis(200);
-        if let Ok(Some(_)) = tokio::time::timeout(wait, heard.recv()).await {
+        if let Ok(Ok(_)) = tokio::time::timeout(wait, heard.recv()).await {
             break;
         }
         tries += 1;
         assert!(tries < 50, "the listener heard nothing in 10 s");
     }
     while heard.try_recv().is_ok() {}
-    let first = a
+    let (_, first) = a
         .insert_capture(capture(&one, b"1".to_vec()), 0)
         .await
         .unwrap();
@@ -486,10 +491,11 @@ async fn every_node_hears_captures_as_they_commit() {
         next_heard(&mut heard).await,
         Heard::Committed {
             bin: one.clone(),
+            oldest: first,
             newest: first
         }
     );
-    let second = b
+    let (_, second) = b
         .insert_capture(capture(&two, b"2".to_vec()), 0)
         .await
         .unwrap();
@@ -497,6 +503,7 @@ async fn every_node_hears_captures_as_they_commit() {
         next_heard(&mut heard).await,
         Heard::Committed {
             bin: two.clone(),
+            oldest: second,
             newest: second
         }
     );
@@ -504,20 +511,21 @@ async fn every_node_hears_captures_as_they_commit() {
 
 #[tokio::test]
 async fn captures_say_unreachable_while_the_database_is_down_and_recover_after() {
-    use hookbin::store::pg::follow::Heard;
+    use hookbin::store::Heard;
     let Some(mut pg) = Cluster::own().await else {
         return;
     };
-    let store = PgStore::connect(&pg.fresh_database().await).await.unwrap();
+    let store = open(&pg.fresh_database().await).await.unwrap();
     let bin = store.create_bin(None, 0).await.unwrap().id;
-    let mut heard = store.follow();
+    let mut heard = store.follow().expect("PostgreSQL reports commits");
     let mut acked = Vec::new();
     for i in 0..20u8 {
         acked.push(
             store
                 .insert_capture(capture(&bin, vec![i]), 0)
                 .await
-                .unwrap(),
+                .unwrap()
+                .1,
         );
     }
     pg = tokio::task::spawn_blocking(move || {
@@ -547,6 +555,7 @@ async fn captures_say_unreachable_while_the_database_is_down_and_recover_after()
             .insert_capture(capture(&bin, b"back".to_vec()), 0)
             .await
             .ok()
+            .map(|(_, id)| id)
     })
     .await;
     acked.push(back);
@@ -559,9 +568,9 @@ async fn captures_say_unreachable_while_the_database_is_down_and_recover_after()
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         match tokio::time::timeout_at(deadline, heard.recv()).await {
-            Ok(Some(Heard::Gap)) => break,
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => panic!("no gap reported within 20 s"),
+            Ok(Ok(Heard::Gap)) => break,
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) | Err(_) => panic!("no gap reported within 20 s"),
         }
     }
     drop(pg);
@@ -582,7 +591,7 @@ async fn nodes_capturing_into_a_capped_bin_keep_exactly_its_cap() {
     let ids: Vec<RequestId> = join_all(sends)
         .await
         .into_iter()
-        .map(Result::unwrap)
+        .map(|r| r.unwrap().1)
         .collect();
     assert_eq!(a.get_bin(&bin).await.unwrap().request_count, 50);
     let kept = all(&b, &bin, 100).await;
@@ -599,7 +608,7 @@ async fn stepping_and_picking_requests_answer_as_on_sqlite() {
     let Some(pg) = Cluster::shared().await else {
         return;
     };
-    let store = PgStore::connect(&pg.fresh_database().await).await.unwrap();
+    let store = open(&pg.fresh_database().await).await.unwrap();
     let bin = store.create_bin(None, 0).await.unwrap().id;
     let mut ids = Vec::new();
     for i in 0..5u8 {
@@ -607,7 +616,8 @@ async fn stepping_and_picking_requests_answer_as_on_sqlite() {
             store
                 .insert_capture(capture(&bin, vec![i]), 0)
                 .await
-                .unwrap(),
+                .unwrap()
+                .1,
         );
     }
     let after = store.first_after(&bin, ids[1]).await.unwrap().unwrap();
@@ -675,10 +685,10 @@ async fn settings_and_relays_are_kept_per_bin_and_request() {
     let Some(pg) = Cluster::shared().await else {
         return;
     };
-    let store = PgStore::connect(&pg.fresh_database().await).await.unwrap();
+    let store = open(&pg.fresh_database().await).await.unwrap();
     let bin = store.create_bin(None, 0).await.unwrap().id;
     assert_eq!(
-        store.bin_settings(&bin).await.unwrap(),
+        *store.bin_settings(&bin).await.unwrap(),
         BinSettings::default()
     );
     let settings = BinSettings {
@@ -695,13 +705,13 @@ async fn settings_and_relays_are_kept_per_bin_and_request() {
         .set_bin_settings(&bin, settings.clone())
         .await
         .unwrap();
-    assert_eq!(store.bin_settings(&bin).await.unwrap(), settings);
+    assert_eq!(*store.bin_settings(&bin).await.unwrap(), settings);
     store
         .set_bin_settings(&bin, BinSettings::default())
         .await
         .unwrap();
     assert_eq!(
-        store.bin_settings(&bin).await.unwrap(),
+        *store.bin_settings(&bin).await.unwrap(),
         BinSettings::default()
     );
     let nobody = BinId::parse("nobody").unwrap();
@@ -710,7 +720,7 @@ async fn settings_and_relays_are_kept_per_bin_and_request() {
         Err(StoreError::NotFound(_))
     ));
 
-    let id = store
+    let (_, id) = store
         .insert_capture(capture(&bin, b"x".to_vec()), 0)
         .await
         .unwrap();
@@ -754,7 +764,7 @@ async fn webhooks_page_change_and_count_their_deliveries() {
     let Some(pg) = Cluster::shared().await else {
         return;
     };
-    let store = PgStore::connect(&pg.fresh_database().await).await.unwrap();
+    let store = open(&pg.fresh_database().await).await.unwrap();
     let mut made = Vec::new();
     for name in ["Orders", "refunds", "sites"] {
         let f = hookbin::store::WebhookFields {
@@ -837,7 +847,7 @@ async fn deliveries_page_resend_count_and_prune() {
     let Some(pg) = Cluster::shared().await else {
         return;
     };
-    let store = PgStore::connect(&pg.fresh_database().await).await.unwrap();
+    let store = open(&pg.fresh_database().await).await.unwrap();
     let hook = store
         .create_webhook(hook_fields(), "whsec_1".into())
         .await
@@ -929,7 +939,7 @@ async fn bins_page_by_activity_or_creation_and_search_by_id() {
     let Some(pg) = Cluster::shared().await else {
         return;
     };
-    let store = PgStore::connect(&pg.fresh_database().await).await.unwrap();
+    let store = open(&pg.fresh_database().await).await.unwrap();
     let mut ids = Vec::new();
     for name in ["alpha-1", "beta-2", "alpha-3"] {
         let id = BinId::parse(name).unwrap();
@@ -1038,7 +1048,7 @@ async fn deleting_a_bin_waits_for_a_batch_that_is_counting_into_it() {
         return;
     };
     let url = pg.fresh_database().await;
-    let store = PgStore::connect(&url).await.unwrap();
+    let store = open(&url).await.unwrap();
     let bin = store.create_bin(None, 0).await.unwrap().id;
     // A writer's batch, held open: its row is in, and it holds the bin's row (as a writer's
     // count update does) when the delete starts.

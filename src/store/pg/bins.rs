@@ -107,7 +107,10 @@ impl PgStore {
         tx.execute("DELETE FROM bins WHERE id = $1", &[&id.as_str()])
             .await
             .map_err(failed)?;
-        tx.commit().await.map_err(failed)
+        self.changed(&tx, id.as_str()).await?;
+        tx.commit().await.map_err(failed)?;
+        self.known.forget(id.as_str());
+        Ok(())
     }
 
     /// Deletes every request of a bin but keeps the bin; returns how many were removed. The
@@ -154,9 +157,14 @@ impl PgStore {
         tx.execute("DELETE FROM requests WHERE bin_id = ANY($1)", &[&gone])
             .await
             .map_err(failed)?;
+        for bin in &gone {
+            self.changed(&tx, bin).await?;
+        }
         tx.commit().await.map_err(failed)?;
-        let gone = gone.len();
-        Ok(gone as usize)
+        for bin in &gone {
+            self.known.forget(bin);
+        }
+        Ok(gone.len())
     }
 }
 

@@ -1,5 +1,5 @@
-//! The PostgreSQL engine, for a team instance whose nodes share one database (work in
-//! progress: `--db` does not select it yet, and refuses a PostgreSQL URL with a message).
+//! The PostgreSQL engine, for a team instance whose nodes share one database (`--db
+//! postgres://…`).
 //!
 //! tokio-postgres is the maintained async driver the rest of the stack (tokio) speaks natively;
 //! deadpool-postgres gives it a small pool with recycling checks, and is what tokio-postgres's
@@ -10,7 +10,8 @@
 //!   when nodes capture into it at once;
 //! - bins, and a bin's requests under every filter SQLite has (`bins`, `requests`);
 //! - webhooks and the outbox, claimed with `FOR UPDATE SKIP LOCKED` and leases (`outbox`);
-//! - every node hearing of captures as they commit (`follow`).
+//! - every node hearing of captures as they commit (`follow`), and keeping what it knows of
+//!   bins (`known`) right when other nodes change them.
 //!
 //! Row keys keep SQLite's shape (milliseconds << 16, so ids read as times and sort by arrival),
 //! with the low 16 bits from a shared sequence so that nodes never collide.
@@ -18,6 +19,7 @@
 mod bins;
 mod deliveries;
 pub mod follow;
+mod known;
 mod migrate;
 mod outbox;
 mod requests;
@@ -25,12 +27,16 @@ mod settings;
 mod webhooks;
 mod writer;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_postgres::NoTls;
 
 use super::StoreError;
-use crate::model::{NewCapture, RequestId};
+use crate::metrics::Metrics;
+use crate::model::{BinId, BinResponse, BinSettings, NewCapture, RequestId};
 
 /// Connections a node keeps open at most.
 const POOL_SIZE: usize = 16;
@@ -39,9 +45,17 @@ const POOL_SIZE: usize = 16;
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
-    config: tokio_postgres::Config,
     writer: mpsc::Sender<writer::Job>,
+    /// Captures handed to the writer and not yet answered (see [`PgStore::flush`]).
+    queued: Arc<watch::Sender<usize>>,
+    known: Arc<known::Known>,
+    heard: broadcast::Sender<follow::Heard>,
+    listener: Arc<tokio::task::JoinHandle<()>>,
+    closed: Arc<AtomicBool>,
 }
+
+/// How many notifications a follower may fall behind before it is told of a gap.
+const HEARD_CAPACITY: usize = 4096;
 
 /// A connection failure as the store reports it: the database is unreachable (503), not a bug.
 fn unreachable(e: impl std::fmt::Display) -> StoreError {
@@ -83,8 +97,8 @@ fn stored<T>(text: &str, what: &str, parse: impl Fn(&str) -> Option<T>) -> Resul
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user@host/db`), brings its schema up to
-    /// date and starts this node's writer.
-    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+    /// date, and starts this node's writer (reporting its batches to `metrics`) and listener.
+    pub async fn connect(url: &str, metrics: Arc<Metrics>) -> Result<PgStore, StoreError> {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Commit(format!("bad database URL: {e}")))?;
@@ -102,41 +116,157 @@ impl PgStore {
         let mut client = pool.get().await.map_err(unreachable)?;
         migrate::migrate(&mut client).await?;
         drop(client);
-        let writer = writer::spawn(pool.clone());
+        let queued = Arc::new(watch::Sender::new(0));
+        let writer = writer::spawn(pool.clone(), queued.clone(), metrics);
+        let known = Arc::new(known::Known::default());
+        let (heard, _) = broadcast::channel(HEARD_CAPACITY);
+        let listener = follow::spawn(config, known.clone(), heard.clone());
         Ok(PgStore {
             pool,
-            config,
             writer,
+            queued,
+            known,
+            heard,
+            listener: Arc::new(listener),
+            closed: Arc::new(AtomicBool::new(false)),
         })
     }
 
     /// Captures committed by every node (this one included) from now on; see [`follow`].
-    pub fn follow(&self) -> tokio::sync::mpsc::Receiver<follow::Heard> {
-        follow::spawn(self.config.clone())
+    pub fn follow(&self) -> broadcast::Receiver<follow::Heard> {
+        self.heard.subscribe()
     }
 
-    /// A pooled connection, or the store's "unreachable" error.
+    /// A pooled connection, or the store's "unreachable" (or "closed") error.
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(StoreError::Closed);
+        }
         self.pool.get().await.map_err(unreachable)
     }
 
-    /// Stores a capture; resolves with its id once the transaction holding it has committed.
-    /// A bin past `max_requests` (0 = no cap) has its oldest requests evicted in the same
-    /// transaction.
+    /// Stores a capture; resolves with it and its id once the transaction holding it has
+    /// committed. A bin past `max_requests` (0 = no cap) has its oldest requests evicted in
+    /// the same transaction.
     pub async fn insert_capture(
         &self,
         capture: NewCapture,
         max_requests: u64,
-    ) -> Result<RequestId, StoreError> {
+    ) -> Result<(NewCapture, RequestId), StoreError> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(StoreError::Closed);
+        }
+        let bin = capture.bin_id.clone();
         let (done, answer) = oneshot::channel();
-        self.writer
-            .send(writer::Job {
-                capture,
-                max_requests,
-                done,
-            })
+        self.queued.send_modify(|n| *n += 1);
+        let job = writer::Job {
+            capture,
+            max_requests,
+            done,
+        };
+        if self.writer.send(job).await.is_err() {
+            self.queued.send_modify(|n| *n -= 1);
+            return Err(StoreError::Closed);
+        }
+        let result = answer.await.map_err(|_| StoreError::Closed)?;
+        if let Err(StoreError::NotFound(_)) = &result {
+            // Deleted through another node: this node learns it now, if not yet told.
+            self.known.forget(bin.as_str());
+        }
+        result
+    }
+
+    /// Resolves once every capture handed to the writer has been answered.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let mut queued = self.queued.subscribe();
+        let _ = queued.wait_for(|n| *n == 0).await;
+        Ok(())
+    }
+
+    /// Answers what is queued, then stops listening and closes the pool; later calls fail
+    /// with [`StoreError::Closed`].
+    pub async fn close(&self) -> Result<(), StoreError> {
+        let flushed = self.flush().await;
+        self.closed.store(true, Ordering::Relaxed);
+        self.listener.abort();
+        self.pool.close();
+        flushed
+    }
+
+    /// True when the bin exists; see [`PgStore::bin_settings`].
+    pub async fn bin_exists(&self, id: &BinId) -> Result<bool, StoreError> {
+        Ok(self.lookup(id).await?.is_some())
+    }
+
+    /// A bin's settings (the defaults for a bin without any, or no bin), from what this node
+    /// knows (see [`known`]) or else the database.
+    pub async fn bin_settings(&self, id: &BinId) -> Result<Arc<BinSettings>, StoreError> {
+        Ok(self.lookup(id).await?.unwrap_or_default())
+    }
+
+    /// A bin's settings when it exists, remembered once read.
+    async fn lookup(&self, id: &BinId) -> Result<Option<Arc<BinSettings>>, StoreError> {
+        if let Some(settings) = self.known.get(id.as_str()) {
+            return Ok(Some(settings));
+        }
+        let generation = self.known.generation();
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT s.response_status, s.response_headers, s.response_body,
+                        s.response_delay_ms, s.forward_url, s.signing_secret
+                 FROM bins b LEFT JOIN bin_settings s ON s.bin_id = b.id WHERE b.id = $1",
+                &[&id.as_str()],
+            )
             .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+            .map_err(failed)?;
+        Ok(row.map(|r| {
+            let settings = Arc::new(BinSettings {
+                response: r.get::<_, Option<i32>>(0).map(|status| BinResponse {
+                    status: status as u16,
+                    headers: r
+                        .get::<_, Option<String>>(1)
+                        .and_then(|h| serde_json::from_str(&h).ok())
+                        .unwrap_or_default(),
+                    body: bytes::Bytes::from(r.get::<_, Option<Vec<u8>>>(2).unwrap_or_default()),
+                    delay_ms: r.get::<_, Option<i64>>(3).unwrap_or(0).max(0) as u64,
+                }),
+                forward_url: r.get(4),
+                signing_secret: r.get(5),
+            });
+            self.known.keep(generation, id.as_str(), settings.clone());
+            settings
+        }))
+    }
+
+    /// The bytes the database takes on the server (0 when it cannot be asked).
+    pub async fn database_bytes(&self) -> u64 {
+        let Ok(client) = self.client().await else {
+            return 0;
+        };
+        client
+            .query_one("SELECT pg_database_size(current_database())", &[])
+            .await
+            .map_or(0, |r| r.get::<_, i64>(0).max(0) as u64)
+    }
+
+    /// PostgreSQL searches by scanning, with no index to fall behind.
+    pub async fn search_lag(&self) -> Result<super::search::Lag, StoreError> {
+        Ok(Default::default())
+    }
+
+    /// Tells every node (this one at once) that a bin was deleted or its settings changed,
+    /// within `tx`, so that the others hear it when it commits.
+    async fn changed(
+        &self,
+        tx: &impl deadpool_postgres::GenericClient,
+        bin: &str,
+    ) -> Result<(), StoreError> {
+        self.known.forget(bin);
+        tx.execute("SELECT pg_notify($1, $2)", &[&known::CHANNEL, &bin])
+            .await
+            .map_err(failed)?;
+        Ok(())
     }
 }

@@ -11,6 +11,16 @@ use crate::store::{Filter, Page, StoreError, headers};
 const COLUMNS: &str = "seq, bin_id, received_at, method, path, query, http_version, remote_addr,
     headers, body_size, body, response_status";
 
+/// [`COLUMNS`] with at most `body_limit` leading bytes of each body.
+fn columns(body_limit: Option<usize>) -> std::borrow::Cow<'static, str> {
+    match body_limit {
+        None => COLUMNS.into(),
+        Some(n) => COLUMNS
+            .replace(" body,", &format!(" substring(body from 1 for {n}),"))
+            .into(),
+    }
+}
+
 /// Text as the filters compare it on PostgreSQL: each byte as the character with that code
 /// (what `convert_from(…, 'LATIN1')` makes of stored bytes), ASCII letters lowercased; so
 /// `strpos` over it is SQLite's byte-wise, ASCII case-insensitive `hb_icontains`.
@@ -86,12 +96,14 @@ pub(super) fn capture_from(row: &tokio_postgres::Row) -> Result<Capture, StoreEr
 }
 
 impl PgStore {
-    /// A page of a bin's requests that pass `filter`, newest first, below the request `before`.
+    /// A page of a bin's requests that pass `filter`, newest first, below the request `before`;
+    /// each with its whole body or at most `body_limit` leading bytes of it.
     pub async fn list_requests(
         &self,
         bin: &BinId,
         limit: usize,
         before: Option<RequestId>,
+        body_limit: Option<usize>,
         filter: &Filter,
     ) -> Result<Page, StoreError> {
         let client = self.client().await?;
@@ -105,8 +117,9 @@ impl PgStore {
         }
         let (cond, extra) = conditions(filter, 3);
         let sql = format!(
-            "SELECT {COLUMNS} FROM requests WHERE bin_id = $1 AND seq < $2{cond}
-             ORDER BY seq DESC LIMIT $3"
+            "SELECT {} FROM requests WHERE bin_id = $1 AND seq < $2{cond}
+             ORDER BY seq DESC LIMIT $3",
+            columns(body_limit)
         );
         let below = before.map_or(i64::MAX, RequestId::seq);
         let want = limit as i64 + 1;
@@ -121,13 +134,20 @@ impl PgStore {
         Ok(Page::from_extra(requests, limit))
     }
 
-    /// One request with its whole body.
-    pub async fn get_request(&self, id: RequestId) -> Result<Capture, StoreError> {
+    /// One request with its whole body, or at most `body_limit` leading bytes of it.
+    pub async fn get_request(
+        &self,
+        id: RequestId,
+        body_limit: Option<usize>,
+    ) -> Result<Capture, StoreError> {
         let row = self
             .client()
             .await?
             .query_opt(
-                &format!("SELECT {COLUMNS} FROM requests WHERE seq = $1"),
+                &format!(
+                    "SELECT {} FROM requests WHERE seq = $1",
+                    columns(body_limit)
+                ),
                 &[&id.seq()],
             )
             .await

@@ -3,40 +3,15 @@
 use bytes::Bytes;
 
 use super::{PgStore, failed, orphaned};
-use crate::model::{BinId, BinResponse, BinSettings, Relay, RelayKind, RequestId};
+use crate::model::{BinId, BinSettings, Relay, RelayKind, RequestId};
 use crate::store::StoreError;
 
 impl PgStore {
-    /// A bin's settings (the defaults when it has none stored).
-    pub async fn bin_settings(&self, id: &BinId) -> Result<BinSettings, StoreError> {
-        let row = self
-            .client()
-            .await?
-            .query_opt(
-                "SELECT response_status, response_headers, response_body, response_delay_ms,
-                        forward_url, signing_secret FROM bin_settings WHERE bin_id = $1",
-                &[&id.as_str()],
-            )
-            .await
-            .map_err(failed)?;
-        Ok(row.map_or_else(BinSettings::default, |r| BinSettings {
-            response: r.get::<_, Option<i32>>(0).map(|status| BinResponse {
-                status: status as u16,
-                headers: r
-                    .get::<_, Option<String>>(1)
-                    .and_then(|h| serde_json::from_str(&h).ok())
-                    .unwrap_or_default(),
-                body: Bytes::from(r.get::<_, Option<Vec<u8>>>(2).unwrap_or_default()),
-                delay_ms: r.get::<_, i64>(3).max(0) as u64,
-            }),
-            forward_url: r.get(4),
-            signing_secret: r.get(5),
-        }))
-    }
-
     /// Replaces a bin's settings; the default settings remove its row.
+    /// Every node hears of the change when it commits (see [`super::known`]).
     pub async fn set_bin_settings(&self, id: &BinId, s: BinSettings) -> Result<(), StoreError> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let client = client.transaction().await.map_err(failed)?;
         if client
             .query_opt("SELECT 1 FROM bins WHERE id = $1", &[&id.as_str()])
             .await
@@ -53,8 +28,22 @@ impl PgStore {
                 )
                 .await
                 .map_err(failed)?;
-            return Ok(());
+        } else {
+            self.upsert_settings(&client, id, &s).await?;
         }
+        self.changed(&client, id.as_str()).await?;
+        client.commit().await.map_err(failed)?;
+        self.known.forget(id.as_str());
+        Ok(())
+    }
+
+    /// Writes a bin's settings row.
+    async fn upsert_settings(
+        &self,
+        client: &deadpool_postgres::Transaction<'_>,
+        id: &BinId,
+        s: &BinSettings,
+    ) -> Result<(), StoreError> {
         let r = s.response.as_ref();
         let headers = r.map(|r| serde_json::to_string(&r.headers).expect("pairs serialize"));
         client

@@ -74,6 +74,20 @@ impl PgStore {
         webhook_from(&row)
     }
 
+    /// Every webhook, newest first.
+    pub async fn list_webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!("{SELECT} ORDER BY w.created_at DESC, w.id DESC"),
+                &[],
+            )
+            .await
+            .map_err(failed)?;
+        rows.iter().map(webhook_from).collect()
+    }
+
     /// A page of webhooks, newest first: those after webhook `after` (a page's `next`), and
     /// only those whose name, URL or event contains `q` (any case).
     pub async fn list_webhooks_page(

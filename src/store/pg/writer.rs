@@ -2,12 +2,15 @@
 //! copies them in with one COPY in one transaction, and answers each caller only after the
 //! COMMIT; the same group commit as SQLite's writer, so a round trip and a commit are shared.
 
+use std::sync::Arc;
+
 use deadpool_postgres::Pool;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
 use super::{failed, unreachable};
+use crate::metrics::Metrics;
 use crate::model::{NewCapture, RequestId};
 use crate::store::StoreError;
 
@@ -37,7 +40,7 @@ pub struct Job {
     pub capture: NewCapture,
     /// The most requests its bin keeps (0: no cap); the oldest beyond it are evicted.
     pub max_requests: u64,
-    pub done: oneshot::Sender<Result<RequestId, StoreError>>,
+    pub done: oneshot::Sender<Result<(NewCapture, RequestId), StoreError>>,
 }
 
 /// Batches in flight at once, each on its own connection: a commit waits for its WAL flush,
@@ -45,8 +48,13 @@ pub struct Job {
 /// concurrent commits together).
 const IN_FLIGHT: usize = 4;
 
-/// Starts the writer on `pool`; it ends when every sender is gone.
-pub fn spawn(pool: Pool) -> mpsc::Sender<Job> {
+/// Starts the writer on `pool`; it ends when every sender is gone. Each batch is reported to
+/// `metrics`, and its captures taken off `queued` once answered.
+pub fn spawn(
+    pool: Pool,
+    queued: Arc<watch::Sender<usize>>,
+    metrics: Arc<Metrics>,
+) -> mpsc::Sender<Job> {
     let (tx, mut rx) = mpsc::channel::<Job>(8192);
     tokio::spawn(async move {
         let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
@@ -60,9 +68,13 @@ pub fn spawn(pool: Pool) -> mpsc::Sender<Job> {
                 return;
             }
             let jobs = std::mem::take(&mut batch);
-            let pool = pool.clone();
+            let (pool, queued, metrics) = (pool.clone(), queued.clone(), metrics.clone());
+            let waiting = rx.len();
             tokio::spawn(async move {
+                let (n, began) = (jobs.len(), std::time::Instant::now());
                 commit(&pool, jobs).await;
+                metrics.batch(n, waiting, began.elapsed());
+                queued.send_modify(|q| *q -= n);
                 drop(slot);
             });
         }
@@ -75,7 +87,7 @@ async fn commit(pool: &Pool, jobs: Vec<Job>) {
     match insert(pool, &jobs).await {
         Ok(results) => {
             for (job, result) in jobs.into_iter().zip(results) {
-                let _ = job.done.send(result);
+                let _ = job.done.send(result.map(|id| (job.capture, id)));
             }
         }
         // Whatever failed the batch, each capture gets its own answer from a batch of one.
@@ -85,7 +97,7 @@ async fn commit(pool: &Pool, jobs: Vec<Job>) {
                     Ok(mut one) => one.remove(0),
                     Err(e) => Err(e),
                 };
-                let _ = job.done.send(result);
+                let _ = job.done.send(result.map(|id| (job.capture, id)));
             }
         }
         Err(e) => {
@@ -102,6 +114,15 @@ fn clone_error(e: &StoreError) -> StoreError {
         StoreError::Unreachable(m) => StoreError::Unreachable(m.clone()),
         other => StoreError::Commit(other.to_string()),
     }
+}
+
+/// One bin's part of a batch: how many captures, its first and last row keys, and the
+/// largest cap asked for.
+struct PerBin {
+    n: i64,
+    first: i64,
+    last: i64,
+    cap: u64,
 }
 
 /// Inserts `jobs` in one transaction; once committed, each one's id in order, or `NotFound`
@@ -139,10 +160,14 @@ async fn insert(
     for (job, key) in jobs.iter().zip(&keys) {
         let c = &job.capture;
         let (size, status) = (c.body.len() as i64, i32::from(c.response_status));
+        // Kept to the millisecond, as SQLite keeps it and the API shows it, so that a `since`
+        // or `until` copied from a shown time matches the same requests on both engines.
+        let received = chrono::DateTime::from_timestamp_millis(c.received_at.timestamp_millis())
+            .unwrap_or(c.received_at);
         let row: [&(dyn ToSql + Sync); COLUMNS] = [
             key,
             &c.bin_id.as_str(),
-            &c.received_at,
+            &received,
             &c.method,
             &c.path,
             &c.query,
@@ -161,20 +186,36 @@ async fn insert(
     // wait on each other's bin rows in a cycle). The UPDATE locks the bin's row until COMMIT,
     // so nodes capturing into one bin count and evict it one after another, never both from
     // the same count.
-    let mut per_bin: std::collections::BTreeMap<&str, (i64, i64, u64)> = Default::default();
+    let mut per_bin: std::collections::BTreeMap<&str, PerBin> = Default::default();
     for (job, key) in jobs.iter().zip(&keys) {
-        let e = per_bin.entry(job.capture.bin_id.as_str()).or_default();
-        e.0 += 1;
-        e.1 = e.1.max(*key);
-        e.2 = e.2.max(job.max_requests);
+        let e = per_bin
+            .entry(job.capture.bin_id.as_str())
+            .or_insert(PerBin {
+                n: 0,
+                first: *key,
+                last: *key,
+                cap: 0,
+            });
+        e.n += 1;
+        e.last = e.last.max(*key);
+        e.cap = e.cap.max(job.max_requests);
     }
     let mut missing = std::collections::BTreeSet::new();
-    for (bin, (n, last, cap)) in &per_bin {
+    for (
+        bin,
+        &PerBin {
+            n,
+            first,
+            last,
+            cap,
+        },
+    ) in &per_bin
+    {
         let count: Option<i64> = tx
             .query_opt(
                 "UPDATE bins SET request_count = request_count + $2, last_seq = greatest(last_seq, $3)
                  WHERE id = $1 RETURNING request_count",
-                &[bin, n, last],
+                &[bin, &n, &last],
             )
             .await
             .map_err(failed)?
@@ -193,8 +234,8 @@ async fn insert(
             missing.insert(*bin);
             continue;
         };
-        let excess = count - *cap as i64;
-        if *cap > 0 && excess > 0 {
+        let excess = count - cap as i64;
+        if cap > 0 && excess > 0 {
             let gone = tx
                 .execute(
                     "DELETE FROM requests WHERE seq IN (
@@ -213,7 +254,7 @@ async fn insert(
         // Delivered to every listening node when this transaction commits (see `follow`).
         tx.execute(
             "SELECT pg_notify($1, $2)",
-            &[&super::follow::CHANNEL, &format!("{bin} {last}")],
+            &[&super::follow::CHANNEL, &format!("{bin} {first} {last}")],
         )
         .await
         .map_err(failed)?;

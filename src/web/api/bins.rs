@@ -142,11 +142,14 @@ pub async fn create_bin(app: &App, req: Request<Incoming>) -> Result<Response<Bo
 pub async fn list_bins(app: &App, req: &Request<Incoming>) -> Result<Response<Body>, WebError> {
     let base = app.base_url(req);
     let page = app.store.list_bins_page(bin_query(req, 100, 1000)?).await?;
-    let bins: Vec<BinOut> = page
-        .bins
-        .iter()
-        .map(|b| BinOut::new(b, &base, &app.store.bin_settings(&b.id)))
-        .collect();
+    let mut bins = Vec::with_capacity(page.bins.len());
+    for b in &page.bins {
+        bins.push(BinOut::new(
+            b,
+            &base,
+            &*app.store.bin_settings(&b.id).await?,
+        ));
+    }
     Ok(response::json(
         StatusCode::OK,
         &serde_json::json!({ "bins": bins, "next": page.next, "matched": page.matched }),
@@ -159,7 +162,7 @@ pub async fn get_bin(
     id: BinId,
 ) -> Result<Response<Body>, WebError> {
     let bin = app.store.get_bin(&id).await?;
-    let settings = app.store.bin_settings(&id);
+    let settings = app.store.bin_settings(&id).await?;
     Ok(response::json(
         StatusCode::OK,
         &BinOut::new(&bin, &app.base_url(req), &settings),
@@ -244,7 +247,7 @@ pub async fn patch_bin(
     )
     .await?;
     let bin = app.store.get_bin(&id).await?;
-    let mut settings = (*app.store.bin_settings(&id)).clone();
+    let mut settings = (*app.store.bin_settings(&id).await?).clone();
     if let Some(r) = patch.response {
         settings.response = r
             .map(|r| {

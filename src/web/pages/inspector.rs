@@ -135,7 +135,7 @@ pub async fn bin(
         None => None,
     };
     let index_note = index_note(app, &filter).await?;
-    let settings = app.store.bin_settings(&id);
+    let settings = app.store.bin_settings(&id).await?;
     let view = BinView::new(&bin, &base);
     let curl = format!(
         "curl -X POST '{}/hello?source=curl' -H 'Content-Type: application/json' -d '{{\"hello\": \"hookbin\"}}'",
@@ -183,7 +183,9 @@ const NOTICEABLE_MS: u64 = 1_000;
 /// Says how far the search index is behind, when the filter searches or the index is being
 /// built; `None` when it is up to date.
 async fn index_note(app: &App, filter: &Filter) -> Result<Option<String>, WebError> {
-    let progress = app.store.search_progress();
+    let Some(progress) = app.store.search_progress() else {
+        return Ok(None);
+    };
     let (pending, searching) = (
         progress.pending(),
         filter.text.is_some() || filter.path.is_some() || filter.header.is_some(),

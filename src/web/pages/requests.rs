@@ -161,7 +161,7 @@ impl RequestDetail {
             Vec::new()
         };
         let url = format!("{base}{}", c.target());
-        let settings = app.store.bin_settings(&c.bin_id);
+        let settings = app.store.bin_settings(&c.bin_id).await?;
         let relays: Vec<Relay> = app.store.relays(id).await?;
         let replay_url = relays
             .iter()

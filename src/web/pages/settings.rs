@@ -73,7 +73,7 @@ pub async fn bin_settings_page<B>(
             "secret" => Some("Signing secret saved."),
             _ => None,
         });
-    let settings = app.store.bin_settings(&id);
+    let settings = app.store.bin_settings(&id).await?;
     settings_with(
         app,
         req,
@@ -94,7 +94,7 @@ async fn settings_with<B>(
     saved: Option<&'static str>,
 ) -> Result<Response<Body>, WebError> {
     let bin = app.store.get_bin(&id).await?;
-    let stored = app.store.bin_settings(&id);
+    let stored = app.store.bin_settings(&id).await?;
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -127,7 +127,7 @@ pub async fn save_settings(
     let req = Request::from_parts(parts, ());
     let get = |name| field(&form, name).to_owned();
     let reset = get("action") == "reset";
-    let mut settings = (*app.store.bin_settings(&id)).clone();
+    let mut settings = (*app.store.bin_settings(&id).await?).clone();
     let mut shown = SettingsForm::new(&settings);
     let mut errors = FieldErrors::default();
     match what {

@@ -1,5 +1,7 @@
 //! Test harness: a real hookbin server in-process on a free loopback port over a temporary
-//! SQLite file, a small real HTTP client, HTML parsing helpers and `eventually`.
+//! SQLite file (or, with `HOOKBIN_TEST_ENGINE=postgres`, a fresh PostgreSQL database: the
+//! same tests on the other engine), a small real HTTP client, HTML parsing helpers and
+//! `eventually`.
 
 #![allow(dead_code)]
 
@@ -30,10 +32,27 @@ use tokio::sync::oneshot;
 /// A running server; shut down (gracefully) when dropped. The temp dir goes with it.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The SQLite file, or the PostgreSQL URL when the suite runs on PostgreSQL.
     pub db: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     done: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
+    /// The PostgreSQL cluster holding `db`, kept running while this server uses it.
+    _pg: Option<std::sync::Arc<postgres::Cluster>>,
+}
+
+/// True when the suite runs its servers on PostgreSQL (`HOOKBIN_TEST_ENGINE=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("HOOKBIN_TEST_ENGINE").is_ok_and(|e| e == "postgres")
+}
+
+/// True (after saying so) when the suite runs on PostgreSQL and this test is about the SQLite
+/// file itself (`why`), so it has nothing to check there.
+pub fn sqlite_only(why: &str) -> bool {
+    if on_postgres() {
+        eprintln!("(SQLite-only test, not run on PostgreSQL: {why})");
+    }
+    on_postgres()
 }
 
 impl TestServer {
@@ -45,19 +64,30 @@ impl TestServer {
     /// A server whose config `tune` may change first.
     pub async fn start_with(tune: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
+        if on_postgres() {
+            let pg = postgres::Cluster::shared()
+                .await
+                .expect("HOOKBIN_TEST_ENGINE=postgres needs PostgreSQL");
+            let db = PathBuf::from(pg.fresh_database().await);
+            return Self::start_on(dir, db, Some(pg), tune).await;
+        }
         let db = dir.path().join("hookbin.db");
-        Self::start_on(dir, db, tune).await
+        Self::start_on(dir, db, None, tune).await
     }
 
     async fn start_on(
         dir: tempfile::TempDir,
         db: PathBuf,
+        pg: Option<std::sync::Arc<postgres::Cluster>>,
         tune: impl FnOnce(&mut Config),
     ) -> TestServer {
         let mut config = Config::new(&db);
         tune(&mut config);
-        let lock = ServerLock::acquire(&db).expect("server lock");
-        let store = Store::open(&db).expect("open store");
+        let lock = match pg {
+            Some(_) => None,
+            None => Some(ServerLock::acquire(&db).expect("server lock")),
+        };
+        let store = Store::open(&db).await.expect("open store");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -75,6 +105,7 @@ impl TestServer {
             stop: Some(stop),
             done: Some(done),
             _dir: dir,
+            _pg: pg,
         }
     }
 
@@ -87,7 +118,7 @@ impl TestServer {
     pub async fn restart_with(mut self, tune: impl FnOnce(&mut Config)) -> TestServer {
         self.shutdown().await;
         let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap());
-        Self::start_on(dir, self.db.clone(), tune).await
+        Self::start_on(dir, self.db.clone(), self._pg.take(), tune).await
     }
 
     /// Stops the server and waits until it has finished.

@@ -64,7 +64,7 @@ impl Readers {
         let conn = Connection::open_with_flags(&self.path, flags)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
-        super::filter::register_functions(&conn)?;
+        crate::store::filter::register_functions(&conn)?;
         Ok(conn)
     }
 }

@@ -8,8 +8,8 @@ use super::Lag;
 use super::bloom::{Bits, position};
 use crate::model::RequestId;
 use crate::store::Filter;
-use crate::store::requests::{Page, fetch};
-use crate::store::{Store, StoreError};
+use crate::store::sqlite::requests::{Page, fetch};
+use crate::store::sqlite::{Sqlite, StoreError};
 
 /// The row key up to which every request is indexed.
 pub(super) fn indexed_upto(conn: &Connection) -> Result<i64, StoreError> {
@@ -128,7 +128,7 @@ pub(in crate::store) fn page(
     Ok(Page::from_extra(found?, limit))
 }
 
-impl Store {
+impl Sqlite {
     /// Requests not yet indexed, counted (once, when the indexer starts).
     pub(super) async fn count_unindexed(&self) -> Result<u64, StoreError> {
         self.read(|conn| {

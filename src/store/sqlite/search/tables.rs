@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::bloom::{Bits, MAX_LOG2, MIN_LOG2};
-use crate::store::{Counts, StoreError};
+use crate::store::sqlite::{Counts, StoreError};
 
 /// A block being filled.
 #[derive(Clone, Debug)]

@@ -7,8 +7,9 @@ use proptest::prelude::*;
 use super::{Indexer, Shape};
 use crate::model::{BinId, NewCapture, RequestId};
 use crate::store::Filter;
-use crate::store::requests::scan_page;
-use crate::store::{Store, encode_headers};
+use crate::store::encode_headers;
+use crate::store::sqlite::Sqlite;
+use crate::store::sqlite::requests::scan_page;
 
 /// Tiny blocks and batches, so a few dozen requests reach sealed blocks, every filter size and
 /// groups.
@@ -130,8 +131,8 @@ fn capture(bin: &BinId, path: &str, headers: &[(&str, &[u8])], body: Vec<u8>) ->
     }
 }
 
-async fn open(dir: &tempfile::TempDir) -> (Store, Vec<BinId>) {
-    let store = Store::open(&dir.path().join("t.db")).unwrap();
+async fn open(dir: &tempfile::TempDir) -> (Sqlite, Vec<BinId>) {
+    let store = Sqlite::open(&dir.path().join("t.db"), Default::default()).unwrap();
     let mut bins = Vec::new();
     for name in ["one", "two"] {
         let id = BinId::parse(name).unwrap();
@@ -142,14 +143,14 @@ async fn open(dir: &tempfile::TempDir) -> (Store, Vec<BinId>) {
 }
 
 /// Every page of `filter` in `bin`, through the index and by scanning, must be the same.
-async fn same_pages(store: &Store, bin: &BinId, filter: Filter, limit: usize) {
+async fn same_pages(store: &Sqlite, bin: &BinId, filter: Filter, limit: usize) {
     let bin = bin.to_string();
     store
         .read(move |conn| {
             let mut before: Option<RequestId> = None;
             loop {
                 let indexed =
-                    crate::store::requests::page(conn, &bin, limit, before, None, &filter)?;
+                    crate::store::sqlite::requests::page(conn, &bin, limit, before, None, &filter)?;
                 let scanned = scan_page(conn, &bin, limit, before, None, &filter)?;
                 let ids =
                     |p: &crate::store::Page| p.requests.iter().map(|r| r.id).collect::<Vec<_>>();

@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::stored_id;
-use super::{Store, StoreError};
+use super::{Sqlite, StoreError};
 use crate::model::{Attempt, Delivery, DeliveryId, DeliveryState, EventId, WebhookId};
 use crate::time;
 
@@ -20,7 +20,7 @@ pub enum Next {
 
 impl Next {
     /// The state a delivery moves to, and when it is due again (ms) if it is.
-    pub(super) fn outcome(self) -> (DeliveryState, Option<i64>) {
+    pub(crate) fn outcome(self) -> (DeliveryState, Option<i64>) {
         match self {
             Next::Succeeded => (DeliveryState::Succeeded, None),
             Next::Failed => (DeliveryState::Failed, None),
@@ -122,7 +122,7 @@ fn insert(conn: &Connection, d: NewDelivery<'_>) -> Result<DeliveryId, StoreErro
     Ok(id)
 }
 
-impl Store {
+impl Sqlite {
     /// Records a fired event: one pending delivery per active webhook on `event`, all in one
     /// transaction. Returns the event id and `(delivery id, webhook id)` pairs.
     pub async fn enqueue_event(
@@ -290,7 +290,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl Sqlite {
     /// Deletes finished deliveries (and their attempts) created more than `age` before `now`,
     /// 500 per write so captures are never held up behind one long delete; returns how many
     /// went.

@@ -13,7 +13,7 @@ use rusqlite::{Connection, params};
 use super::Progress;
 use super::bloom::{self, Bits, MAX_LOG2};
 use super::tables::{Batch, Block, Tip, Touched, groups_due, load_tip, write_batch};
-use crate::store::{Store, StoreError, headers};
+use crate::store::sqlite::{Sqlite, StoreError, headers};
 
 /// How blocks are cut and batches taken; the defaults suit production, tests use tiny ones to
 /// reach every level with a few requests.
@@ -51,14 +51,14 @@ const GATHER: Duration = Duration::from_millis(200);
 
 /// Drives the index forward; one per server.
 pub struct Indexer {
-    store: Store,
+    store: Sqlite,
     shape: Shape,
     tips: HashMap<String, Tip>,
 }
 
 impl Indexer {
     /// An indexer for `store` cutting blocks by `shape`.
-    pub fn new(store: Store, shape: Shape) -> Indexer {
+    pub fn new(store: Sqlite, shape: Shape) -> Indexer {
         Indexer {
             store,
             shape,

@@ -8,14 +8,14 @@ use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, stored_id};
+use super::{Sqlite, StoreError, stored_id};
 use crate::model::{DeliveryId, DueDelivery, WebhookId};
 
 /// Decides, per candidate (by its webhook URL), whether the worker can take it now (e.g. its
 /// endpoint has room).
 pub type Admit = Box<dyn FnMut(&str) -> bool + Send>;
 
-impl Store {
+impl Sqlite {
     /// Takes up to `limit` due deliveries of active webhooks that `admit` accepts, leasing each
     /// for `lease_ms` so no other worker sends it meanwhile.
     pub async fn claim_due(

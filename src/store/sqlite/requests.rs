@@ -8,7 +8,7 @@ use chrono::Utc;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use super::{Filter, Store, StoreError, headers};
+use super::{Filter, Sqlite, StoreError, headers};
 use crate::model::{BinId, Capture, NewCapture, RequestId};
 use crate::time;
 
@@ -224,7 +224,7 @@ pub(super) fn is_missing_parent(e: &StoreError) -> bool {
         if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
 }
 
-impl Store {
+impl Sqlite {
     /// Stores a capture durably; resolves with its id once the transaction holding it has
     /// committed. The insert is one statement, so it skips the per-job savepoint that other
     /// writes take; a bin past `max_requests` (0 = no cap) has its oldest requests evicted in

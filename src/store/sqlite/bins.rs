@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Held, Store, StoreError};
+use super::{Held, Sqlite, StoreError};
 use crate::model::{Bin, BinId};
 use crate::time;
 
@@ -94,7 +94,7 @@ pub(super) fn get(conn: &Connection, id: &str) -> Result<Bin, StoreError> {
         .ok_or_else(|| StoreError::NotFound(format!("bin {id}")))
 }
 
-impl Store {
+impl Sqlite {
     /// Creates a bin; with a name, the name is its id (a stable URL), and a taken name conflicts.
     /// With `max_bins` above 0, a store already holding that many refuses (checked in the same
     /// transaction, so concurrent creations cannot pass it).
@@ -250,7 +250,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl Sqlite {
     /// Deletes bins whose last capture (or creation, if none) was more than `ttl` before
     /// `now`; returns how many went.
     pub async fn expire_bins(

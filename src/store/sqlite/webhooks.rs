@@ -3,7 +3,7 @@
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Store, StoreError};
+use super::{Sqlite, StoreError};
 use crate::model::{DeliveryStats, Webhook, WebhookId};
 use crate::time;
 
@@ -80,7 +80,7 @@ pub struct WebhookPatch {
     pub active: Option<bool>,
 }
 
-impl Store {
+impl Sqlite {
     /// Creates a webhook with the given secret.
     pub async fn create_webhook(
         &self,

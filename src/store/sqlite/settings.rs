@@ -7,7 +7,7 @@ use std::sync::{Arc, LazyLock};
 use rusqlite::{Connection, Row, params};
 
 use super::requests::is_missing_parent;
-use super::{Store, StoreError};
+use super::{Sqlite, StoreError};
 use crate::model::{BinId, BinResponse, BinSettings, Relay, RelayKind, RequestId};
 use crate::time;
 
@@ -68,16 +68,17 @@ fn relay_from_row(row: &Row<'_>) -> rusqlite::Result<Relay> {
     })
 }
 
-impl Store {
+impl Sqlite {
     /// A bin's settings, answered from memory (the capture path asks on every request).
-    pub fn bin_settings(&self, id: &BinId) -> Arc<BinSettings> {
+    pub async fn bin_settings(&self, id: &BinId) -> Result<Arc<BinSettings>, StoreError> {
         static PLAIN: LazyLock<Arc<BinSettings>> = LazyLock::new(Arc::default);
-        self.settings
+        Ok(self
+            .settings
             .read()
             .expect("settings poisoned")
             .get(id.as_str())
             .unwrap_or(&PLAIN)
-            .clone()
+            .clone())
     }
 
     /// Replaces a bin's settings; the default settings remove its row.
