@@ -29,6 +29,7 @@ mod send;
 mod send_pages;
 mod signatures;
 mod support;
+mod team;
 mod terminal;
 mod time_filters;
 mod trust;

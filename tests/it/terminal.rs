@@ -1,87 +1,10 @@
 //! `hookbin bins new` and `hookbin tail` against a running server (in-process here), run as
 //! the real binary.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Output, Stdio};
 
-use crate::support::process::{Hookbin, command};
-use crate::support::{Req, TestServer, eventually, send};
-
-/// A `hookbin tail` child; killed if the test ends (or fails) before it exits, so a broken
-/// tail fails the test instead of hanging it. Its stderr is read line by line as it comes, so
-/// a test can wait for what tail says it is doing.
-struct Tail {
-    child: Option<std::process::Child>,
-    stderr: std::sync::mpsc::Receiver<String>,
-    said: Vec<String>,
-}
-
-impl Tail {
-    fn spawn(mut cmd: std::process::Command) -> Tail {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let err = child.stderr.take().unwrap();
-        let (tx, stderr) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Tail {
-            child: Some(child),
-            stderr,
-            said: Vec::new(),
-        }
-    }
-
-    /// Waits up to 10 s for tail to say something containing `what` on stderr (polling, so
-    /// that an in-process server keeps running meanwhile).
-    async fn said(&mut self, what: &str) {
-        let (said, stderr) = (&mut self.said, &self.stderr);
-        eventually(10, &format!("tail to say '{what}'"), || {
-            said.extend(stderr.try_iter());
-            let found = said.iter().any(|l| l.contains(what));
-            async move { found.then_some(()) }
-        })
-        .await;
-    }
-
-    /// Waits until tail has read the bin and follows it: nothing sent from now on is missed.
-    async fn following(&mut self) {
-        self.said("following bin").await;
-    }
-
-    /// Waits up to `secs` for tail to exit by itself, then returns what it printed (stderr in
-    /// full, including what was already read).
-    async fn finish(mut self, secs: u64) -> Output {
-        // A panic here drops `self`, which kills the child.
-        let child = self.child.as_mut().unwrap();
-        eventually(secs, "tail to exit", || {
-            let exited = child.try_wait().unwrap().is_some();
-            async move { exited.then_some(()) }
-        })
-        .await;
-        let mut out = self.child.take().unwrap().wait_with_output().unwrap();
-        self.said.extend(self.stderr.iter());
-        out.stderr = self.said.join("\n").into_bytes();
-        out
-    }
-}
-
-impl Drop for Tail {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
+use crate::support::process::{Hookbin, Tail, command};
+use crate::support::{Req, TestServer, send};
 
 /// Runs `hookbin args… --server URL` to the end.
 async fn run(s: &TestServer, args: &[&str]) -> Output {

@@ -62,9 +62,30 @@ fn unreachable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unreachable(format!("the database is unreachable: {e}"))
 }
 
-/// Any other PostgreSQL error.
-fn failed(e: tokio_postgres::Error) -> StoreError {
+/// True when `e` says the connection or the server went away (closed, reset, the server
+/// shutting down or starting up) rather than that the statement failed.
+fn lost(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
     if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(code) => {
+            code.code().starts_with("08")
+                || [
+                    SqlState::ADMIN_SHUTDOWN,
+                    SqlState::CRASH_SHUTDOWN,
+                    SqlState::CANNOT_CONNECT_NOW,
+                ]
+                .contains(code)
+        }
+        None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
+    }
+}
+
+/// Any other PostgreSQL error: a lost connection is [`unreachable`] (a 503, worth retrying).
+fn failed(e: tokio_postgres::Error) -> StoreError {
+    if lost(&e) {
         return unreachable(e);
     }
     match e.code() {

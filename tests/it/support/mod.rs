@@ -75,6 +75,17 @@ impl TestServer {
         Self::start_on(dir, db, None, tune).await
     }
 
+    /// A node on the PostgreSQL database at `url`, which other nodes may share; `pg`, when
+    /// given, is kept running while this node uses it.
+    pub async fn on_database(
+        url: &str,
+        pg: Option<std::sync::Arc<postgres::Cluster>>,
+        tune: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_on(dir, PathBuf::from(url), pg, tune).await
+    }
+
     async fn start_on(
         dir: tempfile::TempDir,
         db: PathBuf,
@@ -83,9 +94,9 @@ impl TestServer {
     ) -> TestServer {
         let mut config = Config::new(&db);
         tune(&mut config);
-        let lock = match pg {
-            Some(_) => None,
-            None => Some(ServerLock::acquire(&db).expect("server lock")),
+        let lock = match hookbin::store::is_postgres(&db) {
+            true => None,
+            false => Some(ServerLock::acquire(&db).expect("server lock")),
         };
         let store = Store::open(&db).await.expect("open store");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
