@@ -17,6 +17,8 @@ import time
 import urllib.parse
 import urllib.request
 
+import team
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOOKBIN = os.environ.get("BENCH_HOOKBIN", os.path.join(ROOT, "target/release/hookbin"))
 BARE = os.path.join(ROOT, "target/release/examples/bare_hyper")
@@ -118,7 +120,8 @@ def only(name, work):
         sizes = [int(x) for x in os.environ.get("BENCH_SIZES", "10000,1000000").split(",")]
         figures = growth_bench(work, sizes)
     else:
-        runs = {"retries": retries_bench, "watchers": watchers_bench, "listen": listen_bench}
+        runs = {"retries": retries_bench, "watchers": watchers_bench, "listen": listen_bench,
+                "team": lambda work, body_file: team.team_bench(sys.modules[__name__], work, body_file)}
         if name not in runs:
             raise SystemExit(f"BENCH_ONLY must be growth, {', '.join(runs)}; not {name!r}")
         figures = runs[name](work, body_file)
