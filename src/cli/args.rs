@@ -31,7 +31,8 @@ pub struct Args {
     #[arg(long, env = "HOOKBIN_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// SQLite database file, created on first run.
+    /// SQLite database file, created on first run; or a PostgreSQL URL
+    /// (postgres://user:password@host/db) that several hookbin nodes share, for a team.
     #[arg(long, global = true, env = "HOOKBIN_DB", default_value = "hookbin.db")]
     pub db: PathBuf,
 

@@ -58,8 +58,19 @@ pub struct PgStore {
 const HEARD_CAPACITY: usize = 4096;
 
 /// A connection failure as the store reports it: the database is unreachable (503), not a bug.
-fn unreachable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unreachable(format!("the database is unreachable: {e}"))
+/// The message names the cause at the bottom of the chain ("Connection refused", a password
+/// that failed), which the drivers' own messages leave out.
+fn unreachable(e: impl std::error::Error) -> StoreError {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    StoreError::Unreachable(format!("the database is unreachable: {text}"))
 }
 
 /// True when `e` says the connection or the server went away (closed, reset, the server
