@@ -308,3 +308,63 @@ async fn captures_acknowledged_while_postgresql_stops_and_starts_are_all_kept() 
     );
     drop(pg);
 }
+
+#[tokio::test]
+async fn the_cli_works_on_the_shared_database_and_says_when_it_cannot_reach_it() {
+    let Some(pg) = Cluster::shared().await else {
+        return;
+    };
+    let url = pg.fresh_database().await;
+    let node = TestServer::on_database(&url, Some(pg), |_| {}).await;
+    let run = |args: Vec<String>| async move {
+        let mut cmd = command();
+        cmd.args(&args);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    };
+    let added = run(["--db", &url, "webhooks", "add", "--name", "From the CLI"]
+        .into_iter()
+        .chain([
+            "--url",
+            "http://127.0.0.1:9/in",
+            "--event",
+            "payment_received",
+        ])
+        .map(str::to_owned)
+        .collect())
+    .await;
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    // A node sees what the CLI wrote, and the CLI what the node holds.
+    let hooks = node.get("/api/webhooks").await.json();
+    assert_eq!(hooks["webhooks"][0]["name"], "From the CLI");
+    let listed = run(vec![
+        "--db".into(),
+        url.clone(),
+        "webhooks".into(),
+        "list".into(),
+    ])
+    .await;
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("From the CLI"));
+
+    let nowhere = format!(
+        "postgres://team:s3cret@{}/hookbin",
+        crate::support::dead_url()[7..].to_owned()
+    );
+    let failed = run(vec![
+        "--db".into(),
+        nowhere,
+        "webhooks".into(),
+        "list".into(),
+    ])
+    .await;
+    assert!(!failed.status.success());
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(err.contains("the database is unreachable"), "{err}");
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(!err.contains("s3cret"), "the password is printed: {err}");
+}

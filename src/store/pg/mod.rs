@@ -36,10 +36,12 @@ use tokio_postgres::NoTls;
 
 use super::StoreError;
 use crate::metrics::Metrics;
-use crate::model::{BinId, BinResponse, BinSettings, NewCapture, RequestId};
+use crate::model::{NewCapture, RequestId};
 
 /// Connections a node keeps open at most.
 const POOL_SIZE: usize = 16;
+/// The longest a node waits to connect, or for a pooled connection.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A handle to hookbin's tables in one PostgreSQL database; cheap to clone.
 #[derive(Clone)]
@@ -131,9 +133,13 @@ impl PgStore {
     /// Connects to the database at `url` (`postgres://user@host/db`), brings its schema up to
     /// date, and starts this node's writer (reporting its batches to `metrics`) and listener.
     pub async fn connect(url: &str, metrics: Arc<Metrics>) -> Result<PgStore, StoreError> {
-        let config: tokio_postgres::Config = url
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Commit(format!("bad database URL: {e}")))?;
+        // Every wait has a bound: a server that does not answer is unreachable, not a hang.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(WAIT);
+        }
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -143,6 +149,10 @@ impl PgStore {
         );
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(WAIT))
+            .create_timeout(Some(WAIT))
+            .recycle_timeout(Some(WAIT))
             .build()
             .map_err(|e| StoreError::Commit(e.to_string()))?;
         let mut client = pool.get().await.map_err(unreachable)?;
@@ -223,53 +233,6 @@ impl PgStore {
         self.listener.abort();
         self.pool.close();
         flushed
-    }
-
-    /// True when the bin exists; see [`PgStore::bin_settings`].
-    pub async fn bin_exists(&self, id: &BinId) -> Result<bool, StoreError> {
-        Ok(self.lookup(id).await?.is_some())
-    }
-
-    /// A bin's settings (the defaults for a bin without any, or no bin), from what this node
-    /// knows (see [`known`]) or else the database.
-    pub async fn bin_settings(&self, id: &BinId) -> Result<Arc<BinSettings>, StoreError> {
-        Ok(self.lookup(id).await?.unwrap_or_default())
-    }
-
-    /// A bin's settings when it exists, remembered once read.
-    async fn lookup(&self, id: &BinId) -> Result<Option<Arc<BinSettings>>, StoreError> {
-        if let Some(settings) = self.known.get(id.as_str()) {
-            return Ok(Some(settings));
-        }
-        let generation = self.known.generation();
-        let row = self
-            .client()
-            .await?
-            .query_opt(
-                "SELECT s.response_status, s.response_headers, s.response_body,
-                        s.response_delay_ms, s.forward_url, s.signing_secret
-                 FROM bins b LEFT JOIN bin_settings s ON s.bin_id = b.id WHERE b.id = $1",
-                &[&id.as_str()],
-            )
-            .await
-            .map_err(failed)?;
-        Ok(row.map(|r| {
-            let settings = Arc::new(BinSettings {
-                response: r.get::<_, Option<i32>>(0).map(|status| BinResponse {
-                    status: status as u16,
-                    headers: r
-                        .get::<_, Option<String>>(1)
-                        .and_then(|h| serde_json::from_str(&h).ok())
-                        .unwrap_or_default(),
-                    body: bytes::Bytes::from(r.get::<_, Option<Vec<u8>>>(2).unwrap_or_default()),
-                    delay_ms: r.get::<_, Option<i64>>(3).unwrap_or(0).max(0) as u64,
-                }),
-                forward_url: r.get(4),
-                signing_secret: r.get(5),
-            });
-            self.known.keep(generation, id.as_str(), settings.clone());
-            settings
-        }))
     }
 
     /// The bytes the database takes on the server (0 when it cannot be asked).

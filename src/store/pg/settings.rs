@@ -1,12 +1,61 @@
 //! Per-bin settings and the log of relays (forwards and replays) on PostgreSQL.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::{PgStore, failed, orphaned};
-use crate::model::{BinId, BinSettings, Relay, RelayKind, RequestId};
+use crate::model::{BinId, BinResponse, BinSettings, Relay, RelayKind, RequestId};
 use crate::store::StoreError;
 
 impl PgStore {
+    /// True when the bin exists; see [`PgStore::bin_settings`].
+    pub async fn bin_exists(&self, id: &BinId) -> Result<bool, StoreError> {
+        Ok(self.lookup(id).await?.is_some())
+    }
+
+    /// A bin's settings (the defaults for a bin without any, or no bin), from what this node
+    /// knows (see [`super::known`]) or else the database.
+    pub async fn bin_settings(&self, id: &BinId) -> Result<Arc<BinSettings>, StoreError> {
+        Ok(self.lookup(id).await?.unwrap_or_default())
+    }
+
+    /// A bin's settings when it exists, remembered once read.
+    async fn lookup(&self, id: &BinId) -> Result<Option<Arc<BinSettings>>, StoreError> {
+        if let Some(settings) = self.known.get(id.as_str()) {
+            return Ok(Some(settings));
+        }
+        let generation = self.known.generation();
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT s.response_status, s.response_headers, s.response_body,
+                        s.response_delay_ms, s.forward_url, s.signing_secret
+                 FROM bins b LEFT JOIN bin_settings s ON s.bin_id = b.id WHERE b.id = $1",
+                &[&id.as_str()],
+            )
+            .await
+            .map_err(failed)?;
+        Ok(row.map(|r| {
+            let settings = Arc::new(BinSettings {
+                response: r.get::<_, Option<i32>>(0).map(|status| BinResponse {
+                    status: status as u16,
+                    headers: r
+                        .get::<_, Option<String>>(1)
+                        .and_then(|h| serde_json::from_str(&h).ok())
+                        .unwrap_or_default(),
+                    body: Bytes::from(r.get::<_, Option<Vec<u8>>>(2).unwrap_or_default()),
+                    delay_ms: r.get::<_, Option<i64>>(3).unwrap_or(0).max(0) as u64,
+                }),
+                forward_url: r.get(4),
+                signing_secret: r.get(5),
+            });
+            self.known.keep(generation, id.as_str(), settings.clone());
+            settings
+        }))
+    }
+
     /// Replaces a bin's settings; the default settings remove its row.
     /// Every node hears of the change when it commits (see [`super::known`]).
     pub async fn set_bin_settings(&self, id: &BinId, s: BinSettings) -> Result<(), StoreError> {
