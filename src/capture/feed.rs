@@ -38,6 +38,8 @@ pub struct Feed(Arc<RwLock<HashMap<BinId, Channel>>>);
 struct Channel {
     tx: broadcast::Sender<Arc<Announced>>,
     recent: Mutex<Recent>,
+    /// The lowest id a capture arriving after the channel opened can have (its time then).
+    since: RequestId,
 }
 
 /// The last [`REMEMBERED`] ids announced on a channel.
@@ -78,7 +80,8 @@ impl Feed {
         bins.retain(|_, c| c.tx.receiver_count() > 0);
         let (tx, rx) = broadcast::channel(CAPACITY);
         let recent = Mutex::default();
-        bins.insert(bin.clone(), Channel { tx, recent });
+        let since = RequestId::from_seq(chrono::Utc::now().timestamp_millis() << 16);
+        bins.insert(bin.clone(), Channel { tx, recent, since });
         rx
     }
 
@@ -115,12 +118,13 @@ impl Feed {
         bins.values().map(|c| c.tx.receiver_count()).sum()
     }
 
-    /// The bins someone follows now.
-    pub fn watched(&self) -> Vec<BinId> {
+    /// The bins someone follows now, each with the lowest id a capture that arrived since
+    /// its followers began can have.
+    pub fn watched(&self) -> Vec<(BinId, RequestId)> {
         let bins = self.0.read().expect("feed poisoned");
         bins.iter()
             .filter(|(_, c)| c.tx.receiver_count() > 0)
-            .map(|(bin, _)| bin.clone())
+            .map(|(bin, c)| (bin.clone(), c.since))
             .collect()
     }
 
@@ -232,7 +236,7 @@ mod tests {
             .map(|a| a.summary.id.seq())
             .collect();
         assert_eq!(heard, [1, 2, 3]);
-        assert_eq!(feed.watched(), std::slice::from_ref(&a));
+        assert_eq!(feed.watched()[0].0, a);
         assert!(feed.is_watched(&a));
         drop(rx);
         assert!(!feed.is_watched(&a));

@@ -5,7 +5,7 @@
 //! Each report names a bin and the row keys one transaction wrote into it; when someone here
 //! follows that bin, those rows are read back and announced (the feed drops the ones this
 //! node announced itself). After a gap (the store's listener reconnected, or this task fell
-//! behind) the newest page of every followed bin is read again.
+//! behind) every followed bin is read again from when its followers began.
 
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
@@ -35,14 +35,16 @@ pub async fn run(store: Store, feed: Feed, mut stopping: watch::Receiver<bool>) 
                 oldest,
                 newest,
             }) if feed.is_watched(&bin) => {
-                announce(&store, &feed, &bin, Some(oldest), newest).await
+                announce(&store, &feed, &bin, oldest, newest, usize::MAX).await
             }
             Ok(Heard::Committed { .. }) => Ok(()),
             Ok(Heard::Gap) | Err(RecvError::Lagged(_)) => {
                 let mut result = Ok(());
-                for bin in feed.watched() {
+                // Only what arrived since each bin's followers began (older captures are on
+                // their pages already), and at most the newest page of it.
+                for (bin, since) in feed.watched() {
                     let newest = RequestId::from_seq(i64::MAX - 1);
-                    result = result.and(announce(&store, &feed, &bin, None, newest).await);
+                    result = result.and(announce(&store, &feed, &bin, since, newest, 1).await);
                 }
                 result
             }
@@ -54,18 +56,22 @@ pub async fn run(store: Store, feed: Feed, mut stopping: watch::Receiver<bool>) 
     }
 }
 
-/// Announces the captures of `bin` from `oldest` (or only the newest page, without one) up to
-/// `newest`, oldest first.
+/// Announces the captures of `bin` from `oldest` up to `newest` (at most `pages` pages of the
+/// newest of them), oldest first.
 async fn announce(
     store: &Store,
     feed: &Feed,
     bin: &BinId,
-    oldest: Option<RequestId>,
+    oldest: RequestId,
     newest: RequestId,
+    pages: usize,
 ) -> Result<(), StoreError> {
     let mut found = Vec::new();
     let mut before = Some(RequestId::from_seq(newest.seq() + 1));
-    while let Some(below) = before {
+    for _ in 0..pages {
+        let Some(below) = before else {
+            break;
+        };
         let page = match store
             .list_requests(bin, PAGE, Some(below), Some(0), &Filter::default())
             .await
@@ -75,15 +81,8 @@ async fn announce(
             Err(StoreError::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
         };
-        let reached = page
-            .requests
-            .last()
-            .is_none_or(|c| oldest.is_none_or(|o| c.id <= o));
-        found.extend(
-            page.requests
-                .into_iter()
-                .filter(|c| oldest.is_none_or(|o| c.id >= o)),
-        );
+        let reached = page.requests.last().is_none_or(|c| c.id <= oldest);
+        found.extend(page.requests.into_iter().filter(|c| c.id >= oldest));
         before = if reached { None } else { page.next };
     }
     for c in found.iter().rev() {

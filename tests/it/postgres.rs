@@ -44,7 +44,7 @@ async fn two_nodes(url: &str) -> (Store, Store) {
 }
 
 /// A plain connection to the database at `url`, to look beneath the store.
-async fn raw(url: &str) -> tokio_postgres::Client {
+pub(crate) async fn raw(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .unwrap();

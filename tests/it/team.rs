@@ -114,6 +114,38 @@ async fn a_bin_page_and_tail_on_one_node_show_what_both_nodes_caught() {
 }
 
 #[tokio::test]
+async fn a_node_whose_listener_was_cut_off_shows_what_it_missed_once_back() {
+    let Some(pg) = Cluster::shared().await else {
+        return;
+    };
+    let url = pg.fresh_database().await;
+    let a = TestServer::on_database(&url, Some(pg.clone()), |_| {}).await;
+    let b = TestServer::on_database(&url, Some(pg), |_| {}).await;
+    let bin = a.new_bin().await;
+    let stream = open(a.addr, Req::new("GET", &format!("/bins/{bin}/events"))).await;
+    let mut body = stream.into_body();
+    body.frame().await.unwrap().unwrap();
+    let first = b.capture(&bin, Req::new("POST", "/before")).await;
+    assert_eq!(events(&mut body, 1).await, [first]);
+    // Every node's listening connection is cut (as a restarting proxy or a DBA would): the
+    // notification of the next capture reaches nobody, and the listeners come back a second
+    // later, reporting the gap.
+    let admin = crate::postgres::raw(&url).await;
+    let cut = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE query LIKE 'LISTEN hookbin_captures%' AND datname = current_database()",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(cut.len(), 2, "both nodes listen");
+    let missed = b.capture(&bin, Req::new("POST", "/during")).await;
+    // Only the missed one: what the page had already is not announced again.
+    assert_eq!(events(&mut body, 1).await, [missed]);
+}
+
+#[tokio::test]
 async fn a_thousand_deliveries_fired_through_two_nodes_are_each_delivered_once() {
     let Some((a, b)) = two_nodes(|c| c.endpoint_concurrency = 32).await else {
         return;
