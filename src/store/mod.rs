@@ -13,6 +13,7 @@
 mod filter;
 mod headers;
 pub mod pg;
+mod query;
 pub mod sqlite;
 
 use std::path::{Path, PathBuf};
@@ -30,14 +31,10 @@ use crate::model::{
 pub use filter::Filter;
 pub use headers::{decode as decode_headers, encode as encode_headers};
 pub use pg::follow::Heard;
-pub use sqlite::bins::{BinOrder, BinPage, BinQuery};
-pub use sqlite::claims::Admit;
-pub use sqlite::deliveries::Next;
+pub use query::{Admit, BinOrder, BinPage, BinQuery, Next, Page, WebhookFields, WebhookPatch};
 pub use sqlite::lock::{LockError, ServerLock};
-pub use sqlite::requests::Page;
 pub use sqlite::schema::SCHEMA_VERSION;
 pub use sqlite::search;
-pub use sqlite::webhooks::{WebhookFields, WebhookPatch};
 
 /// What can go wrong in storage; the web layer maps each kind to one HTTP status.
 #[derive(Debug, thiserror::Error)]

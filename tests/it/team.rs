@@ -82,7 +82,7 @@ async fn a_bin_page_and_tail_on_one_node_show_what_both_nodes_caught() {
     assert_eq!(live.len(), 20, "each capture announced once: {live:?}");
     assert_eq!(live.iter().collect::<HashSet<_>>(), sent_set);
 
-    let out = tail.finish(30).await;
+    let out = tail.finish(60).await;
     assert!(
         out.status.success(),
         "{}",

@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Held, Sqlite, StoreError};
 use crate::model::{Bin, BinId};
+use crate::store::{BinOrder, BinPage, BinQuery};
 use crate::time;
 
 const COLUMNS: &str = "id, name, created_at";
@@ -48,43 +49,6 @@ pub(super) fn count_all(conn: &Connection) -> Result<HashMap<String, Held>, Stor
         );
     }
     Ok(counts)
-}
-
-/// How a list of bins is ordered.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum BinOrder {
-    /// Most recently active first: by the newest request, or creation for a bin without one.
-    #[default]
-    Activity,
-    /// Newest created first.
-    Created,
-}
-
-/// Which page of bins to list.
-#[derive(Clone, Debug, Default)]
-pub struct BinQuery {
-    /// Only bins whose id contains this (any case).
-    pub q: Option<String>,
-    pub order: BinOrder,
-    /// Where the page before ended (its `next`, read by [`BinQuery::cursor`]).
-    pub after: Option<(i64, String)>,
-    pub limit: usize,
-}
-
-/// One page of bins, the cursor for the next, and how many bins match in all.
-#[derive(Debug)]
-pub struct BinPage {
-    pub bins: Vec<Bin>,
-    pub next: Option<String>,
-    pub matched: usize,
-}
-
-impl BinQuery {
-    /// Reads a page's `next` (`ms:id`: the sort time and id of the last bin it showed).
-    pub fn cursor(s: &str) -> Option<(i64, String)> {
-        let (ms, id) = s.split_once(':')?;
-        Some((ms.parse().ok()?, BinId::parse(id)?.to_string()))
-    }
 }
 
 pub(super) fn get(conn: &Connection, id: &str) -> Result<Bin, StoreError> {

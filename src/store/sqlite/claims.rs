@@ -10,10 +10,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Sqlite, StoreError, stored_id};
 use crate::model::{DeliveryId, DueDelivery, WebhookId};
-
-/// Decides, per candidate (by its webhook URL), whether the worker can take it now (e.g. its
-/// endpoint has room).
-pub type Admit = Box<dyn FnMut(&str) -> bool + Send>;
+use crate::store::Admit;
 
 impl Sqlite {
     /// Takes up to `limit` due deliveries of active webhooks that `admit` accepts, leasing each

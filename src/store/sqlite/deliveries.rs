@@ -2,32 +2,14 @@
 //! attempt recorded, and the lists of them. Claiming due deliveries is in [`super::claims`].
 
 use bytes::Bytes;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::stored_id;
 use super::{Sqlite, StoreError};
 use crate::model::{Attempt, Delivery, DeliveryId, DeliveryState, EventId, WebhookId};
+use crate::store::Next;
 use crate::time;
-
-/// What happens to a delivery after an attempt.
-#[derive(Clone, Copy, Debug)]
-pub enum Next {
-    Succeeded,
-    Failed,
-    RetryAt(DateTime<Utc>),
-}
-
-impl Next {
-    /// The state a delivery moves to, and when it is due again (ms) if it is.
-    pub(crate) fn outcome(self) -> (DeliveryState, Option<i64>) {
-        match self {
-            Next::Succeeded => (DeliveryState::Succeeded, None),
-            Next::Failed => (DeliveryState::Failed, None),
-            Next::RetryAt(t) => (DeliveryState::Pending, Some(t.timestamp_millis())),
-        }
-    }
-}
 
 const SELECT: &str =
     "SELECT id, webhook_id, event, event_id, is_test, payload, state, next_attempt_ms,

@@ -5,18 +5,18 @@
 //! a small pool of their own connections on tokio's blocking threads, so no SQLite call ever runs
 //! on an async worker. The store never sees HTTP types: callers hand it plain `model` data.
 
-pub(super) mod bins;
+mod bins;
 mod checkpoint;
-pub(super) mod claims;
-pub(super) mod deliveries;
+mod claims;
+mod deliveries;
 pub(super) mod lock;
 mod readers;
-pub(super) mod requests;
+mod requests;
 mod reserve;
 pub(super) mod schema;
 pub mod search;
 mod settings;
-pub(super) mod webhooks;
+mod webhooks;
 mod writer;
 
 use std::collections::HashMap;

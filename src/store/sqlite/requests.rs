@@ -10,23 +10,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{Filter, Sqlite, StoreError, headers};
 use crate::model::{BinId, Capture, NewCapture, RequestId};
+use crate::store::Page;
 use crate::time;
-
-/// One page of a bin's requests, newest first, with the id to pass as `before` for the next.
-#[derive(Debug)]
-pub struct Page {
-    pub requests: Vec<Capture>,
-    pub next: Option<RequestId>,
-}
-
-impl Page {
-    /// A page from up to `limit + 1` requests, newest first: the extra one only says that
-    /// another page follows.
-    pub(crate) fn from_extra(mut requests: Vec<Capture>, limit: usize) -> Page {
-        let next = super::cut(&mut requests, limit, |r| r.id);
-        Page { requests, next }
-    }
-}
 
 /// The columns every read selects; `{body}` is the whole body or a leading slice of it.
 fn select(body_limit: Option<usize>) -> String {

@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Sqlite, StoreError};
 use crate::model::{DeliveryStats, Webhook, WebhookId};
+use crate::store::{WebhookFields, WebhookPatch};
 use crate::time;
 
 const SELECT: &str =
@@ -60,24 +61,6 @@ pub(super) fn get(conn: &Connection, id: &str) -> Result<Webhook, StoreError> {
         .query_row([id], from_row)
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("webhook {id}")))
-}
-
-/// The fields of a webhook a user sets; validated by the caller.
-#[derive(Clone, Debug)]
-pub struct WebhookFields {
-    pub name: String,
-    pub url: String,
-    pub event: String,
-    pub active: bool,
-}
-
-/// A partial update; `None` leaves a field as it is.
-#[derive(Clone, Debug, Default)]
-pub struct WebhookPatch {
-    pub name: Option<String>,
-    pub url: Option<String>,
-    pub event: Option<String>,
-    pub active: Option<bool>,
 }
 
 impl Sqlite {

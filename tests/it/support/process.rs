@@ -162,11 +162,11 @@ impl Tail {
         }
     }
 
-    /// Waits up to 10 s for tail to say something containing `what` on stderr (polling, so
-    /// that an in-process server keeps running meanwhile).
+    /// Waits up to 30 s (a bound for a loaded machine) for tail to say something containing
+    /// `what` on stderr (polling, so that an in-process server keeps running meanwhile).
     pub async fn said(&mut self, what: &str) {
         let (said, stderr) = (&mut self.said, &self.stderr);
-        eventually(10, &format!("tail to say '{what}'"), || {
+        eventually(30, &format!("tail to say '{what}'"), || {
             said.extend(stderr.try_iter());
             let found = said.iter().any(|l| l.contains(what));
             async move { found.then_some(()) }

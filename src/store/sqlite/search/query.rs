@@ -8,7 +8,8 @@ use super::Lag;
 use super::bloom::{Bits, position};
 use crate::model::RequestId;
 use crate::store::Filter;
-use crate::store::sqlite::requests::{Page, fetch};
+use crate::store::Page;
+use crate::store::sqlite::requests::fetch;
 use crate::store::sqlite::{Sqlite, StoreError};
 
 /// The row key up to which every request is indexed.
