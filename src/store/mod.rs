@@ -223,6 +223,11 @@ on_engine! {
     pub async fn bin_settings(&self, id: &BinId) -> Result<Arc<BinSettings>, StoreError>;
     /// The bytes the database takes on disk.
     pub async fn database_bytes(&self) -> u64;
+    /// The row key below which every capture there will ever be is committed, where commits
+    /// can land out of key order (several PostgreSQL nodes); `None` where they cannot
+    /// (SQLite's one writer). A follower that moves a cursor by id waits until what it hands
+    /// out is below it, or it could skip a capture that commits later with a smaller id.
+    pub async fn settled_below(&self) -> Result<Option<RequestId>, StoreError>;
 }
 
 impl Store {

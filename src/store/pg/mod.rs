@@ -54,6 +54,8 @@ pub struct PgStore {
     heard: broadcast::Sender<follow::Heard>,
     listener: Arc<tokio::task::JoinHandle<()>>,
     closed: Arc<AtomicBool>,
+    /// The `application_name` of every node's connections.
+    name: Arc<str>,
 }
 
 /// How many notifications a follower may fall behind before it is told of a gap.
@@ -140,6 +142,15 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(WAIT);
         }
+        // Every node's connections carry one name, which finds their open transactions (see
+        // `settled_below`).
+        if config.get_application_name().is_none() {
+            config.application_name("hookbin");
+        }
+        let name = config
+            .get_application_name()
+            .unwrap_or("hookbin")
+            .to_owned();
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -171,6 +182,7 @@ impl PgStore {
             heard,
             listener: Arc::new(listener),
             closed: Arc::new(AtomicBool::new(false)),
+            name: name.into(),
         })
     }
 
@@ -233,6 +245,26 @@ impl PgStore {
         self.listener.abort();
         self.pool.close();
         flushed
+    }
+
+    /// The lowest row key a capture not yet committed could still get: below it, every
+    /// capture there will ever be is committed. A writer takes its keys from the clock after
+    /// its transaction began, so the oldest transaction any node has open bounds them (or,
+    /// with none open, now).
+    pub async fn settled_below(&self) -> Result<Option<RequestId>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT floor(extract(epoch FROM least(clock_timestamp(), min(xact_start))) * 1000)::bigint
+                 FROM pg_stat_activity
+                 WHERE application_name = $1 AND datname = current_database()
+                   AND xact_start IS NOT NULL AND pid <> pg_backend_pid()",
+                &[&&*self.name],
+            )
+            .await
+            .map_err(failed)?;
+        Ok(Some(RequestId::from_seq(row.get::<_, i64>(0) << 16)))
     }
 
     /// The bytes the database takes on the server (0 when it cannot be asked).

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 
-use crate::model::BinId;
+use crate::model::{BinId, RequestId};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Filter, StoreError, cut, headers};
@@ -300,6 +300,12 @@ impl Sqlite {
         tokio::task::spawn_blocking(move || readers.with(f))
             .await
             .map_err(|_| StoreError::Closed)?
+    }
+
+    /// Nothing: one writer assigns row keys in commit order, so whatever is committed is
+    /// settled.
+    pub async fn settled_below(&self) -> Result<Option<RequestId>, StoreError> {
+        Ok(None)
     }
 
     /// True when a bin with this id exists (answered from memory, without a query).

@@ -16,6 +16,8 @@ use crate::web::{App, WebError, query_pairs};
 
 /// The longest a single wait may last; clients wait longer by asking again.
 const MAX_WAIT: Duration = Duration::from_secs(120);
+/// How often a found capture is checked again while an earlier one may still commit.
+const SETTLE_POLL: Duration = Duration::from_millis(5);
 
 pub async fn wait(
     app: &App,
@@ -48,42 +50,43 @@ pub async fn wait(
     let mut feed = app.feed.subscribe(&bin);
     app.store.get_bin(&bin).await?;
     let base = app.base_url(req);
-    let after = match after {
-        Some(a) => {
-            if let Some(c) = app.store.first_after(&bin, a).await? {
-                return Ok(response::json(StatusCode::OK, &RequestOut::new(&c, &base)));
-            }
-            a
-        }
-        // Row keys are arrival times (ms << 16): "after now" is a key too.
-        None => RequestId::from_seq(chrono::Utc::now().timestamp_millis() << 16),
-    };
+    // Row keys are arrival times (ms << 16): "after now" is a key too.
+    let after =
+        after.unwrap_or_else(|| RequestId::from_seq(chrono::Utc::now().timestamp_millis() << 16));
+    let deadline = tokio::time::Instant::now() + timeout;
     // A stopping server answers open waits at once (204) instead of holding its shutdown.
     let mut stopping = app.shutdown.clone();
-    let waited = tokio::time::timeout(timeout, async {
-        loop {
-            match feed.recv().await {
-                Ok(a) if a.summary.id > after => return Some(a.summary.id),
-                Ok(_) => {}
-                // Fell behind the feed: the store knows what arrived.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return Some(after),
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+    loop {
+        // The answer is the first capture after `after` once none before it can still commit
+        // (several nodes commit out of id order): a client that moves its cursor to it then
+        // misses nothing.
+        if let Some(c) = app.store.first_after(&bin, after).await? {
+            let settled = app.store.settled_below().await?.is_none_or(|s| c.id < s);
+            if settled {
+                return Ok(response::json(StatusCode::OK, &RequestOut::new(&c, &base)));
+            }
+            // Another node's transaction that began earlier is still open: look again soon.
+            tokio::select! {
+                _ = tokio::time::sleep(SETTLE_POLL) => continue,
+                _ = tokio::time::sleep_until(deadline) => return Ok(response::no_content()),
+                _ = stopping.wait_for(|stop| *stop) => return Ok(response::no_content()),
             }
         }
-    });
-    let arrived = tokio::select! {
-        r = waited => r,
-        _ = stopping.wait_for(|stop| *stop) => Ok(None),
-    };
-    match arrived {
-        Ok(Some(id)) if id == after => match app.store.first_after(&bin, after).await? {
-            Some(c) => Ok(response::json(StatusCode::OK, &RequestOut::new(&c, &base))),
-            None => Ok(response::no_content()),
-        },
-        Ok(Some(id)) => {
-            let c = app.store.get_request(id, None).await?;
-            Ok(response::json(StatusCode::OK, &RequestOut::new(&c, &base)))
+        loop {
+            let woken = tokio::select! {
+                m = feed.recv() => m,
+                _ = tokio::time::sleep_until(deadline) => return Ok(response::no_content()),
+                _ = stopping.wait_for(|stop| *stop) => return Ok(response::no_content()),
+            };
+            match woken {
+                Ok(a) if a.summary.id <= after => {}
+                // Something after `after` arrived (or the feed fell behind): the store says
+                // what comes first.
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    return Ok(response::no_content());
+                }
+            }
         }
-        Ok(None) | Err(_) => Ok(response::no_content()),
     }
 }

@@ -136,6 +136,8 @@ pub struct Tail {
     child: Option<std::process::Child>,
     stderr: std::sync::mpsc::Receiver<String>,
     said: Vec<String>,
+    /// Its stdout, read as it comes: a pipe nobody reads fills up (64 KiB) and stops tail.
+    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
 }
 
 impl Tail {
@@ -146,6 +148,12 @@ impl Tail {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut out, &mut all);
+            all
+        });
         let err = child.stderr.take().unwrap();
         let (tx, stderr) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -159,6 +167,7 @@ impl Tail {
             child: Some(child),
             stderr,
             said: Vec::new(),
+            stdout: Some(stdout),
         }
     }
 
@@ -189,10 +198,17 @@ impl Tail {
             async move { exited.then_some(()) }
         })
         .await;
-        let mut out = self.child.take().unwrap().wait_with_output().unwrap();
+        let status = self.child.take().unwrap().wait().unwrap();
         self.said.extend(self.stderr.iter());
-        out.stderr = self.said.join("\n").into_bytes();
-        out
+        Output {
+            status,
+            stdout: self
+                .stdout
+                .take()
+                .map(|t| t.join().expect("stdout reader"))
+                .unwrap_or_default(),
+            stderr: self.said.join("\n").into_bytes(),
+        }
     }
 }
 
