@@ -59,10 +59,11 @@ pub async fn wait(
     loop {
         // The answer is the first capture after `after` once none before it can still commit
         // (several nodes commit out of id order): a client that moves its cursor to it then
-        // misses nothing.
+        // misses nothing. The bound is read first: every capture below it has committed by
+        // then, so the look that follows sees them all.
+        let bound = app.store.settled_below().await?;
         if let Some(c) = app.store.first_after(&bin, after).await? {
-            let settled = app.store.settled_below().await?.is_none_or(|s| c.id < s);
-            if settled {
+            if bound.is_none_or(|s| c.id < s) {
                 return Ok(response::json(StatusCode::OK, &RequestOut::new(&c, &base)));
             }
             // Another node's transaction that began earlier is still open: look again soon.
