@@ -85,18 +85,24 @@ def team_bench(b, work, body_file):
     setups.append(("two nodes, one PostgreSQL", [b.hookbin(two, "--max-requests", "0") for _ in range(2)]))
     figures, base = [], None
     cores = os.cpu_count()
-    for label, nodes in setups:
-        rps, p99, acked, stored, refused, used, wall = run_nodes(b, nodes, body_file)
-        for n in nodes:
-            n.stop()
-        assert stored == acked, f"{label}: stored {stored}, acknowledged {acked}"
-        base = base or rps
-        share = lambda s: f"{s:.1f} s ({100 * s / (wall * cores):.0f}%)"
-        figures += [
-            (f"team: {label}", f"{rps:,.0f} captures/s ({rps / base:.2f}x the SQLite node), "
-                               f"p99 {p99:.2f} ms"),
-            ("  acknowledged (200) / stored / refused", f"{acked:,} / {stored:,} / {refused:,}"),
-            (f"  CPU over {wall:.1f} s x {cores} cores: hookbin / PostgreSQL / oha",
-             f"{share(used[0])} / {share(used[1])} / {share(used[2])}"),
-        ]
+    try:
+        for label, nodes in setups:
+            rps, p99, acked, stored, refused, used, wall = run_nodes(b, nodes, body_file)
+            for n in nodes:
+                n.stop()
+            assert stored == acked, f"{label}: stored {stored}, acknowledged {acked}"
+            base = base or rps
+            share = lambda s: f"{s:.1f} s ({100 * s / (wall * cores):.0f}%)"
+            figures += [
+                (f"team: {label}", f"{rps:,.0f} captures/s ({rps / base:.2f}x the SQLite node), "
+                                   f"p99 {p99:.2f} ms"),
+                ("  acknowledged (200) / stored / refused", f"{acked:,} / {stored:,} / {refused:,}"),
+                (f"  CPU over {wall:.1f} s x {cores} cores: hookbin / PostgreSQL / oha",
+                 f"{share(used[0])} / {share(used[1])} / {share(used[2])}"),
+            ]
+    finally:
+        # Whatever happened, no node is left running (stop() on a stopped one does nothing).
+        for _, nodes in setups:
+            for n in nodes:
+                n.stop()
     return figures
