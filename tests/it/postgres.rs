@@ -11,6 +11,14 @@ use hookbin::store::{Filter, Store, StoreError, encode_headers};
 
 use crate::support::postgres::Cluster;
 
+/// One node's store on a fresh database of the shared cluster (kept running while the
+/// cluster handle lives); `None` (after saying so) without PostgreSQL.
+async fn one_node() -> Option<(std::sync::Arc<Cluster>, Store)> {
+    let pg = Cluster::shared().await?;
+    let store = open(&pg.fresh_database().await).await.unwrap();
+    Some((pg, store))
+}
+
 /// A node's store on the database at `url`, through the same face `--db` uses.
 async fn open(url: &str) -> Result<Store, StoreError> {
     Store::open(std::path::Path::new(url)).await
@@ -102,10 +110,9 @@ async fn nodes_starting_together_migrate_the_schema_once() {
 
 #[tokio::test]
 async fn captures_are_stored_byte_for_byte_once_committed() {
-    let Some(pg) = Cluster::shared().await else {
+    let Some((_pg, store)) = one_node().await else {
         return;
     };
-    let store = open(&pg.fresh_database().await).await.unwrap();
     let bin = BinId::parse("team").unwrap();
     store.create_bin(Some(bin.clone()), 0).await.unwrap();
     assert!(matches!(
@@ -210,10 +217,9 @@ fn varied(bin: &BinId, i: usize) -> NewCapture {
 
 #[tokio::test]
 async fn filters_answer_as_they_do_on_sqlite() {
-    let Some(pg) = Cluster::shared().await else {
+    let Some((_pg, store)) = one_node().await else {
         return;
     };
-    let store = open(&pg.fresh_database().await).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let lite = Store::open(&dir.path().join("t.db")).await.unwrap();
     let bin = BinId::parse("same").unwrap();
@@ -605,10 +611,9 @@ async fn nodes_capturing_into_a_capped_bin_keep_exactly_its_cap() {
 
 #[tokio::test]
 async fn stepping_and_picking_requests_answer_as_on_sqlite() {
-    let Some(pg) = Cluster::shared().await else {
+    let Some((_pg, store)) = one_node().await else {
         return;
     };
-    let store = open(&pg.fresh_database().await).await.unwrap();
     let bin = store.create_bin(None, 0).await.unwrap().id;
     let mut ids = Vec::new();
     for i in 0..5u8 {
@@ -682,10 +687,9 @@ async fn nodes_sweeping_idle_bins_at_once_delete_each_once() {
 #[tokio::test]
 async fn settings_and_relays_are_kept_per_bin_and_request() {
     use hookbin::model::{BinResponse, BinSettings, Relay, RelayKind};
-    let Some(pg) = Cluster::shared().await else {
+    let Some((_pg, store)) = one_node().await else {
         return;
     };
-    let store = open(&pg.fresh_database().await).await.unwrap();
     let bin = store.create_bin(None, 0).await.unwrap().id;
     assert_eq!(
         *store.bin_settings(&bin).await.unwrap(),
@@ -761,10 +765,9 @@ async fn settings_and_relays_are_kept_per_bin_and_request() {
 
 #[tokio::test]
 async fn webhooks_page_change_and_count_their_deliveries() {
-    let Some(pg) = Cluster::shared().await else {
+    let Some((_pg, store)) = one_node().await else {
         return;
     };
-    let store = open(&pg.fresh_database().await).await.unwrap();
     let mut made = Vec::new();
     for name in ["Orders", "refunds", "sites"] {
         let f = hookbin::store::WebhookFields {
@@ -844,10 +847,9 @@ async fn webhooks_page_change_and_count_their_deliveries() {
 #[tokio::test]
 async fn deliveries_page_resend_count_and_prune() {
     use hookbin::model::DeliveryState;
-    let Some(pg) = Cluster::shared().await else {
+    let Some((_pg, store)) = one_node().await else {
         return;
     };
-    let store = open(&pg.fresh_database().await).await.unwrap();
     let hook = store
         .create_webhook(hook_fields(), "whsec_1".into())
         .await
@@ -936,10 +938,9 @@ async fn deliveries_page_resend_count_and_prune() {
 #[tokio::test]
 async fn bins_page_by_activity_or_creation_and_search_by_id() {
     use hookbin::store::{BinOrder, BinQuery};
-    let Some(pg) = Cluster::shared().await else {
+    let Some((_pg, store)) = one_node().await else {
         return;
     };
-    let store = open(&pg.fresh_database().await).await.unwrap();
     let mut ids = Vec::new();
     for name in ["alpha-1", "beta-2", "alpha-3"] {
         let id = BinId::parse(name).unwrap();

@@ -13,7 +13,7 @@ use hyper::StatusCode;
 use serde_json::json;
 
 use crate::support::postgres::Cluster;
-use crate::support::process::{Hookbin, Tail, command};
+use crate::support::process::{Hookbin, Tail, command, printed_ids};
 use crate::support::receiver::Receiver;
 use crate::support::{Req, TestServer, eventually, open, send};
 
@@ -83,21 +83,7 @@ async fn a_bin_page_and_tail_on_one_node_show_what_both_nodes_caught() {
     assert_eq!(live.iter().collect::<HashSet<_>>(), sent_set);
 
     let out = tail.finish(60).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let tailed: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let tailed = printed_ids(&out);
     assert_eq!(tailed.len(), 20, "none repeated: {tailed:?}");
     assert_eq!(tailed.iter().collect::<HashSet<_>>(), sent_set);
 
@@ -148,21 +134,7 @@ async fn tail_misses_nothing_while_both_nodes_capture_into_the_bin_at_once() {
         sent.extend(s.await.unwrap());
     }
     let out = tail.finish(60).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let tailed: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let tailed = printed_ids(&out);
     assert_eq!(
         tailed.iter().collect::<HashSet<_>>().len(),
         N,

@@ -5,7 +5,7 @@ use std::process::Stdio;
 
 use hyper::StatusCode;
 
-use crate::support::process::command;
+use crate::support::process::{command, printed_ids};
 use crate::support::{Req, TestServer, count, next_millisecond, texts};
 
 /// Three captures at distinct milliseconds; their ids and `received_at`, oldest first.
@@ -169,20 +169,7 @@ async fn tail_prints_a_time_range_and_stops_at_until() {
     let out = tokio::task::spawn_blocking(move || cmd.stdin(Stdio::null()).output().unwrap())
         .await
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let printed = printed_ids(&out);
     assert_eq!(
         printed,
         vec![caps[1].0.clone(), caps[2].0.clone()],

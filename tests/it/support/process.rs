@@ -8,6 +8,22 @@ use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
 use super::eventually;
 
+/// The ids a successful `hookbin tail --json` printed, one JSON request per line, in order.
+pub fn printed_ids(out: &Output) -> Vec<String> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let r: serde_json::Value = serde_json::from_str(l).expect("one JSON request per line");
+            r["id"].as_str().expect("an id").to_owned()
+        })
+        .collect()
+}
+
 /// A running hookbin; killed when dropped.
 pub struct Hookbin {
     pub child: Child,
