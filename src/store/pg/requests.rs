@@ -106,15 +106,12 @@ impl PgStore {
         body_limit: Option<usize>,
         filter: &Filter,
     ) -> Result<Page, StoreError> {
-        let client = self.client().await?;
-        if client
-            .query_opt("SELECT 1 FROM bins WHERE id = $1", &[&bin.as_str()])
-            .await
-            .map_err(failed)?
-            .is_none()
-        {
+        // Known bins are answered from this node's cache (see `known`): every live update
+        // re-reads a page, and needs no round trip for this.
+        if !self.bin_exists(bin).await? {
             return Err(StoreError::NotFound(format!("bin {bin}")));
         }
+        let client = self.client().await?;
         let (cond, extra) = conditions(filter, 3);
         let sql = format!(
             "SELECT {} FROM requests WHERE bin_id = $1 AND seq < $2{cond}
