@@ -10,6 +10,36 @@ use super::{PgStore, failed, stored};
 use crate::model::{Attempt, DeliveryId, DueDelivery, EventId, WebhookId};
 use crate::store::{Admit, Next, StoreError};
 
+/// Leases deliveries `$1` until `$2` (ms); with `$3`, only those still pending whose webhook
+/// is active (a claim that did not lock them first). Returns what a send needs.
+const LEASE: &str = "UPDATE deliveries d SET next_attempt_ms = $2 FROM webhooks w
+     WHERE d.id = ANY($1) AND w.id = d.webhook_id
+       AND (NOT $3 OR (d.state = 'pending' AND w.active))
+     RETURNING d.id, d.webhook_id, w.url, w.secret, d.event, d.payload, d.attempt_count";
+
+/// The leased deliveries of `rows` (from [`LEASE`]), ordered by `rank`.
+fn in_order(
+    rows: &[tokio_postgres::Row],
+    rank: impl Fn(&DeliveryId) -> Option<usize>,
+) -> Result<Vec<DueDelivery>, StoreError> {
+    let mut claimed = rows
+        .iter()
+        .map(|r| {
+            Ok(DueDelivery {
+                id: stored(&r.get::<_, String>(0), "delivery id", DeliveryId::parse)?,
+                webhook_id: stored(&r.get::<_, String>(1), "webhook id", WebhookId::parse)?,
+                url: r.get(2),
+                secret: r.get(3),
+                event: r.get(4),
+                payload: Bytes::from(r.get::<_, Vec<u8>>(5)),
+                attempts_made: r.get::<_, i32>(6).max(0) as u32,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    claimed.sort_by_key(|d| rank(&d.id));
+    Ok(claimed)
+}
+
 impl PgStore {
     /// Records a fired event: one pending delivery, due now, per active webhook on `event`,
     /// all in one transaction. The event id and `(delivery, webhook)` pairs.
@@ -67,7 +97,7 @@ impl PgStore {
         let now = Utc::now().timestamp_millis();
         let candidates = tx
             .query(
-                "SELECT d.id, d.webhook_id, w.url, w.secret FROM deliveries d
+                "SELECT d.id, d.webhook_id, w.url FROM deliveries d
                  JOIN webhooks w ON w.id = d.webhook_id
                  WHERE d.state = 'pending' AND d.next_attempt_ms <= $1 AND w.active
                  ORDER BY d.next_attempt_ms LIMIT $2
@@ -76,33 +106,21 @@ impl PgStore {
             )
             .await
             .map_err(failed)?;
-        let mut claimed = Vec::new();
-        for c in candidates {
-            let url: String = c.get(2);
-            if !admit(&url) {
-                continue;
-            }
-            let id: String = c.get(0);
-            let row = tx
-                .query_one(
-                    "UPDATE deliveries SET next_attempt_ms = $2 WHERE id = $1
-                     RETURNING event, payload, attempt_count",
-                    &[&id, &(now + lease_ms)],
-                )
-                .await
-                .map_err(failed)?;
-            claimed.push(DueDelivery {
-                id: stored(&id, "delivery id", DeliveryId::parse)?,
-                webhook_id: stored(&c.get::<_, String>(1), "webhook id", WebhookId::parse)?,
-                url,
-                secret: c.get(3),
-                event: row.get(0),
-                payload: Bytes::from(row.get::<_, Vec<u8>>(1)),
-                attempts_made: row.get::<_, i32>(2).max(0) as u32,
-            });
+        // Admitted in due order; the rows are locked, so one UPDATE leases them all.
+        let admitted: Vec<String> = candidates
+            .iter()
+            .filter(|c| admit(c.get::<_, &str>(2)))
+            .map(|c| c.get(0))
+            .collect();
+        if admitted.is_empty() {
+            return Ok(Vec::new());
         }
+        let rows = tx
+            .query(LEASE, &[&admitted, &(now + lease_ms), &false])
+            .await
+            .map_err(failed)?;
         tx.commit().await.map_err(failed)?;
-        Ok(claimed)
+        in_order(&rows, |id| admitted.iter().position(|a| a == id.as_str()))
     }
 
     /// Takes these deliveries, if still pending and their webhook active, leasing each for
@@ -117,31 +135,10 @@ impl PgStore {
         let rows = self
             .client()
             .await?
-            .query(
-                "UPDATE deliveries d SET next_attempt_ms = $2 FROM webhooks w
-                 WHERE d.id = ANY($1) AND d.state = 'pending' AND w.id = d.webhook_id AND w.active
-                 RETURNING d.id, d.webhook_id, w.url, w.secret, d.event, d.payload, d.attempt_count",
-                &[&wanted, &until],
-            )
+            .query(LEASE, &[&wanted, &until, &true])
             .await
             .map_err(failed)?;
-        let mut claimed = rows
-            .iter()
-            .map(|r| {
-                Ok(DueDelivery {
-                    id: stored(&r.get::<_, String>(0), "delivery id", DeliveryId::parse)?,
-                    webhook_id: stored(&r.get::<_, String>(1), "webhook id", WebhookId::parse)?,
-                    url: r.get(2),
-                    secret: r.get(3),
-                    event: r.get(4),
-                    payload: Bytes::from(r.get::<_, Vec<u8>>(5)),
-                    attempts_made: r.get::<_, i32>(6).max(0) as u32,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        // In the order asked for.
-        claimed.sort_by_key(|d| ids.iter().position(|i| *i == d.id));
-        Ok(claimed)
+        in_order(&rows, |id| ids.iter().position(|i| i == id))
     }
 
     /// Records an attempt and what happens next to its delivery.
