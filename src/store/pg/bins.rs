@@ -107,10 +107,7 @@ impl PgStore {
         tx.execute("DELETE FROM bins WHERE id = $1", &[&id.as_str()])
             .await
             .map_err(failed)?;
-        self.changed(&tx, id.as_str()).await?;
-        tx.commit().await.map_err(failed)?;
-        self.known.forget(id.as_str());
-        Ok(())
+        self.commit_changed(tx, &[id.to_string()]).await
     }
 
     /// Deletes every request of a bin but keeps the bin; returns how many were removed. The
@@ -157,13 +154,7 @@ impl PgStore {
         tx.execute("DELETE FROM requests WHERE bin_id = ANY($1)", &[&gone])
             .await
             .map_err(failed)?;
-        for bin in &gone {
-            self.changed(&tx, bin).await?;
-        }
-        tx.commit().await.map_err(failed)?;
-        for bin in &gone {
-            self.known.forget(bin);
-        }
+        self.commit_changed(tx, &gone).await?;
         Ok(gone.len())
     }
 }

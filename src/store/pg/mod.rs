@@ -283,17 +283,23 @@ impl PgStore {
         Ok(Default::default())
     }
 
-    /// Tells every node (this one at once) that a bin was deleted or its settings changed,
-    /// within `tx`, so that the others hear it when it commits.
-    async fn changed(
+    /// Commits `tx`, which deleted `bins` or changed their settings, telling every node: the
+    /// others hear it when it commits, and this one forgets them once it has.
+    async fn commit_changed(
         &self,
-        tx: &impl deadpool_postgres::GenericClient,
-        bin: &str,
+        tx: deadpool_postgres::Transaction<'_>,
+        bins: &[String],
     ) -> Result<(), StoreError> {
-        self.known.forget(bin);
-        tx.execute("SELECT pg_notify($1, $2)", &[&known::CHANNEL, &bin])
-            .await
-            .map_err(failed)?;
+        tx.execute(
+            "SELECT pg_notify($1, bin) FROM unnest($2::text[]) AS bin",
+            &[&known::CHANNEL, &bins],
+        )
+        .await
+        .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        for bin in bins {
+            self.known.forget(bin);
+        }
         Ok(())
     }
 }

@@ -80,10 +80,7 @@ impl PgStore {
         } else {
             self.upsert_settings(&client, id, &s).await?;
         }
-        self.changed(&client, id.as_str()).await?;
-        client.commit().await.map_err(failed)?;
-        self.known.forget(id.as_str());
-        Ok(())
+        self.commit_changed(client, &[id.to_string()]).await
     }
 
     /// Writes a bin's settings row.
