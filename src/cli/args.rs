@@ -28,42 +28,59 @@ pub struct Args {
     pub command: Option<Command>,
 
     /// Address to listen on; port 0 picks a free port (the printed URL shows the real one).
-    #[arg(long, env = "HOOKBIN_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "HOOKBIN_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
     pub listen: SocketAddr,
 
     /// SQLite database file, created on first run; or a PostgreSQL URL
     /// (postgres://user:password@host/db) that several hookbin nodes share, for a team.
-    #[arg(long, global = true, env = "HOOKBIN_DB", default_value = "hookbin.db")]
+    #[arg(
+        long,
+        value_name = "FILE_OR_URL",
+        global = true,
+        env = "HOOKBIN_DB",
+        default_value = "hookbin.db"
+    )]
     pub db: PathBuf,
 
     /// Largest request body a bin stores, in bytes (suffixes K, M, G / KiB, MiB, GiB allowed);
     /// larger bodies are answered 413 and not stored.
-    #[arg(long, env = "HOOKBIN_MAX_BODY", default_value = "10MiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", env = "HOOKBIN_MAX_BODY", default_value = "10MiB", value_parser = parse_size)]
     pub max_body: u64,
 
     /// Requests kept per bin; beyond it the oldest are evicted (0 keeps all).
-    #[arg(long, env = "HOOKBIN_MAX_REQUESTS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        value_name = "N",
+        env = "HOOKBIN_MAX_REQUESTS",
+        default_value_t = 10_000
+    )]
     pub max_requests: u64,
 
     /// Base URL that bin URLs are built on (e.g. a tunnel's address); by default the Host header
     /// of the request that asks.
-    #[arg(long, env = "HOOKBIN_PUBLIC_URL", value_parser = parse_public_url)]
+    #[arg(long, value_name = "URL", env = "HOOKBIN_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
 
-    /// Delays between delivery attempts, e.g. `5s,30s,2m,10m,1h`; entries + 1 is the most
-    /// attempts a delivery gets (an empty list: never retry).
-    #[arg(long, global = true, env = "HOOKBIN_RETRY_SCHEDULE", default_value = retry::DEFAULT, value_parser = RetrySchedule::parse)]
+    /// Delays between delivery attempts, e.g. `5s,30s,2m,10m,1h` (units ms, s, m, h, d);
+    /// entries + 1 is the most attempts a delivery gets (an empty list: never retry).
+    #[arg(long, value_name = "DELAYS", global = true, env = "HOOKBIN_RETRY_SCHEDULE", default_value = retry::DEFAULT, value_parser = RetrySchedule::parse)]
     pub retry_schedule: RetrySchedule,
 
     /// Time a delivery gets to connect and be answered in full (e.g. 30s, 500ms).
-    #[arg(long, global = true, env = "HOOKBIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", global = true, env = "HOOKBIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
 
     /// Deliveries sent at once to any one host, so a slow receiver cannot starve the others.
-    #[arg(long, env = "HOOKBIN_ENDPOINT_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    #[arg(long, value_name = "N", env = "HOOKBIN_ENDPOINT_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub endpoint_concurrency: u16,
 
-    /// Access token for the pages and the API (captures on /b/ never need it). Required, and
+    /// Access token for the pages and the API, at least 16 characters (captures on /b/ never
+    /// need it). Required, and
     /// generated and printed when not given, whenever hookbin listens beyond loopback; client
     /// commands (`bins`, `tail`) send it to the server.
     #[arg(long, global = true, env = "HOOKBIN_TOKEN", hide_env_values = true)]
@@ -85,8 +102,8 @@ pub struct Args {
     #[arg(long = "trusted-proxy", env = "HOOKBIN_TRUSTED_PROXY", value_delimiter = ',', value_parser = crate::web::forwarded::parse_cidr, value_name = "CIDR")]
     pub trusted_proxy: Vec<ipnet::IpNet>,
 
-    /// Get HTTPS certificates over ACME for this domain (repeatable), kept and renewed in a
-    /// directory next to the database; instead of --tls-cert/--tls-key.
+    /// Get HTTPS certificates over ACME for this domain (repeatable), kept in `<db>.acme/` and
+    /// renewed 30 days before they expire; instead of --tls-cert/--tls-key.
     #[arg(
         long = "acme-domain",
         env = "HOOKBIN_ACME_DOMAIN",
@@ -103,7 +120,7 @@ pub struct Args {
     #[arg(long, env = "HOOKBIN_ACME_DIRECTORY", default_value = config::LETS_ENCRYPT, value_name = "URL")]
     pub acme_directory: String,
 
-    /// With --tls-cert, also listen for plain HTTP here and redirect it to https (captures on
+    /// With HTTPS, also listen for plain HTTP here and redirect it (308) to https (captures on
     /// /b/ are still taken over plain HTTP unless --redirect-bins).
     #[arg(long, env = "HOOKBIN_HTTP_REDIRECT", value_name = "ADDR")]
     pub http_redirect: Option<SocketAddr>,
@@ -123,7 +140,7 @@ pub struct Args {
     pub bin_rate_limit: Option<crate::web::limits::Rate>,
 
     /// The most bins this hookbin holds; creating one more is refused (507). 0: no cap.
-    #[arg(long, env = "HOOKBIN_MAX_BINS", default_value_t = 0)]
+    #[arg(long, value_name = "N", env = "HOOKBIN_MAX_BINS", default_value_t = 0)]
     pub max_bins: u64,
 
     /// A PEM file of CA certificates to trust for outgoing HTTPS (deliveries, forwards,
@@ -132,36 +149,43 @@ pub struct Args {
     #[arg(long = "ca-cert", global = true, value_name = "FILE")]
     pub ca_cert: Vec<PathBuf>,
 
-    /// Most connections open at once; more are answered 503 and closed.
-    #[arg(long, env = "HOOKBIN_MAX_CONNECTIONS", default_value_t = 1024)]
+    /// Most connections open at once; more are answered 503 and closed. Lowered at start to
+    /// fit the open-file limit, and the start-up output says so.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "HOOKBIN_MAX_CONNECTIONS",
+        default_value_t = 1024
+    )]
     pub max_connections: usize,
 
     /// Largest request head (request line and headers); larger gets 431.
-    #[arg(long, env = "HOOKBIN_MAX_HEADER_BYTES", default_value = "64KiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", env = "HOOKBIN_MAX_HEADER_BYTES", default_value = "64KiB", value_parser = parse_size)]
     pub max_header_bytes: u64,
 
     /// Most header lines in a request head; more gets 431.
-    #[arg(long, env = "HOOKBIN_MAX_HEADERS", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", env = "HOOKBIN_MAX_HEADERS", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_headers: u16,
 
     /// Time a connection may go without a request in flight: to send its first request head
     /// (counted from when it opens), and between requests (HTTP/1.1 keep-alive, HTTP/2 with no
     /// open stream); then it is closed, with a 408 if a head had begun.
-    #[arg(long, env = "HOOKBIN_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", env = "HOOKBIN_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_timeout: Duration,
 
-    /// Time a request body gets to arrive in full once its head has; slower gets 408 and the
-    /// connection closes.
-    #[arg(long, env = "HOOKBIN_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    /// Time a request body gets to arrive in full once its head has; slower gets 408, nothing
+    /// of it is stored, and the connection closes.
+    #[arg(long, value_name = "DURATION", env = "HOOKBIN_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub body_timeout: Duration,
 
-    /// Largest the database may grow (e.g. 2GiB); past it captures get 507 until space is freed.
-    #[arg(long, env = "HOOKBIN_MAX_DB_SIZE", value_parser = parse_size)]
+    /// Largest the SQLite database may grow (e.g. 2GiB); past it captures get 507 until space
+    /// is freed. On PostgreSQL, set quotas in the server instead.
+    #[arg(long, value_name = "SIZE", env = "HOOKBIN_MAX_DB_SIZE", value_parser = parse_size)]
     pub max_db_size: Option<u64>,
 
     /// Disk space kept in reserve beside the database (`<db>.reserve`) and given back when the
     /// disk is full, so that deleting bins and requests still works then; 0 keeps none.
-    #[arg(long, env = "HOOKBIN_DISK_RESERVE", default_value = "32MiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", env = "HOOKBIN_DISK_RESERVE", default_value = "32MiB", value_parser = parse_size)]
     pub disk_reserve: u64,
 
     /// Refuse to deliver to loopback, private and link-local addresses (checked on the
@@ -170,11 +194,11 @@ pub struct Args {
     pub deny_private_targets: bool,
 
     /// Delete a bin this long after its last capture (or its creation), e.g. 7d; off by default.
-    #[arg(long, env = "HOOKBIN_BIN_TTL", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", env = "HOOKBIN_BIN_TTL", value_parser = parse_duration)]
     pub bin_ttl: Option<Duration>,
 
     /// Delete finished deliveries and their attempt logs this long after they were created.
-    #[arg(long, env = "HOOKBIN_DELIVERY_RETENTION", default_value = "30d", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", env = "HOOKBIN_DELIVERY_RETENTION", default_value = "30d", value_parser = parse_duration)]
     pub delivery_retention: Duration,
 
     /// A bin to have ready at start, with this name as its stable URL (`/b/NAME`); created if

@@ -53,10 +53,10 @@ pub struct ListenOptions {
     #[arg(long, value_name = "URL")]
     pub forward_to: String,
     /// Where to start.
-    #[arg(long, value_enum, default_value = "saved")]
+    #[arg(long, value_name = "WHERE", value_enum, default_value = "saved")]
     pub from: From,
     /// Attempts at the local app per capture before moving on (0: never give up).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_attempts: u32,
     /// The file that keeps the position (default: one per server and bin under
     /// $XDG_STATE_HOME/hookbin, or ~/.local/state/hookbin).

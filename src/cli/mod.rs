@@ -4,6 +4,7 @@
 //! `bins` and `tail` instead talk to a running server over its API (see `remote`).
 
 mod args;
+mod install;
 mod listen;
 mod remote;
 
@@ -54,13 +55,22 @@ pub enum Command {
         #[command(flatten)]
         server: remote::Server,
     },
-    /// Print a shell completion script (e.g. `hookbin completions bash > /etc/bash_completion.d/hookbin`).
+    /// Print a shell completion script, or install it with --install (bash, zsh, fish).
     Completions {
+        /// The shell to complete for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+        /// Write it where the shell loads a user's own completions, and say where.
+        #[arg(long)]
+        install: bool,
     },
-    /// Print the manual page (roff), generated from these same flags (`hookbin man | man -l -`).
-    Man,
+    /// Print the manual page (roff), generated from these same flags (`hookbin man | man -l -`),
+    /// or install it with --install.
+    Man {
+        /// Write it to ~/.local/share/man/man1 (or under XDG_DATA_HOME), and say where.
+        #[arg(long)]
+        install: bool,
+    },
 }
 
 /// `hookbin bins …` (against a running server)
@@ -87,11 +97,14 @@ pub enum WebhooksCommand {
     List,
     /// Add a webhook and print it with its secret.
     Add {
+        /// What the webhook is called in lists and logs.
         #[arg(long)]
         name: String,
+        /// The http(s) URL deliveries are POSTed to (a bin's URL, to watch them arrive).
         #[arg(long)]
         url: String,
-        #[arg(long)]
+        /// The event it subscribes to, by slug (see `hookbin events`).
+        #[arg(long, value_name = "SLUG")]
         event: String,
         /// Create it switched off (it receives no real events).
         #[arg(long)]
@@ -99,11 +112,13 @@ pub enum WebhooksCommand {
     },
     /// Remove a webhook and its delivery log.
     Remove {
+        /// The webhook's id (`wh_…`, see `hookbin webhooks list`).
         #[arg(value_parser = parse_webhook_id)]
         id: WebhookId,
     },
     /// Send the webhook's test event now and print the result.
     Test {
+        /// The webhook's id (`wh_…`, see `hookbin webhooks list`).
         #[arg(value_parser = parse_webhook_id)]
         id: WebhookId,
     },
@@ -156,16 +171,12 @@ pub async fn run(cmd: Command, config: Config) -> Result<bool, CliError> {
             }
             return Ok(true);
         }
-        Command::Completions { shell } => {
-            let mut cmd = <Args as clap::CommandFactory>::command();
-            clap_complete::generate(*shell, &mut cmd, "hookbin", &mut std::io::stdout());
+        Command::Completions { shell, install } => {
+            install::completions(*shell, *install, &install::Env::current())?;
             return Ok(true);
         }
-        Command::Man => {
-            let cmd = <Args as clap::CommandFactory>::command();
-            clap_mangen::Man::new(cmd)
-                .render(&mut std::io::stdout())
-                .map_err(|e| CliError::Input(format!("cannot write the manual page: {e}")))?;
+        Command::Man { install } => {
+            install::man(*install, &install::Env::current())?;
             return Ok(true);
         }
         _ => {}
@@ -261,7 +272,7 @@ async fn local(cmd: Command, config: Config, store: &Store) -> Result<bool, CliE
         | Command::Listen { .. }
         | Command::Events
         | Command::Completions { .. }
-        | Command::Man => {
+        | Command::Man { .. } => {
             unreachable!("answered above")
         }
     }

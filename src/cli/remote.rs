@@ -23,7 +23,12 @@ use crate::inspect::{self, BodyView};
 #[derive(Debug, Clone, Args)]
 pub struct Server {
     /// The running hookbin's base URL.
-    #[arg(long, env = "HOOKBIN_SERVER", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "HOOKBIN_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub server: String,
 }
 
