@@ -8,6 +8,7 @@ mod browser;
 mod capture;
 mod cli;
 mod crash;
+mod docs;
 mod early_answers;
 mod export;
 mod fuzz_findings;

@@ -1,4 +1,4 @@
-//! The JSON API, as the README's "JSON API" section documents it: bins and captures in [`bins`],
+//! The JSON API, as docs/api.md documents it: bins and captures in [`bins`],
 //! events, webhooks and deliveries in [`webhooks`].
 
 mod bins;
