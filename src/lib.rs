@@ -38,6 +38,7 @@ pub mod outbound;
 pub mod payload;
 pub mod relay;
 pub mod retention;
+pub mod rules;
 pub mod sender;
 pub mod server;
 pub mod store;
