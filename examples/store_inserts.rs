@@ -27,6 +27,7 @@ fn capture(bin: &BinId, i: usize) -> NewCapture {
         signed: false,
         body: body.into(),
         response_status: 200,
+        response_rule: None,
     }
 }
 

@@ -7,6 +7,7 @@
 //! success only once the capture is committed. Each committed capture is then announced on the
 //! live feed that the bin pages follow.
 
+pub mod answer;
 pub mod body;
 mod feed;
 pub mod follow;
@@ -59,6 +60,8 @@ pub struct Capturer {
 pub struct Captured {
     pub id: RequestId,
     pub settings: Arc<BinSettings>,
+    /// The answer rule's answer, when one of the bin's rules took the request.
+    pub rule_answer: Option<answer::RuleAnswer>,
 }
 
 impl Capturer {
@@ -95,6 +98,21 @@ impl Capturer {
         let settings = self.store.bin_settings(&bin).await?;
         let (parts, body) = req.into_parts();
         let body = body::read(body, self.max_body, self.body_timeout).await?;
+        let sub_path = answer::sub_path(parts.uri.path(), &bin);
+        let view = || {
+            crate::rules::RequestView::new(
+                parts.method.as_str(),
+                sub_path,
+                parts.uri.query().unwrap_or(""),
+                &parts.headers,
+                &body,
+            )
+        };
+        let choice = match settings.rules.is_empty() {
+            true => None,
+            false => answer::choose(&self.store, &bin, &settings, &view(), false).await?,
+        };
+        let kept_body = choice.as_ref().map(|_| body.clone());
         // HTTP/2 names the host in its `:authority` pseudo-header, which hyper turns into the
         // URI and drops from the header list: it is kept as the first header line, as sent.
         let authority = (parts.version == Version::HTTP_2)
@@ -131,7 +149,11 @@ impl Capturer {
                 .iter()
                 .any(|h| parts.headers.contains_key(*h)),
             body,
-            response_status: settings.response.as_ref().map_or(200, |r| r.status),
+            response_status: match &choice {
+                Some(c) => c.answer.status,
+                None => settings.response.as_ref().map_or(200, |r| r.status),
+            },
+            response_rule: choice.as_ref().map(|c| c.rule.clone()),
         };
         let (capture, id) = self
             .store
@@ -147,7 +169,21 @@ impl Capturer {
         if let Some(url) = &settings.forward_url {
             self.relayer.forward(id, capture, url);
         }
-        Ok(Captured { id, settings })
+        let rule_answer = choice.zip(kept_body).map(|(c, body)| {
+            let view = crate::rules::RequestView::new(
+                parts.method.as_str(),
+                sub_path,
+                parts.uri.query().unwrap_or(""),
+                &parts.headers,
+                &body,
+            );
+            answer::render(c, &view, &id.to_string())
+        });
+        Ok(Captured {
+            id,
+            settings,
+            rule_answer,
+        })
     }
 }
 

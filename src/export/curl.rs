@@ -124,6 +124,7 @@ mod tests {
             body_size: body.len() as u64,
             body: bytes::Bytes::copy_from_slice(body),
             response_status: 200,
+            response_rule: None,
         }
     }
 

@@ -251,6 +251,7 @@ mod tests {
             body_size: 2,
             body: bytes::Bytes::from_static(b"hi"),
             response_status: 202,
+            response_rule: None,
         };
         let two: Value = serde_json::from_str(&har(&[c.clone(), c], "http://h")).unwrap();
         let e = &two["log"]["entries"][1];

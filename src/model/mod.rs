@@ -143,6 +143,8 @@ pub struct Capture {
     pub body: bytes::Bytes,
     /// The status hookbin answered with.
     pub response_status: u16,
+    /// The answer rule that chose it, if one did.
+    pub response_rule: Option<String>,
 }
 
 impl Capture {
@@ -201,6 +203,8 @@ pub struct NewCapture {
     pub body: bytes::Bytes,
     /// The status hookbin answers with (the bin's custom response, or 200).
     pub response_status: u16,
+    /// The answer rule that chose that status, if one did.
+    pub response_rule: Option<String>,
 }
 
 impl NewCapture {

@@ -23,9 +23,11 @@ pub struct BinResponse {
 }
 
 /// Everything configurable about one bin; the default is a plain bin.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct BinSettings {
     pub response: Option<BinResponse>,
+    /// Tried in order before `response` (see [`crate::rules`]); empty for most bins.
+    pub rules: std::sync::Arc<Vec<crate::rules::Rule>>,
     /// Every new capture is re-sent here (with its sub-path and query appended).
     pub forward_url: Option<String>,
     /// Checked against GitHub, Stripe and Standard Webhooks signatures of captures.

@@ -3,7 +3,7 @@
 //! ask, and not at all unless one does (serde_json's depth limit keeps a deeply nested body
 //! from costing more than a refusal).
 
-use std::cell::OnceCell;
+use std::sync::OnceLock;
 
 use hyper::HeaderMap;
 use serde_json::Value;
@@ -19,7 +19,7 @@ pub struct RequestView<'a> {
     pub query: &'a str,
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
-    json: OnceCell<Option<Value>>,
+    json: OnceLock<Option<Value>>,
 }
 
 /// The rule that answered a request, and with which of its answers.
@@ -45,7 +45,7 @@ impl<'a> RequestView<'a> {
             query,
             headers,
             body,
-            json: OnceCell::new(),
+            json: OnceLock::new(),
         }
     }
 

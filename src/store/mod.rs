@@ -122,6 +122,19 @@ pub fn shown(db: &Path) -> String {
     }
 }
 
+/// A bin's answer rules as stored: JSON, or NULL for none.
+fn rules_text(rules: &[crate::rules::Rule]) -> Option<String> {
+    (!rules.is_empty()).then(|| serde_json::to_string(rules).expect("rules serialize"))
+}
+
+/// Stored answer rules read back; a row this build cannot read counts as no rules.
+fn rules_from_text(text: Option<String>) -> Arc<Vec<crate::rules::Rule>> {
+    Arc::new(
+        text.and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default(),
+    )
+}
+
 /// Methods both engines have with the same signature: each is passed to the engine behind the
 /// face.
 macro_rules! on_engine {
@@ -168,6 +181,13 @@ on_engine! {
     pub async fn delete_request(&self, id: RequestId) -> Result<BinId, StoreError>;
     /// Replaces a bin's settings; the default settings remove them.
     pub async fn set_bin_settings(&self, id: &BinId, s: BinSettings) -> Result<(), StoreError>;
+    /// Counts one more match of a bin's counting rule (a sequence, a random share) and returns
+    /// how many came before it, atomically across every node.
+    pub async fn rule_step(&self, bin: &BinId, rule: &str) -> Result<u64, StoreError>;
+    /// How many requests each counting rule of a bin has matched since its last reset.
+    pub async fn rule_steps(&self, bin: &BinId) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Starts a bin's sequences (one rule, or all) from their first answer again.
+    pub async fn reset_rule_steps(&self, bin: &BinId, rule: Option<String>) -> Result<(), StoreError>;
     /// Logs a forward or replay of a request.
     pub async fn record_relay(&self, r: Relay) -> Result<(), StoreError>;
     /// The forwards and replays of a request, oldest first.

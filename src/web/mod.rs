@@ -207,6 +207,26 @@ async fn capture(
         .capturer
         .capture(routes::bin_id(bin)?, req, remote)
         .await?;
+    if let Some(answer) = captured.rule_answer {
+        if answer.hang {
+            // Held until the sender gives up, or until hookbin's own bound.
+            tokio::time::sleep(std::time::Duration::from_millis(crate::rules::MAX_HANG_MS)).await;
+            let error = format!(
+                "rule {:?} never answers; hookbin let go after {} s",
+                answer.rule,
+                crate::rules::MAX_HANG_MS / 1000
+            );
+            return Ok(response::with_type(
+                StatusCode::GATEWAY_TIMEOUT,
+                "application/json",
+                response::full(serde_json::json!({ "error": error }).to_string()),
+            ));
+        }
+        if answer.response.delay_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(answer.response.delay_ms)).await;
+        }
+        return Ok(response::custom(&answer.response));
+    }
     let Some(custom) = &captured.settings.response else {
         let answer = format!(r#"{{"ok":true,"request_id":"{}"}}"#, captured.id);
         return Ok(response::with_type(

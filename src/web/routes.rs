@@ -28,6 +28,10 @@ pub(super) async fn route(
         (["bins", bin, "settings"], _) if get => {
             pages::bin_settings_page(app, &req, bin_id(bin)?).await
         }
+        (["bins", bin, "rules"], _) if get => pages::rules_page(app, &req, bin_id(bin)?).await,
+        (["bins", bin, "rules", action], &Method::POST) => {
+            pages::rules_action(app, req, bin_id(bin)?, action).await
+        }
         (["bins", bin, "clear"], &Method::POST) => pages::clear_bin(app, bin_id(bin)?).await,
         (["bins", bin, "delete"], &Method::POST) => pages::delete_bin(app, bin_id(bin)?).await,
         (["bins", bin, "har"], _) if get => api::har(app, &req, bin_id(bin)?).await,
@@ -83,6 +87,16 @@ pub(super) async fn route(
         (["api", "bins", bin], &Method::DELETE) => api::delete_bin(app, bin_id(bin)?).await,
         (["api", "bins", bin], &Method::PATCH) => api::patch_bin(app, req, bin_id(bin)?).await,
         (["api", "bins", bin, "har"], _) if get => api::har(app, &req, bin_id(bin)?).await,
+        (["api", "bins", bin, "rules"], _) if get => api::get_rules(app, bin_id(bin)?).await,
+        (["api", "bins", bin, "rules"], &Method::PUT) => {
+            api::put_rules(app, req, bin_id(bin)?).await
+        }
+        (["api", "bins", bin, "rules", "reset"], &Method::POST) => {
+            api::reset_rules(app, req, bin_id(bin)?).await
+        }
+        (["api", "bins", bin, "rules", "preview"], &Method::POST) => {
+            api::preview(app, req, bin_id(bin)?).await
+        }
         (["api", "bins", bin, "requests"], _) if get => {
             api::list_requests(app, &req, bin_id(bin)?).await
         }

@@ -24,6 +24,7 @@ mod postgres;
 mod proxy;
 mod relay;
 mod responses;
+mod rules;
 mod search_index;
 mod security;
 mod send;

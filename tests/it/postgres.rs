@@ -43,6 +43,7 @@ fn capture(bin: &BinId, body: Vec<u8>) -> NewCapture {
         signed: false,
         body: body.into(),
         response_status: 202,
+        response_rule: Some("accept".into()),
     }
 }
 
@@ -702,6 +703,12 @@ async fn settings_and_relays_are_kept_per_bin_and_request() {
             body: bytes::Bytes::from_static(b"\xffteapot"),
             delay_ms: 250,
         }),
+        rules: std::sync::Arc::new(
+            serde_json::from_value(serde_json::json!([
+                {"name": "paid", "when": {"path": "/orders/*"}, "answers": [{"status": 500}, {"status": 200}]}
+            ]))
+            .unwrap(),
+        ),
         forward_url: Some("http://127.0.0.1:9/in".into()),
         signing_secret: Some("whsec_abc".into()),
     };

@@ -47,6 +47,8 @@ async fn an_older_database_gains_its_index_in_the_background_and_searches_stay_c
                  r.http_version, r.remote_addr, r.headers, NULL, 12, CAST('filler ' || n.i AS BLOB), 200
              FROM n, (SELECT * FROM requests ORDER BY seq LIMIT 1) r;
              DROP TABLE search_blocks; DROP TABLE search_groups; DROP TABLE search_state;
+             DROP TABLE rule_steps; ALTER TABLE bin_settings DROP COLUMN rules;
+             ALTER TABLE requests DROP COLUMN response_rule;
              PRAGMA user_version = 5;"
         ))
         .unwrap();

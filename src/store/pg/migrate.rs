@@ -174,6 +174,17 @@ const STEPS: &[&str] = &[
             PERFORM pg_notify('hookbin_captures', ids[i] || ' ' || firsts[i] || ' ' || lasts[i]);
         END LOOP;
      END $$;",
+    // 9: answer rules per bin (JSON), the rule that answered each capture, and how many
+    // requests each counting rule (a sequence, a random share) has matched, shared by every
+    // node so a sequence advances once per request whichever node takes it.
+    "ALTER TABLE bin_settings ADD COLUMN rules TEXT;
+     ALTER TABLE requests ADD COLUMN response_rule TEXT;
+     CREATE TABLE rule_steps (
+        bin_id TEXT NOT NULL REFERENCES bins(id) ON DELETE CASCADE,
+        rule   TEXT NOT NULL,
+        step   BIGINT NOT NULL,
+        PRIMARY KEY (bin_id, rule)
+     );",
 ];
 
 /// The schema version this build writes.

@@ -9,7 +9,7 @@ use crate::model::{BinId, Capture, RequestId};
 use crate::store::{Filter, Page, StoreError, headers};
 
 const COLUMNS: &str = "seq, bin_id, received_at, method, path, query, http_version, remote_addr,
-    headers, body_size, body, response_status";
+    headers, body_size, body, response_status, response_rule";
 
 /// [`COLUMNS`] with at most `body_limit` leading bytes of each body.
 fn columns(body_limit: Option<usize>) -> std::borrow::Cow<'static, str> {
@@ -92,6 +92,7 @@ pub(super) fn capture_from(row: &tokio_postgres::Row) -> Result<Capture, StoreEr
         body_size: row.get::<_, i64>(9) as u64,
         body: body.into(),
         response_status: row.get::<_, i32>(11) as u16,
+        response_rule: row.get(12),
     })
 }
 

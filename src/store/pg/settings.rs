@@ -31,7 +31,7 @@ impl PgStore {
             .await?
             .query_opt(
                 "SELECT s.response_status, s.response_headers, s.response_body,
-                        s.response_delay_ms, s.forward_url, s.signing_secret
+                        s.response_delay_ms, s.forward_url, s.signing_secret, s.rules
                  FROM bins b LEFT JOIN bin_settings s ON s.bin_id = b.id WHERE b.id = $1",
                 &[&id.as_str()],
             )
@@ -48,6 +48,7 @@ impl PgStore {
                     body: Bytes::from(r.get::<_, Option<Vec<u8>>>(2).unwrap_or_default()),
                     delay_ms: r.get::<_, Option<i64>>(3).unwrap_or(0).max(0) as u64,
                 }),
+                rules: crate::store::rules_from_text(r.get(6)),
                 forward_url: r.get(4),
                 signing_secret: r.get(5),
             });
@@ -95,11 +96,11 @@ impl PgStore {
         client
             .execute(
                 "INSERT INTO bin_settings (bin_id, response_status, response_headers,
-                     response_body, response_delay_ms, forward_url, signing_secret)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     response_body, response_delay_ms, forward_url, signing_secret, rules)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                  ON CONFLICT (bin_id) DO UPDATE SET response_status = $2, response_headers = $3,
                      response_body = $4, response_delay_ms = $5, forward_url = $6,
-                     signing_secret = $7",
+                     signing_secret = $7, rules = $8",
                 &[
                     &id.as_str(),
                     &r.map(|r| i32::from(r.status)),
@@ -108,11 +109,63 @@ impl PgStore {
                     &r.map_or(0, |r| r.delay_ms as i64),
                     &s.forward_url,
                     &s.signing_secret,
+                    &crate::store::rules_text(&s.rules),
                 ],
             )
             .await
             // The bin may be deleted between the check and the write.
             .map_err(|e| orphaned(e, || format!("bin {id}")))?;
+        Ok(())
+    }
+
+    /// Counts a match of a counting rule; how many came before it. One statement, so two
+    /// nodes taking the same sequence's requests never hand out the same answer twice.
+    pub async fn rule_step(&self, bin: &BinId, rule: &str) -> Result<u64, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "INSERT INTO rule_steps (bin_id, rule, step) VALUES ($1, $2, 1)
+                 ON CONFLICT (bin_id, rule) DO UPDATE SET step = rule_steps.step + 1
+                 RETURNING step",
+                &[&bin.as_str(), &rule],
+            )
+            .await
+            .map_err(|e| orphaned(e, || format!("bin {bin}")))?;
+        Ok(row.get::<_, i64>(0) as u64 - 1)
+    }
+
+    /// The match counts of a bin's counting rules.
+    pub async fn rule_steps(&self, bin: &BinId) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT rule, step FROM rule_steps WHERE bin_id = $1",
+                &[&bin.as_str()],
+            )
+            .await
+            .map_err(failed)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
+            .collect())
+    }
+
+    /// Forgets the match counts of one rule of a bin, or of all of them.
+    pub async fn reset_rule_steps(
+        &self,
+        bin: &BinId,
+        rule: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "DELETE FROM rule_steps WHERE bin_id = $1 AND ($2::TEXT IS NULL OR rule = $2)",
+                &[&bin.as_str(), &rule],
+            )
+            .await
+            .map_err(failed)?;
         Ok(())
     }
 

@@ -19,7 +19,7 @@ use crate::store::StoreError;
 /// batch this many row-key low bits.
 const MAX_BATCH: usize = 512;
 /// Columns written per capture, and their types in the COPY.
-const COLUMNS: usize = 13;
+const COLUMNS: usize = 14;
 const COPY_TYPES: [Type; COLUMNS] = [
     Type::INT8,
     Type::TEXT,
@@ -34,6 +34,7 @@ const COPY_TYPES: [Type; COLUMNS] = [
     Type::INT8,
     Type::BYTEA,
     Type::INT4,
+    Type::TEXT,
 ];
 
 /// One capture waiting to be stored, and where its id goes once committed.
@@ -121,7 +122,8 @@ fn clone_error(e: &StoreError) -> StoreError {
 const HEAD: &str =
     "SELECT nextval('request_seq'), floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 const COPY: &str = "COPY requests (seq, bin_id, received_at, method, path, query, http_version,
-    remote_addr, headers, content_type, body_size, body, response_status) FROM STDIN BINARY";
+    remote_addr, headers, content_type, body_size, body, response_status, response_rule)
+    FROM STDIN BINARY";
 const COUNT: &str = "SELECT hb_count_batch($1, $2, $3, $4, $5, $6)";
 
 /// The captures of `jobs` with their row `keys`, in COPY's binary format (a header, each row
@@ -156,6 +158,7 @@ fn copy_data(jobs: &[Job], keys: &[i64]) -> Result<Bytes, StoreError> {
             &size,
             &&c.body[..],
             &status,
+            &c.response_rule,
         ];
         buf.put_i16(COLUMNS as i16);
         for (value, ty) in row.iter().zip(&COPY_TYPES) {

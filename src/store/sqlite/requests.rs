@@ -22,7 +22,7 @@ fn select(body_limit: Option<usize>) -> String {
     };
     format!(
         "SELECT seq, bin_id, received_at, method, path, query, http_version, remote_addr,
-                headers, body_size, {body}, response_status FROM requests"
+                headers, body_size, {body}, response_status, response_rule FROM requests"
     )
 }
 
@@ -47,6 +47,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Capture> {
             .unwrap_or_default()
             .into(),
         response_status: row.get(11)?,
+        response_rule: row.get(12)?,
     })
 }
 
@@ -73,8 +74,8 @@ fn next_seq(last: &AtomicI64) -> i64 {
 fn insert(conn: &Connection, seq: i64, c: &NewCapture) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO requests (seq, bin_id, received_at, method, path, query, http_version,
-             remote_addr, headers, content_type, body_size, body, response_status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             remote_addr, headers, content_type, body_size, body, response_status, response_rule)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         seq,
@@ -90,6 +91,7 @@ fn insert(conn: &Connection, seq: i64, c: &NewCapture) -> Result<(), StoreError>
         c.body.len() as i64,
         &c.body[..],
         c.response_status,
+        c.response_rule,
     ])?;
     Ok(())
 }

@@ -153,6 +153,16 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX search_groups_by_bin ON search_groups(bin_id, first_seq);
      CREATE TABLE search_state (indexed_upto INTEGER NOT NULL);
      INSERT INTO search_state (indexed_upto) VALUES (0);",
+    // 7: answer rules per bin (JSON), the rule that answered each capture, and how many
+    // requests each counting rule (a sequence, a random share) has matched.
+    "ALTER TABLE bin_settings ADD COLUMN rules TEXT;
+     ALTER TABLE requests ADD COLUMN response_rule TEXT;
+     CREATE TABLE rule_steps (
+        bin_id TEXT NOT NULL REFERENCES bins(id) ON DELETE CASCADE,
+        rule   TEXT NOT NULL,
+        step   INTEGER NOT NULL,
+        PRIMARY KEY (bin_id, rule)
+     ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

@@ -30,6 +30,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<(String, BinSettings)> {
         row.get(0)?,
         BinSettings {
             response,
+            rules: super::super::rules_from_text(row.get(7)?),
             forward_url: row.get(5)?,
             signing_secret: row.get(6)?,
         },
@@ -40,7 +41,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<(String, BinSettings)> {
 pub(super) fn load_all(conn: &Connection) -> Result<HashMap<String, Arc<BinSettings>>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT bin_id, response_status, response_headers, response_body, response_delay_ms,
-                forward_url, signing_secret FROM bin_settings",
+                forward_url, signing_secret, rules FROM bin_settings",
     )?;
     let rows = stmt.query_map([], from_row)?;
     let mut all = HashMap::new();
@@ -97,8 +98,8 @@ impl Sqlite {
             let headers = r.map(|r| serde_json::to_string(&r.headers).expect("pairs serialize"));
             conn.prepare_cached(
                 "INSERT OR REPLACE INTO bin_settings (bin_id, response_status, response_headers,
-                    response_body, response_delay_ms, forward_url, signing_secret)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    response_body, response_delay_ms, forward_url, signing_secret, rules)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 id,
@@ -108,6 +109,7 @@ impl Sqlite {
                 r.map_or(0, |r| r.delay_ms as i64),
                 s.forward_url,
                 s.signing_secret,
+                super::super::rules_text(&s.rules),
             ])?;
             cache
                 .write()
@@ -162,6 +164,56 @@ impl Sqlite {
                 .query_map([id.seq()], relay_from_row)?
                 .collect::<Result<_, _>>()?;
             Ok(rows)
+        })
+        .await
+    }
+
+    /// Counts a match of a counting rule; how many came before it.
+    pub async fn rule_step(&self, bin: &BinId, rule: &str) -> Result<u64, StoreError> {
+        let (bin, rule) = (bin.as_str().to_owned(), rule.to_owned());
+        self.write(move |conn| {
+            let step: i64 = conn
+                .prepare_cached(
+                    "INSERT INTO rule_steps (bin_id, rule, step) VALUES (?1, ?2, 1)
+                     ON CONFLICT (bin_id, rule) DO UPDATE SET step = step + 1 RETURNING step",
+                )?
+                .query_row(params![bin, rule], |r| r.get(0))
+                .map_err(StoreError::from)
+                .map_err(|e| match is_missing_parent(&e) {
+                    true => StoreError::NotFound(format!("bin {bin}")),
+                    false => e,
+                })?;
+            Ok(step as u64 - 1)
+        })
+        .await
+    }
+
+    /// The match counts of a bin's counting rules.
+    pub async fn rule_steps(&self, bin: &BinId) -> Result<Vec<(String, u64)>, StoreError> {
+        let bin = bin.as_str().to_owned();
+        self.read(move |conn| {
+            let rows = conn
+                .prepare_cached("SELECT rule, step FROM rule_steps WHERE bin_id = ?1")?
+                .query_map([bin], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Forgets the match counts of one rule of a bin, or of all of them.
+    pub async fn reset_rule_steps(
+        &self,
+        bin: &BinId,
+        rule: Option<String>,
+    ) -> Result<(), StoreError> {
+        let bin = bin.as_str().to_owned();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "DELETE FROM rule_steps WHERE bin_id = ?1 AND (?2 IS NULL OR rule = ?2)",
+            )?
+            .execute(params![bin, rule])?;
+            Ok(())
         })
         .await
     }

@@ -86,6 +86,8 @@ pub struct RequestOut {
     pub inspect_url: String,
     /// The status hookbin answered with.
     pub response_status: u16,
+    /// The answer rule that chose `response_status`, or null.
+    pub response_rule: Option<String>,
 }
 
 impl RequestOut {
@@ -112,6 +114,7 @@ impl RequestOut {
             body_text: std::str::from_utf8(&c.body).ok().map(str::to_owned),
             inspect_url: format!("{base}/requests/{}", c.id),
             response_status: c.response_status,
+            response_rule: c.response_rule.clone(),
         }
     }
 }

@@ -4,12 +4,14 @@
 mod bins;
 pub mod openapi;
 mod requests;
+mod rules;
 mod wait;
 mod webhooks;
 
 pub use bins::*;
 pub use openapi::openapi;
 pub use requests::*;
+pub use rules::*;
 pub use wait::wait;
 pub use webhooks::*;
 
@@ -18,6 +20,9 @@ use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
 
 use super::{WebError, read_small_body};
+
+/// Time a larger API body (a rule list, a preview) gets to arrive in full.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Reads a JSON object body into `T`, or says clearly what is wrong with it.
 async fn json_body<T: DeserializeOwned>(

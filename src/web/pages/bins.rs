@@ -48,6 +48,8 @@ pub struct RequestRow {
     pub size: String,
     /// The status hookbin answered with.
     pub status: u16,
+    /// The answer rule that chose it, if one did.
+    pub rule: Option<String>,
     /// Whether it carries a signature header.
     pub signed: bool,
     /// "valid" or "invalid" once its signature was checked, else "".
@@ -71,6 +73,7 @@ impl RequestRow {
                 .to_owned(),
             size: human_size(c.body_size),
             status: c.response_status,
+            rule: c.response_rule.clone(),
             signed: SIGNATURE_HEADERS.iter().any(|h| c.header(h).is_some()),
             verdict: "",
         }

@@ -6,6 +6,7 @@
 
 mod hostile;
 mod inspector;
+mod rules;
 mod screens;
 mod sending;
 mod settings;

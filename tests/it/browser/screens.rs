@@ -48,7 +48,27 @@ async fn every_page(s: &TestServer) -> Vec<String> {
     let hook_id = hook["id"].as_str().unwrap();
     let delivery = sent["delivery_id"].as_str().unwrap();
     let empty = s.new_bin().await;
+    let rules = serde_json::json!({"rules": [
+        {"name": "refunds are gone", "when": {"method": "POST", "path": "/refunds/**"}, "answers": [{"status": 410}]},
+        {"name": "fail twice, then accept", "when": {"body": {"json_path": "$.order.id", "equals": "A-1"}},
+         "answers": [{"status": 500}, {"status": 500}, {"status": 200, "headers": [["content-type", "application/json"]], "body": "{\"seen\": \"{{json.$.order.id}}\"}"}]},
+        {"name": "flaky", "random": {"percent": 20, "seed": 7}, "answers": [{"status": 503, "delay_ms": 250}]}
+    ]});
+    let put = s
+        .send(
+            Req::new("PUT", &format!("/api/bins/{bin}/rules"))
+                .header("content-type", "application/json")
+                .body(rules.to_string()),
+        )
+        .await;
+    assert_eq!(put.status, hyper::StatusCode::OK, "{}", put.text());
+    let ruled = s
+        .send(Req::new("POST", &format!("/b/{bin}/refunds/9")).body("{}"))
+        .await;
+    assert_eq!(ruled.status, hyper::StatusCode::GONE);
     vec![
+        format!("/bins/{bin}/rules"),
+        format!("/bins/{bin}/rules?edit=fail%20twice%2C%20then%20accept"),
         "/".into(),
         format!("/bins/{bin}"),
         format!("/bins/{bin}?r={xml}"),

@@ -128,6 +128,7 @@ fn capture(bin: &BinId, path: &str, headers: &[(&str, &[u8])], body: Vec<u8>) ->
         signed: false,
         body: body.into(),
         response_status: 200,
+        response_rule: None,
     }
 }
 
