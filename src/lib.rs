@@ -8,7 +8,8 @@
 //! config   the validated Config, plain data
 //! server   accept loop, graceful shutdown, delivery worker (wires everything below)
 //! web      route table, JSON API, pages, live events (HTTP in, HTTP out)
-//! capture  HTTP request → stored Capture, body limit, live feed, bin's answer
+//! capture  HTTP request → stored Capture, body limit, live feed, bin's answer (its rules)
+//! rules    answer rules: conditions, sequences, seeded shares, templates; pure, bounded
 //! relay    forward and replay captures byte for byte, log the target's answer
 //! sender   webhooks, test sends, outbox worker, signing, retry schedule
 //! outbound the outgoing HTTP client (deliveries, forwards, replays, CLI): timeouts, caps, SSRF guard
@@ -17,7 +18,7 @@
 //! export   captures as curl commands and HAR 1.2
 //! inspect  stored bytes → readable views (JSON, form, multipart, text, hex), signature checks
 //! store    the only SQL: writer thread with group commit, read connections, migrations
-//! model    plain data and typed ids, depends on nothing
+//! model    plain data and typed ids, depends on nothing but `rules`' plain data
 //! units    durations and sizes as written in flags and query strings
 //! payload  event payloads as given: a JSON object's exact text, compacted, never re-encoded
 //! ```

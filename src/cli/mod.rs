@@ -7,6 +7,7 @@ mod args;
 mod install;
 mod listen;
 mod remote;
+mod rules;
 
 pub use args::Args;
 
@@ -88,6 +89,21 @@ pub enum BinsCommand {
         #[command(flatten)]
         server: remote::Server,
     },
+    /// Print a bin's answer rules with the counts of its sequences, replace them, or start the
+    /// sequences again.
+    Rules {
+        /// The bin (its id or name).
+        bin: String,
+        /// A JSON file with the rules (`{"rules": [...]}` or `[...]`), or `-` for stdin; they
+        /// replace the bin's rules whole.
+        #[arg(long, value_name = "FILE", conflicts_with = "reset")]
+        set: Option<PathBuf>,
+        /// Start every sequence of the bin from its first answer again.
+        #[arg(long)]
+        reset: bool,
+        #[command(flatten)]
+        server: remote::Server,
+    },
 }
 
 /// `hookbin webhooks …`
@@ -151,6 +167,15 @@ pub async fn run(cmd: Command, config: Config) -> Result<bool, CliError> {
         Command::Bins(BinsCommand::List { server }) => {
             return remote::list_bins(&remote::Remote::new(server, config.token, &config.trust)?)
                 .await;
+        }
+        Command::Bins(BinsCommand::Rules {
+            bin,
+            set,
+            reset,
+            server,
+        }) => {
+            let remote = remote::Remote::new(server, config.token, &config.trust)?;
+            return rules::rules(&remote, bin, set.as_deref(), *reset).await;
         }
         Command::Listen { opts, server } => {
             let remote = remote::Remote::new(server, config.token.clone(), &config.trust)?;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::RequestId;
 
 /// Longest delay a bin may hold its answer for.
-pub const MAX_DELAY_MS: u64 = 30_000;
+pub const MAX_DELAY_MS: u64 = crate::rules::MAX_DELAY_MS;
 
 /// A bin's answer to every capture, replacing the default `200 {"ok":true,...}`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -25,8 +25,8 @@ pub const MAX_ANSWERS: usize = 20;
 pub const MAX_TEMPLATE: usize = 64 * 1024;
 /// Longest a "never answer" rule holds a request before hookbin gives up on it with a 504.
 pub const MAX_HANG_MS: u64 = 300_000;
-/// Longest delay a rule's answer may wait for (the same as a bin's own answer).
-pub const MAX_DELAY_MS: u64 = crate::model::MAX_DELAY_MS;
+/// Longest delay an answer may wait for, a rule's or a bin's own.
+pub const MAX_DELAY_MS: u64 = 30_000;
 
 /// One rule: when it applies and what it answers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1098,3 +1098,39 @@ async fn deleting_a_bin_waits_for_a_batch_that_is_counting_into_it() {
         .get(0);
     assert_eq!(left, 0, "the batch's request went with its bin");
 }
+
+#[tokio::test]
+async fn a_sequence_advances_once_per_request_whichever_node_takes_it() {
+    let Some(pg) = Cluster::shared().await else {
+        return;
+    };
+    let url = pg.fresh_database().await;
+    let (a, b) = two_nodes(&url).await;
+    let bin = BinId::parse("ruled").unwrap();
+    a.create_bin(Some(bin.clone()), 0).await.unwrap();
+    // Both nodes count matches of one rule at once: every count is handed out exactly once.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let node = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let bin = bin.clone();
+        tasks.push(tokio::spawn(async move {
+            node.rule_step(&bin, "fail twice").await.unwrap()
+        }));
+    }
+    let mut steps = Vec::new();
+    for t in tasks {
+        steps.push(t.await.unwrap());
+    }
+    steps.sort_unstable();
+    assert_eq!(steps, (0..40).collect::<Vec<u64>>());
+    assert_eq!(
+        b.rule_steps(&bin).await.unwrap(),
+        [("fail twice".to_owned(), 40)]
+    );
+    a.reset_rule_steps(&bin, None).await.unwrap();
+    assert_eq!(
+        b.rule_step(&bin, "fail twice").await.unwrap(),
+        0,
+        "reset on one node is seen by all"
+    );
+}

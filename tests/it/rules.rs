@@ -362,3 +362,82 @@ async fn a_sender_against_a_failing_rule_is_seen_retrying_from_both_sides() {
         .collect();
     assert_eq!(ids.len(), 1, "one message, retried");
 }
+
+/// `hookbin bins rules …` against `s`, off the async runtime.
+async fn cli(s: &TestServer, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut cmd = crate::support::process::command();
+    cmd.args(["bins", "rules"])
+        .args(args)
+        .args(["--server", &s.url("")]);
+    let stdin = stdin.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_cli_sets_shows_and_resets_rules() {
+    let s = TestServer::start().await;
+    let bin = s.new_bin().await;
+    let set = cli(
+        &s,
+        &[&bin, "--set", "-"],
+        r#"[{"name": "fail once", "answers": [{"status": 503}, {"status": 200}]}]"#,
+    )
+    .await;
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&set.stdout).unwrap();
+    assert_eq!(shown["rules"][0]["name"], "fail once");
+    assert_eq!(
+        s.send(post(&format!("/b/{bin}"), "{}"))
+            .await
+            .status
+            .as_u16(),
+        503
+    );
+    let listed: Value = serde_json::from_slice(&cli(&s, &[&bin], "").await.stdout).unwrap();
+    assert_eq!(listed["counts"]["fail once"], 1);
+    assert!(cli(&s, &[&bin, "--reset"], "").await.status.success());
+    assert_eq!(
+        s.send(post(&format!("/b/{bin}"), "{}"))
+            .await
+            .status
+            .as_u16(),
+        503
+    );
+
+    let bad = cli(
+        &s,
+        &[&bin, "--set", "-"],
+        r#"{"rules": [{"name": "x", "answers": [{"status": 99}]}]}"#,
+    )
+    .await;
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("rules[0].answers[0].status"), "{err}");
+    let kept: Value = serde_json::from_slice(&cli(&s, &[&bin], "").await.stdout).unwrap();
+    assert_eq!(
+        kept["rules"][0]["name"], "fail once",
+        "a refused file changed nothing"
+    );
+}

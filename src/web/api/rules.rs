@@ -81,7 +81,10 @@ pub async fn get_rules(app: &App, bin: BinId) -> Result<Response<Body>, WebError
 }
 
 /// Checks a rule list and saves it in place of the bin's rules; its sequences start again.
-pub async fn save_rules(app: &App, bin: &BinId, list: Vec<Rule>) -> Result<(), WebError> {
+pub async fn save_rules(app: &App, bin: &BinId, mut list: Vec<Rule>) -> Result<(), WebError> {
+    for rule in &mut list {
+        rule.name = rule.name.trim().to_owned();
+    }
     rules::check(&list).map_err(|e| WebError::BadRequest(e.to_string()))?;
     app.store.get_bin(bin).await?;
     let mut settings = (*app.store.bin_settings(bin).await?).clone();

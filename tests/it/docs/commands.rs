@@ -219,6 +219,26 @@ fn every_command_the_readme_shows_runs_and_does_what_it_says() {
         "tail --body printed the event:\n{stdout}"
     );
 
+    // The rules the README sets answer the bin's next request with the first 500.
+    let next = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-d",
+            "{}",
+            &format!("{url}/b/ci-orders"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&next.stdout),
+        "500",
+        "the README's rule answers"
+    );
+
     // What the install lines and the API lines wrote.
     let completion = work.join("home/.local/share/bash-completion/completions/hookbin");
     assert!(
