@@ -121,6 +121,7 @@ def only(name, work):
         figures = growth_bench(work, sizes)
     else:
         runs = {"retries": retries_bench, "watchers": watchers_bench, "listen": listen_bench,
+                "rules": rules_bench,
                 "team": lambda work, body_file: team.team_bench(sys.modules[__name__], work, body_file)}
         if name not in runs:
             raise SystemExit(f"BENCH_ONLY must be growth, {', '.join(runs)}; not {name!r}")
@@ -581,6 +582,44 @@ def retries_bench(work, body_file, n=20000):
     out.append((f"{n * 4:,} failing attempts (firing, {SECONDS} s of captures, retries) done in",
                 f"{took:.1f} s, {cpu:.1f} s of CPU"))
     return out
+
+
+def twenty_rules():
+    """Twenty answer rules of every kind, none matching the load's requests, so every capture
+    is checked against all of them (the most a bin with 20 rules costs) and falls through to
+    the bin's own answer."""
+    kinds = [
+        lambda i: {"path": f"/orders/{i}/**"},
+        lambda i: {"method": "DELETE"},
+        lambda i: {"header": {"name": "x-attempt", "equals": str(i)}},
+        lambda i: {"query": {"name": f"q{i}"}},
+        lambda i: {"body": {"contains": f"no-such-text-{i}"}},
+        lambda i: {"body": {"json_path": "$.data.note", "equals": f"other {i}"}},
+    ]
+    return [{"name": f"rule {i}", "when": kinds[i % len(kinds)](i),
+             "answers": [{"status": 500}, {"status": 200}]} for i in range(20)]
+
+
+def rules_bench(work, body_file):
+    """Captures into a bin with 20 answer rules against a plain bin on the same server, in
+    alternating runs; the median of the rounds' ratios."""
+    db = os.path.join(work, "rules.db")
+    remove_db(db)
+    h = hookbin(db, "--max-requests", "0", "--bin", "plain", "--bin", "ruled")
+    api(h.url + "/api/bins/ruled/rules", "PUT", {"rules": twenty_rules()})
+    rounds = []
+    for _ in range(ROUNDS):
+        plain = load(h.url + "/b/plain", body_file)["summary"]["requestsPerSec"]
+        ruled = load(h.url + "/b/ruled", body_file)["summary"]["requestsPerSec"]
+        rounds.append((ruled / plain, ruled, plain))
+    answered = api(h.url + "/api/bins/ruled/requests?limit=1")["requests"][0]
+    h.stop()
+    assert answered["response_rule"] is None and answered["response_status"] == 200
+    rounds.sort()
+    ratio, ruled, plain = rounds[len(rounds) // 2]
+    return [("captures into a bin with 20 answer rules (none matching)",
+             f"{ruled:,.0f} req/s, {ratio:.2f}x a plain bin's {plain:,.0f} req/s on the same server "
+             f"(rounds: {', '.join(f'{r[0]:.2f}' for r in rounds)})")]
 
 
 def socket_port():

@@ -22,6 +22,23 @@ pub struct RequestView<'a> {
     json: OnceLock<Option<Value>>,
 }
 
+/// A rule's glob and JSON path, parsed on first use and kept with the rule. Two rules are
+/// equal by what they say, not by whether they were used yet.
+#[derive(Clone, Default)]
+pub struct Compiled(OnceLock<(Option<Glob>, Option<jsonpath::Path>)>);
+
+impl PartialEq for Compiled {
+    fn eq(&self, _: &Compiled) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Compiled")
+    }
+}
+
 /// The rule that answered a request, and with which of its answers.
 #[derive(Debug, Clone)]
 pub struct Chosen {
@@ -79,14 +96,21 @@ impl Rule {
     /// Whether every condition of the rule holds for `req` (the random share aside).
     pub fn conditions_hold(&self, req: &RequestView<'_>) -> bool {
         let w = &self.when;
+        let (glob, json_path) = w.compiled.0.get_or_init(|| {
+            (
+                w.path.as_deref().and_then(|p| Glob::parse(p).ok()),
+                w.body
+                    .as_ref()
+                    .and_then(|b| b.json_path.as_deref())
+                    .and_then(|p| jsonpath::Path::parse(p).ok()),
+            )
+        });
         if let Some(m) = &w.method
             && !m.eq_ignore_ascii_case(req.method)
         {
             return false;
         }
-        if let Some(p) = &w.path
-            && !Glob::parse(p).is_ok_and(|g| g.matches(req.path))
-        {
+        if w.path.is_some() && !glob.as_ref().is_some_and(|g| g.matches(req.path)) {
             return false;
         }
         if let Some(q) = &w.query {
@@ -112,7 +136,7 @@ impl Rule {
             }
         }
         if let Some(b) = &w.body
-            && !body_holds(b, req)
+            && !body_holds(b, json_path.as_ref(), req)
         {
             return false;
         }
@@ -120,14 +144,11 @@ impl Rule {
     }
 }
 
-fn body_holds(b: &BodyMatch, req: &RequestView<'_>) -> bool {
+fn body_holds(b: &BodyMatch, path: Option<&jsonpath::Path>, req: &RequestView<'_>) -> bool {
     if let Some(part) = &b.contains {
         return memchr::memmem::find(req.body, part.as_bytes()).is_some();
     }
-    let (Some(path), Some(want)) = (&b.json_path, &b.equals) else {
-        return false;
-    };
-    let Ok(path) = jsonpath::Path::parse(path) else {
+    let (Some(path), Some(want)) = (path, &b.equals) else {
         return false;
     };
     req.json().and_then(|doc| path.find(doc)) == Some(want)

@@ -65,6 +65,9 @@ pub struct When {
     pub header: Option<HeaderMatch>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<BodyMatch>,
+    /// The glob and JSON path parsed once, on first use, rather than for every request.
+    #[serde(skip)]
+    pub compiled: matching::Compiled,
 }
 
 /// A query parameter that is present, or has this value.

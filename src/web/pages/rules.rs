@@ -328,6 +328,7 @@ impl RuleForm {
                 }),
                 header,
                 body,
+                compiled: Default::default(),
             },
             answers: statuses
                 .into_iter()
