@@ -75,7 +75,7 @@ pub(super) async fn route(
         (["webhooks", id, "delete"], &Method::POST) => {
             pages::delete_webhook(app, &webhook_id(id)?).await
         }
-        (["deliveries", id], _) if get => pages::delivery(app, &delivery_id(id)?).await,
+        (["deliveries", id], _) if get => pages::delivery(app, &req, &delivery_id(id)?).await,
         (["deliveries", id, "redeliver"], &Method::POST) => {
             pages::redeliver(app, req, &delivery_id(id)?).await
         }

@@ -93,12 +93,25 @@ struct DeliveryPage {
     sent: String,
     size: String,
     attempts: Vec<AttemptView>,
+    /// When the webhook's URL is a bin of this hookbin: that bin's list of this delivery's
+    /// attempts as it caught them.
+    caught: Option<String>,
 }
 
-pub async fn delivery(app: &App, id: &DeliveryId) -> Result<Response<Body>, WebError> {
+pub async fn delivery<B>(
+    app: &App,
+    req: &hyper::Request<B>,
+    id: &DeliveryId,
+) -> Result<Response<Body>, WebError> {
     let d = app.store.get_delivery(id).await?;
     let hook = app.store.get_webhook(&d.webhook_id).await?;
     let text = String::from_utf8_lossy(&d.payload).into_owned();
+    let caught = super::webhooks::bin_here(app, req, &hook.url).map(|bin| {
+        let q: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("header", &format!("webhook-id:{id}"))
+            .finish();
+        format!("/bins/{bin}?{q}")
+    });
     let page = DeliveryPage {
         row: DeliveryRow::new(&d),
         webhook_id: hook.id.to_string(),
@@ -120,6 +133,7 @@ pub async fn delivery(app: &App, id: &DeliveryId) -> Result<Response<Body>, WebE
             .enumerate()
             .map(|(i, a)| AttemptView::new(i + 1, a))
             .collect(),
+        caught,
     };
     render(StatusCode::OK, &page)
 }

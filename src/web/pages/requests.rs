@@ -56,6 +56,8 @@ pub struct RequestDetail {
     /// Where the links to the newer and older request of the bin go.
     newer: Option<String>,
     older: Option<String>,
+    /// The delivery of this hookbin that sent this request, when one did (its `webhook-id`).
+    sent_by: Option<String>,
 }
 
 /// The verdict on one signature scheme a captured request carries.
@@ -184,6 +186,13 @@ impl RequestDetail {
             _ => None,
         };
         let curl = (c.body_size <= CURL_INLINE).then(|| crate::export::curl(full, &url));
+        let sent_by = match c
+            .header("webhook-id")
+            .and_then(crate::model::DeliveryId::parse)
+        {
+            Some(did) if app.store.get_delivery(&did).await.is_ok() => Some(did.to_string()),
+            _ => None,
+        };
         Ok(RequestDetail {
             verdict: verdict(&signatures),
             signatures,
@@ -213,6 +222,7 @@ impl RequestDetail {
                 .then(|| human_size(inspect::HEX_LIMIT as u64)),
             newer: newer.map(link),
             older: older.map(link),
+            sent_by,
             row: RequestRow::new(&c),
         })
     }

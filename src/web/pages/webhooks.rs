@@ -212,6 +212,23 @@ async fn captured_here<B>(
     url: &str,
     did: &DeliveryId,
 ) -> Option<String> {
+    let bin = bin_here(app, req, url)?;
+    let filter = crate::store::Filter {
+        header: Some(("webhook-id".into(), Some(did.to_string()))),
+        ..Default::default()
+    };
+    let page = app
+        .store
+        .list_requests(&bin, 1, None, Some(0), &filter)
+        .await
+        .ok()?;
+    let c = page.requests.first()?;
+    Some(format!("/bins/{bin}?r={}", c.id))
+}
+
+/// The bin `url` names when it is a bin URL of this hookbin (as the asking browser, the
+/// listener or `--public-url` address it).
+pub(super) fn bin_here<B>(app: &App, req: &Request<B>, url: &str) -> Option<crate::model::BinId> {
     let uri: hyper::Uri = url.parse().ok()?;
     let authority = uri.authority()?.as_str();
     let ours = [
@@ -227,18 +244,7 @@ async fn captured_here<B>(
         return None;
     }
     let bin = uri.path().strip_prefix("/b/")?.split('/').next()?;
-    let bin = crate::model::BinId::parse(bin)?;
-    let filter = crate::store::Filter {
-        header: Some(("webhook-id".into(), Some(did.to_string()))),
-        ..Default::default()
-    };
-    let page = app
-        .store
-        .list_requests(&bin, 1, None, Some(0), &filter)
-        .await
-        .ok()?;
-    let c = page.requests.first()?;
-    Some(format!("/bins/{bin}?r={}", c.id))
+    crate::model::BinId::parse(bin)
 }
 
 /// **Send Test Event**: sends now, then redirects to a page showing the confirmation (a page
