@@ -214,7 +214,10 @@ pub fn check(rules: &[Rule]) -> Result<(), RuleError> {
     let mut names = std::collections::HashSet::new();
     for (i, rule) in rules.iter().enumerate() {
         let at = format!("rules[{i}]");
-        let name = rule.name.trim();
+        let name = rule.name.as_str();
+        if name.trim() != name {
+            return refuse(format!("{at}.name"), "a name without spaces at either end");
+        }
         if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
             return refuse(
                 format!("{at}.name"),

@@ -132,7 +132,7 @@ async fn a_sequence_fails_then_succeeds_and_starts_again_on_reset() {
             json!({"rule": "nope"}),
         )
         .await;
-    unknown.assert_error(StatusCode::NOT_FOUND);
+    unknown.assert_error(StatusCode::BAD_REQUEST);
 
     // Rules and where each sequence stands survive a restart.
     let s = s.restart().await;
@@ -219,6 +219,14 @@ async fn a_bad_rule_is_refused_naming_the_field_and_nothing_is_saved() {
         (
             json!([{"name": "a", "answers": [{"staus": 200}]}]),
             "unknown field",
+        ),
+        (
+            json!([{"name": "a", "when": [null, null], "answers": [{}]}]),
+            "rules[0].when must be a JSON object",
+        ),
+        (
+            json!([{"name": "a", "answers": [[200]]}]),
+            "rules[0].answers[0] must be a JSON object",
         ),
     ];
     for (rules, field) in cases {

@@ -81,10 +81,7 @@ pub async fn get_rules(app: &App, bin: BinId) -> Result<Response<Body>, WebError
 }
 
 /// Checks a rule list and saves it in place of the bin's rules; its sequences start again.
-pub async fn save_rules(app: &App, bin: &BinId, mut list: Vec<Rule>) -> Result<(), WebError> {
-    for rule in &mut list {
-        rule.name = rule.name.trim().to_owned();
-    }
+pub async fn save_rules(app: &App, bin: &BinId, list: Vec<Rule>) -> Result<(), WebError> {
     rules::check(&list).map_err(|e| WebError::BadRequest(e.to_string()))?;
     app.store.get_bin(bin).await?;
     let mut settings = (*app.store.bin_settings(bin).await?).clone();
@@ -102,13 +99,37 @@ pub async fn put_rules(
 ) -> Result<Response<Body>, WebError> {
     let body =
         crate::capture::body::read(req.into_body(), RULES_LIMIT, super::BODY_TIMEOUT).await?;
-    let input: RulesIn = super::object(&body).map_err(|e| {
+    let input: RulesIn = objects_where_objects_go(&body).and_then(|()| super::object(&body)).map_err(|e| {
         WebError::BadRequest(format!(
             r#"body must be a JSON object like {{"rules": [{{"name": "fail twice", "answers": [{{"status": 500}}, {{"status": 500}}, {{"status": 200}}]}}]}}: {e}"#
         ))
     })?;
     save_rules(app, &bin, input.rules).await?;
     get_rules(app, bin).await
+}
+
+/// Serde would read a rule's parts from arrays of their fields in order (`"when": [null]`),
+/// which no client means: every part that is an object must be written as one.
+fn objects_where_objects_go(body: &[u8]) -> Result<(), String> {
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Ok(()); // the parse that follows says what is wrong
+    };
+    let must = |v: Option<&serde_json::Value>, at: String| match v {
+        Some(v) if !v.is_object() && !v.is_null() => Err(format!("{at} must be a JSON object")),
+        _ => Ok(()),
+    };
+    for (i, rule) in doc["rules"].as_array().into_iter().flatten().enumerate() {
+        must(Some(rule), format!("rules[{i}]"))?;
+        must(rule.get("when"), format!("rules[{i}].when"))?;
+        must(rule.get("random"), format!("rules[{i}].random"))?;
+        for part in ["query", "header", "body"] {
+            must(rule["when"].get(part), format!("rules[{i}].when.{part}"))?;
+        }
+        for (j, a) in rule["answers"].as_array().into_iter().flatten().enumerate() {
+            must(Some(a), format!("rules[{i}].answers[{j}]"))?;
+        }
+    }
+    Ok(())
 }
 
 /// `POST /api/bins/{bin}/rules/reset`
@@ -123,8 +144,8 @@ pub async fn reset_rules(
     if let Some(name) = &input.rule
         && !settings.rules.iter().any(|r| &r.name == name)
     {
-        return Err(WebError::NotFound(format!(
-            "bin {bin} has no rule {name:?}"
+        return Err(WebError::BadRequest(format!(
+            "rule: bin {bin} has no rule {name:?}"
         )));
     }
     app.store.reset_rule_steps(&bin, input.rule).await?;

@@ -79,11 +79,22 @@ async fn a_rule_set_on_the_page_makes_a_sender_retry_and_both_sides_show_it() {
     // The log links to the bin's copy of those attempts, and each copy back to the delivery.
     b.click("#caught-attempts").await;
     b.wait("#filter-notice").await;
-    assert_eq!(b.count("#requests li").await, 3, "the three attempts of this delivery");
+    assert_eq!(
+        b.count("#requests li").await,
+        3,
+        "the three attempts of this delivery"
+    );
     b.click("#requests li .pick").await;
     b.wait("#sent-by").await;
     b.click("#sent-by").await;
-    assert!(b.client.current_url().await.unwrap().path().ends_with(&delivery));
+    assert!(
+        b.client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with(&delivery)
+    );
 
     // The bin shows the same attempts, each answered by the rule.
     b.goto(&s.url(&format!("/bins/{bin}"))).await;
