@@ -90,6 +90,38 @@ def oha(url, *args):
     return json.loads(out)
 
 
+# Thread groups whose CPU the capture rounds report, by the thread's name (as /proc shows it,
+# cut to 15 characters): the one SQLite writer, the WAL checkpointer, tokio's runtime threads
+# (async workers and the blocking pool share the name), and anything else.
+THREAD_GROUPS = [("writer", "hookbin-writer"), ("checkpointer", "hookbin-checkp"),
+                 ("runtime threads", "tokio-runtime-w")]
+
+
+def thread_cpu(pid):
+    """CPU seconds (user + system) used so far by each thread group of a process, and "all"."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"all": cpu_seconds(pid)}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue  # the thread ended meanwhile
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        group = next((g for g, prefix in THREAD_GROUPS if name.startswith(prefix)), "other")
+        out[group] = out.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_per_request(before, after, requests):
+    """Microseconds of CPU per request for each thread group, between two thread_cpu reads.
+    A group's threads that ended in between are lost from it (tokio's blocking pool lets idle
+    threads go), so "all" is read from the process, which keeps what ended threads used."""
+    groups = set(before) | set(after)
+    return {g: (after.get(g, 0.0) - before.get(g, 0.0)) * 1e6 / max(requests, 1) for g in groups}
+
+
 def load(url, body_file):
     # Start every run with no dirty pages from an earlier one being written back meanwhile.
     os.sync()
@@ -120,7 +152,7 @@ def only(name, work):
         sizes = [int(x) for x in os.environ.get("BENCH_SIZES", "10000,1000000").split(",")]
         figures = growth_bench(work, sizes)
     else:
-        runs = {"retries": retries_bench, "watchers": watchers_bench, "listen": listen_bench,
+        runs = {"capture": capture_bench, "retries": retries_bench, "watchers": watchers_bench, "listen": listen_bench,
                 "rules": rules_bench,
                 "team": lambda work, body_file: team.team_bench(sys.modules[__name__], work, body_file)}
         if name not in runs:
@@ -150,53 +182,7 @@ def main():
           f"1 KiB JSON POSTs (oha); {ROUNDS} alternating rounds")
     report = []
 
-    # 1. Capture throughput, hookbin vs bare hyper, in alternating rounds so that drift in the
-    #    machine's speed hits all alike; each setup's median round (by ratio) is reported.
-    runs = {label: [] for label, _, _ in CAPTURE_SETUPS}
-    for i in range(ROUNDS):
-        b = Server([BARE, "127.0.0.1:0"])
-        br = load(b.url + "/", body_file)
-        b.stop()
-        b_rps = br["summary"]["requestsPerSec"]
-        line = [f"round {i + 1}: bare hyper {b_rps:,.0f} req/s"]
-        for label, flags, prefill in CAPTURE_SETUPS:
-            db = os.path.join(work, f"capture{i}.db")
-            h = hookbin(db, *flags)
-            api(h.url + "/api/bins", "POST", {"name": "load"})
-            if prefill:
-                oha(h.url + "/b/load", "-n", str(prefill), "-c", str(CONNECTIONS), "-m", "POST",
-                    "-H", "content-type: application/json", "-D", body_file)
-                assert api(h.url + "/api/bins/load")["request_count"] == prefill
-            time.sleep(0.5)
-            idle = h.status("VmRSS")
-            hr = load(h.url + "/b/load", body_file)
-            peak = h.status("VmHWM")
-            stored = api(h.url + "/api/bins/load")["request_count"]
-            h.stop()
-            remove_db(db)
-            # A full bin must still hold exactly its cap; an uncapped one everything acknowledged.
-            want = prefill if prefill else ok_count(hr)
-            assert stored == want, f"{label}: stored {stored}, expected {want}"
-            h_rps = hr["summary"]["requestsPerSec"]
-            runs[label].append((h_rps / b_rps, h_rps, b_rps, hr, br, idle, peak, stored))
-            line.append(f"{label} {h_rps:,.0f} ({h_rps / b_rps:.2f})")
-        print("; ".join(line))
-    for n, (label, _, prefill) in enumerate(CAPTURE_SETUPS):
-        rs = sorted(runs[label], key=lambda r: r[0])
-        ratio, h_rps, b_rps, hr, br, idle, peak, stored = rs[len(rs) // 2]
-        report += [
-            (f"capture, {label}", f"{h_rps:,.0f} req/s, ratio {ratio:.2f} to bare hyper "
-                                  f"(rounds: {', '.join(f'{r[0]:.2f}' for r in rs)})"),
-            ("  latency p50 / p99", f"{ms(hr, 'p50'):.2f} ms / {ms(hr, 'p99'):.2f} ms"),
-            ("  acknowledged (200) / held in the bin after",
-             f"{ok_count(hr):,} / {stored:,}" + (" (the cap: oldest evicted)" if prefill else " (match)")),
-            ("  hookbin RSS idle / peak under load", f"{idle:.1f} MiB / {peak:.1f} MiB"),
-        ]
-        if n == 0:
-            report += [
-                ("bare hyper throughput (same rounds)", f"{b_rps:,.0f} req/s"),
-                ("bare hyper latency p50 / p99", f"{ms(br, 'p50'):.2f} ms / {ms(br, 'p99'):.2f} ms"),
-            ]
+    report += capture_bench(work, body_file)
 
     # 2. Pages and API with 100,000 stored requests in one bin.
     h = hookbin(os.path.join(work, "pages.db"), "--max-requests", "0")
@@ -335,6 +321,67 @@ def main():
     for k, v in report:
         print(f"{k:<{width}}  {v}")
     shutil.rmtree(work, ignore_errors=True)
+
+
+def capture_bench(work, body_file):
+    """Capture throughput and CPU per capture, hookbin vs bare hyper, in alternating rounds so
+    that drift in the machine's speed hits all alike; each setup's median round (by ratio)."""
+    report = []
+    runs = {label: [] for label, _, _ in CAPTURE_SETUPS}
+    for i in range(ROUNDS):
+        b = Server([BARE, "127.0.0.1:0"])
+        b_cpu = cpu_seconds(b.proc.pid)
+        br = load(b.url + "/", body_file)
+        b_us = (cpu_seconds(b.proc.pid) - b_cpu) * 1e6 / max(ok_count(br), 1)
+        b.stop()
+        b_rps = br["summary"]["requestsPerSec"]
+        line = [f"round {i + 1}: bare hyper {b_rps:,.0f} req/s"]
+        for label, flags, prefill in CAPTURE_SETUPS:
+            db = os.path.join(work, f"capture{i}.db")
+            h = hookbin(db, *flags)
+            api(h.url + "/api/bins", "POST", {"name": "load"})
+            if prefill:
+                oha(h.url + "/b/load", "-n", str(prefill), "-c", str(CONNECTIONS), "-m", "POST",
+                    "-H", "content-type: application/json", "-D", body_file)
+                assert api(h.url + "/api/bins/load")["request_count"] == prefill
+            time.sleep(0.5)
+            idle = h.status("VmRSS")
+            cpu0 = thread_cpu(h.proc.pid)
+            hr = load(h.url + "/b/load", body_file)
+            cpu = cpu_per_request(cpu0, thread_cpu(h.proc.pid), ok_count(hr))
+            peak = h.status("VmHWM")
+            stored = api(h.url + "/api/bins/load")["request_count"]
+            h.stop()
+            remove_db(db)
+            # A full bin must still hold exactly its cap; an uncapped one everything acknowledged.
+            want = prefill if prefill else ok_count(hr)
+            assert stored == want, f"{label}: stored {stored}, expected {want}"
+            h_rps = hr["summary"]["requestsPerSec"]
+            runs[label].append((h_rps / b_rps, h_rps, b_rps, hr, br, idle, peak, stored, cpu, b_us))
+            line.append(f"{label} {h_rps:,.0f} ({h_rps / b_rps:.2f}; {cpu['all']:.1f} µs CPU "
+                        f"against bare {b_us:.1f})")
+        print("; ".join(line))
+    for n, (label, _, prefill) in enumerate(CAPTURE_SETUPS):
+        rs = sorted(runs[label], key=lambda r: r[0])
+        ratio, h_rps, b_rps, hr, br, idle, peak, stored, cpu, b_us = rs[len(rs) // 2]
+        groups = ", ".join(f"{g} {cpu.get(g, 0.0):.1f}" for g, _ in THREAD_GROUPS + [("other", "")])
+        report += [
+            (f"capture, {label}", f"{h_rps:,.0f} req/s, ratio {ratio:.2f} to bare hyper "
+                                  f"(rounds: {', '.join(f'{r[0]:.2f}' for r in rs)})"),
+            ("  CPU µs per capture, whole process",
+             f"{cpu['all']:.1f} ({cpu['all'] / b_us:.2f}x bare hyper's {b_us:.1f} µs per request)"),
+            ("  CPU µs per capture by thread group", groups),
+            ("  latency p50 / p99", f"{ms(hr, 'p50'):.2f} ms / {ms(hr, 'p99'):.2f} ms"),
+            ("  acknowledged (200) / held in the bin after",
+             f"{ok_count(hr):,} / {stored:,}" + (" (the cap: oldest evicted)" if prefill else " (match)")),
+            ("  hookbin RSS idle / peak under load", f"{idle:.1f} MiB / {peak:.1f} MiB"),
+        ]
+        if n == 0:
+            report += [
+                ("bare hyper throughput (same rounds)", f"{b_rps:,.0f} req/s"),
+                ("bare hyper latency p50 / p99", f"{ms(br, 'p50'):.2f} ms / {ms(br, 'p99'):.2f} ms"),
+            ]
+    return report
 
 
 def listen_bench(work, body_file, n=5000):

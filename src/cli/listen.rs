@@ -1,15 +1,19 @@
 //! `hookbin listen BIN --forward-to URL`: brings a remote bin's captures to an app on this
 //! machine, byte for byte, and loses none.
 //!
-//! The listener walks the bin in arrival order through the server's long-poll
-//! (`/api/bins/{bin}/wait?after=<id>`), forwards each capture as a server-side forward does
-//! (method, the sub-path below the bin and the query appended, headers less hop-by-hop, the body
-//! untouched, so signatures still verify), logs the outcome on the capture's relay log, and then
-//! records its position in a small state file. Started again, it resumes from that position:
-//! what arrived while it was away is forwarded first, in order. A local app that is down or
-//! answers 5xx is retried with backoff; the listener moves on only after a 2xx or 4xx (or
-//! `--max-attempts`). A capture can be forwarded twice only if the listener was killed between
-//! forwarding it and saving its position; a SIGTERM or Ctrl-C lets the current one finish first.
+//! The listener walks the bin in arrival order through the server's batched long-poll
+//! (`/api/bins/{bin}/next?after=<id>`, up to [`BATCH`] captures an answer), forwards each
+//! capture as a server-side forward does (method, the sub-path below the bin and the query
+//! appended, headers less hop-by-hop, the body untouched, so signatures still verify), one at a
+//! time and in order, and records its position after each in a small state file. The outcomes
+//! go to the captures' relay logs on the server in batches (`POST /api/relays`), after each
+//! answer's captures or every [`REPORT_EVERY`], and before it stops. Started again, it resumes
+//! from the saved position: what arrived while it was away is forwarded first, in order. A
+//! local app that is down or answers 5xx is retried with backoff; the listener moves on only
+//! after a 2xx or 4xx (or `--max-attempts`). A capture can be forwarded twice only if the
+//! listener was killed between forwarding it and saving its position; a SIGTERM or Ctrl-C lets
+//! the current one finish first. A kill (not a stop) may leave the last moment's forwards
+//! unlogged on the server; they were still forwarded exactly once.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,6 +33,12 @@ use crate::relay::{forward_target, travelling};
 
 /// How long one long-poll waits before asking again.
 const POLL: &str = "30s";
+/// Most captures one long-poll answer brings.
+const BATCH: usize = 500;
+/// Longest the outcomes of forwards wait before they are logged on the server.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+/// Most bytes of reports sent in one `POST /api/relays` (the server takes up to 8 MiB).
+const REPORT_BYTES: usize = 2 * 1024 * 1024;
 /// Backoff between attempts at the local app: from the first to the cap, doubling.
 const BACKOFF_FIRST: Duration = Duration::from_millis(250);
 const BACKOFF_CAP: Duration = Duration::from_secs(5);
@@ -99,16 +109,54 @@ fn load_position(path: &Path) -> Result<Option<String>, CliError> {
     }
 }
 
-/// Saves the position: written beside and renamed over, so a crash leaves the old or the new.
-fn save_position(path: &Path, server: &str, bin: &BinId, last: &str) -> Result<(), CliError> {
-    let fail = |e: std::io::Error| CliError::Input(format!("cannot save {}: {e}", path.display()));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(fail)?;
+/// The saved position, kept open: every save rewrites the file in place with one write of the
+/// same length (ids are fixed-width), which a killed process cannot leave half-done. The file
+/// is first made by writing beside it and renaming over, so a crash leaves the old or the new.
+struct Position {
+    /// Open once the file has been made with the current length, `len`.
+    file: Option<std::fs::File>,
+    path: PathBuf,
+    server: String,
+    bin: BinId,
+    len: usize,
+}
+
+impl Position {
+    fn new(path: &Path, server: &str, bin: &BinId) -> Position {
+        Position {
+            file: None,
+            path: path.to_owned(),
+            server: server.to_owned(),
+            bin: bin.clone(),
+            len: 0,
+        }
     }
-    let tmp = path.with_extension("tmp");
-    let text = json!({"server": server, "bin": bin.as_str(), "last": last}).to_string();
-    std::fs::write(&tmp, text).map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
+
+    fn save(&mut self, last: &str) -> Result<(), CliError> {
+        use std::os::unix::fs::FileExt;
+        let fail = |e: std::io::Error| {
+            CliError::Input(format!("cannot save {}: {e}", self.path.display()))
+        };
+        let text =
+            json!({"server": self.server, "bin": self.bin.as_str(), "last": last}).to_string();
+        if let Some(file) = self.file.as_ref().filter(|_| self.len == text.len()) {
+            return file.write_all_at(text.as_bytes(), 0).map_err(fail);
+        }
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(fail)?;
+        }
+        let tmp = self.path.with_extension("tmp");
+        std::fs::write(&tmp, &text).map_err(fail)?;
+        std::fs::rename(&tmp, &self.path).map_err(fail)?;
+        self.file = Some(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&self.path)
+                .map_err(fail)?,
+        );
+        self.len = text.len();
+        Ok(())
+    }
 }
 
 /// One capture as the wait API gives it, ready to forward.
@@ -187,10 +235,14 @@ pub async fn listen(
         }
     );
     tokio::pin!(stop);
+    let mut saved = Position::new(&state, server, &bin);
+    let mut reports = Reports::default();
     loop {
         let path = match &position {
-            Some(after) => format!("/api/bins/{bin}/wait?after={after}&timeout={POLL}"),
-            None => format!("/api/bins/{bin}/wait?timeout={POLL}"),
+            Some(after) => {
+                format!("/api/bins/{bin}/next?after={after}&limit={BATCH}&timeout={POLL}")
+            }
+            None => format!("/api/bins/{bin}/next?limit={BATCH}&timeout={POLL}"),
         };
         let answer = tokio::select! {
             a = remote.call(Method::GET, &path, None) => a,
@@ -212,23 +264,94 @@ pub async fn listen(
             StatusCode::OK => {}
             _ => return Err(refused(status, &body)),
         }
-        let capture = Capture::from_json(&body)?;
-        // The forward is finished even when asked to stop meanwhile: stopping never repeats one.
-        let Some(done) = forward(
-            &local,
-            &bin,
-            &opts.forward_to,
-            &capture,
-            opts.max_attempts,
-            &mut stop,
-        )
-        .await
-        else {
-            return Ok(true);
-        };
-        report(remote, &capture, done).await;
-        save_position(&state, server, &bin, &capture.id)?;
-        position = Some(capture.id);
+        let captures = body["requests"]
+            .as_array()
+            .ok_or_else(|| CliError::Input("the server's answer has no requests list".into()))?
+            .iter()
+            .map(Capture::from_json)
+            .collect::<Result<Vec<_>, _>>()?;
+        for capture in &captures {
+            // The forward is finished even when asked to stop meanwhile: stopping never
+            // repeats one.
+            let Some(done) = forward(
+                &local,
+                &bin,
+                &opts.forward_to,
+                capture,
+                opts.max_attempts,
+                &mut stop,
+            )
+            .await
+            else {
+                reports.send(remote).await;
+                return Ok(true);
+            };
+            saved.save(&capture.id)?;
+            position = Some(capture.id.clone());
+            reports.add(&capture.id, done);
+            if reports.due() {
+                reports.send(remote).await;
+            }
+        }
+        reports.send(remote).await;
+    }
+}
+
+/// Outcomes of forwards not yet logged on the server, as `POST /api/relays` entries.
+#[derive(Default)]
+struct Reports {
+    /// Each entry with the length of its JSON text.
+    entries: Vec<(Value, usize)>,
+    since: Option<std::time::Instant>,
+}
+
+impl Reports {
+    fn add(&mut self, id: &str, (url, a): (String, crate::model::Attempt)) {
+        self.since.get_or_insert_with(std::time::Instant::now);
+        let entry = json!({
+            "request_id": id,
+            "kind": "listen",
+            "url": url,
+            "status": a.status,
+            "duration_ms": a.duration_ms,
+            "error": if a.status.is_some() { None } else { a.error.clone() },
+            "response_headers": a.response_headers,
+            "response_body_base64": BASE64.encode(&a.response_body),
+            "response_truncated": a.response_truncated,
+        });
+        let len = entry.to_string().len();
+        self.entries.push((entry, len));
+    }
+
+    /// True when the oldest outcome has waited [`REPORT_EVERY`].
+    fn due(&self) -> bool {
+        self.since.is_some_and(|t| t.elapsed() >= REPORT_EVERY)
+    }
+
+    /// Logs everything held on the server, in posts of at most [`REPORT_BYTES`] and 1,000
+    /// entries, so the team sees the captures reached someone's app; a failure is said, not
+    /// fatal.
+    async fn send(&mut self, remote: &Remote) {
+        self.since = None;
+        let mut entries = std::mem::take(&mut self.entries).into_iter().peekable();
+        while entries.peek().is_some() {
+            let (mut chunk, mut bytes) = (Vec::new(), 0);
+            while let Some((e, len)) = entries.next_if(|(_, len)| {
+                chunk.is_empty() || (chunk.len() < 1000 && bytes + len < REPORT_BYTES)
+            }) {
+                bytes += len;
+                chunk.push(e);
+            }
+            let body = json!({ "relays": chunk });
+            match remote.call(Method::POST, "/api/relays", Some(body)).await {
+                Ok((StatusCode::CREATED, _)) => {}
+                Ok((status, v)) => eprintln!(
+                    "hookbin: could not log the forwards on the server: {}",
+                    refused(status, &v)
+                ),
+                Err(e) => eprintln!("hookbin: could not log the forwards on the server: {e}"),
+            }
+        }
     }
 }
 
@@ -290,30 +413,6 @@ async fn forward(
             () = stop.as_mut() => return None,
         }
         wait = (wait * 2).min(BACKOFF_CAP);
-    }
-}
-
-/// Logs the forward on the capture's relay log on the server, so the team sees it reached
-/// someone's app; a failure to log is said, not fatal.
-async fn report(remote: &Remote, c: &Capture, (url, a): (String, crate::model::Attempt)) {
-    let body = json!({
-        "kind": "listen",
-        "url": url,
-        "status": a.status,
-        "duration_ms": a.duration_ms,
-        "error": if a.status.is_some() { None } else { a.error.clone() },
-        "response_headers": a.response_headers,
-        "response_body_base64": BASE64.encode(&a.response_body),
-        "response_truncated": a.response_truncated,
-    });
-    let path = format!("/api/requests/{}/relays", c.id);
-    match remote.call(Method::POST, &path, Some(body)).await {
-        Ok((StatusCode::CREATED, _)) => {}
-        Ok((status, v)) => eprintln!(
-            "hookbin: could not log the forward on the server: {}",
-            refused(status, &v)
-        ),
-        Err(e) => eprintln!("hookbin: could not log the forward on the server: {e}"),
     }
 }
 

@@ -166,8 +166,9 @@ on_engine! {
     pub async fn expire_bins(&self, ttl: std::time::Duration, now: DateTime<Utc>) -> Result<usize, StoreError>;
     /// One page of bins, by activity or creation, optionally searched.
     pub async fn list_bins_page(&self, query: BinQuery) -> Result<BinPage, StoreError>;
-    /// A bin's newest request after `after`, if any (for `wait`).
-    pub async fn first_after(&self, bin: &BinId, after: RequestId) -> Result<Option<Capture>, StoreError>;
+    /// A bin's oldest requests after `after`, oldest first (for `wait` and `next`): at most
+    /// `limit`, and no more once their bodies reach `max_bytes`.
+    pub async fn oldest_after(&self, bin: &BinId, after: RequestId, limit: usize, max_bytes: u64) -> Result<Vec<Capture>, StoreError>;
     /// The requests just newer and just older than `id` in its bin.
     pub async fn neighbours(&self, bin: &BinId, id: RequestId) -> Result<(Option<RequestId>, Option<RequestId>), StoreError>;
     /// One page of a bin's requests, newest first, below `before`, matching `filter`; each
@@ -190,6 +191,8 @@ on_engine! {
     pub async fn reset_rule_steps(&self, bin: &BinId, rule: Option<String>) -> Result<(), StoreError>;
     /// Logs a forward or replay of a request.
     pub async fn record_relay(&self, r: Relay) -> Result<(), StoreError>;
+    /// Logs many forwards at once; the ids of the captures gone meanwhile (left out).
+    pub async fn record_relays(&self, rs: Vec<Relay>) -> Result<Vec<RequestId>, StoreError>;
     /// The forwards and replays of a request, oldest first.
     pub async fn relays(&self, id: RequestId) -> Result<Vec<Relay>, StoreError>;
     /// Creates a webhook with its signing secret.

@@ -101,6 +101,8 @@ pub(super) async fn route(
             api::list_requests(app, &req, bin_id(bin)?).await
         }
         (["api", "bins", bin, "wait"], _) if get => api::wait(app, &req, bin_id(bin)?).await,
+        (["api", "bins", bin, "next"], _) if get => api::next(app, &req, bin_id(bin)?).await,
+
         (["api", "bins", bin, "requests"], &Method::DELETE) => {
             api::clear_bin(app, bin_id(bin)?).await
         }
@@ -113,6 +115,7 @@ pub(super) async fn route(
         (["api", "requests", id, "replay"], &Method::POST) => {
             api::replay(app, req, request_id(id)?).await
         }
+        (["api", "relays"], &Method::POST) => api::report_relays(app, req).await,
         (["api", "requests", id, "relays"], _) if get => api::relays(app, request_id(id)?).await,
         (["api", "requests", id, "relays"], &Method::POST) => {
             api::report_relay(app, req, request_id(id)?).await

@@ -253,6 +253,92 @@ async fn waiting_for_the_next_request_returns_as_soon_as_it_arrives() {
 }
 
 #[tokio::test]
+async fn next_hands_out_what_came_after_in_batches_and_relays_log_many_at_once() {
+    let s = TestServer::start().await;
+    let bin = s.new_bin().await;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        ids.push(
+            s.capture(
+                &bin,
+                Req::new("POST", &format!("/{i}")).body(format!("b{i}")),
+            )
+            .await,
+        );
+    }
+    let page = |after: &str, limit: usize| {
+        format!("/api/bins/{bin}/next?after={after}&limit={limit}&timeout=100ms")
+    };
+    let taken = |r: crate::support::Resp| -> Vec<String> {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r.json()["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Oldest first, at most `limit`, and the next batch goes on from the last one handed out.
+    assert_eq!(taken(s.get(&page(&ids[0], 4)).await), ids[1..5]);
+    assert_eq!(taken(s.get(&page(&ids[4], 4)).await), ids[5..]);
+    let first = s.get(&page(&ids[1], 1)).await.json();
+    assert_eq!(first["requests"][0]["body_text"], "b2");
+    assert_eq!(
+        s.get(&page(&ids[6], 10)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    for bad in ["0", "1001", "many"] {
+        s.get(&format!("/api/bins/{bin}/next?limit={bad}"))
+            .await
+            .assert_error(StatusCode::BAD_REQUEST);
+    }
+
+    // Many listener reports in one post; one about a request that is gone is left out and named.
+    s.delete(&format!("/api/requests/{}", ids[3])).await;
+    let report = |id: &str| {
+        serde_json::json!({"request_id": id, "kind": "listen",
+        "url": "http://127.0.0.1:3000/x", "status": 200, "duration_ms": 1, "error": null})
+    };
+    let r = s
+        .post_json(
+            "/api/relays",
+            serde_json::json!({"relays": [report(&ids[2]), report(&ids[3]), report(&ids[4])]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"recorded": 2, "missing": [ids[3]]})
+    );
+    for id in [&ids[2], &ids[4]] {
+        let log = s.get(&format!("/api/requests/{id}/relays")).await.json();
+        assert_eq!(log["relays"][0]["kind"], "listen", "{log}");
+    }
+    // A bad entry refuses the whole post, naming it; nothing of it is written.
+    let mut bad = report(&ids[5]);
+    bad["status"] = 42.into();
+    let r = s
+        .post_json(
+            "/api/relays",
+            serde_json::json!({"relays": [report(&ids[6]), bad]}),
+        )
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST);
+    assert!(r.text().contains("relays[1]"), "{}", r.text());
+    let log = s
+        .get(&format!("/api/requests/{}/relays", ids[6]))
+        .await
+        .json();
+    assert_eq!(log["relays"], serde_json::json!([]));
+    let r = s.post_json("/api/relays", serde_json::json!({"relays": [{"kind": "listen", "url": "x", "status": 200, "duration_ms": 1}]})).await;
+    r.assert_error(StatusCode::BAD_REQUEST);
+    let many: Vec<_> = (0..1001).map(|_| report(&ids[6])).collect();
+    s.post_json("/api/relays", serde_json::json!({"relays": many}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn a_bad_row_in_the_database_is_an_error_with_a_message() {
     if crate::support::sqlite_only("it edits the database file behind hookbin's back") {
         return;

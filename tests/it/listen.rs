@@ -305,3 +305,78 @@ async fn it_listens_to_an_https_hookbin_with_a_token() {
             .collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn a_backlog_of_fifty_thousand_drains_exactly_once_in_order_and_every_forward_is_logged() {
+    const N: usize = 50_000;
+    let s = TestServer::start_with(|c| {
+        c.bins = vec![BinId::parse("deep").unwrap()];
+        c.max_requests = 0;
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    // Eight senders at once; the bin's own order (by id) is the order to expect.
+    let s = std::sync::Arc::new(s);
+    let mut senders = Vec::new();
+    for w in 0..8 {
+        let s = s.clone();
+        senders.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in (w..N).step_by(8) {
+                let id = s
+                    .capture(
+                        "deep",
+                        Req::new("POST", &format!("/n/{i}")).body(i.to_string()),
+                    )
+                    .await;
+                ids.push((id, i));
+            }
+            ids
+        }));
+    }
+    let began = std::time::Instant::now();
+    let mut sent = Vec::new();
+    for t in senders {
+        sent.extend(t.await.unwrap());
+    }
+    sent.sort();
+    eprintln!("{N} captured in {:?}", began.elapsed());
+    let rx = Receiver::start().await;
+    let l = Listener::start(
+        &s.url(""),
+        "deep",
+        &rx.url("/local"),
+        &state,
+        &["--from", "oldest"],
+    );
+    let began = std::time::Instant::now();
+    // A debug build forwards a few thousand a second: the bound is generous.
+    eventually(300, "the whole backlog", || async {
+        (rx.count() >= N).then_some(())
+    })
+    .await;
+    eprintln!("{N} forwarded in {:?} (debug build)", began.elapsed());
+    assert!(l.terminate().await.success());
+    let got: Vec<String> = rx.got().iter().map(|r| r.path.clone()).collect();
+    let want: Vec<String> = sent.iter().map(|(_, i)| format!("/local/n/{i}")).collect();
+    assert_eq!(got.len(), N, "each capture forwarded once");
+    assert!(got == want, "forwarded in the bin's order");
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(
+        saved["last"],
+        sent[N - 1].0.as_str(),
+        "the position is the last one"
+    );
+    // Every forward is on its capture's relay log: the first, the last and a spread between.
+    for k in (0..N).step_by(N / 20).chain([N - 1]) {
+        let id = &sent[k].0;
+        let r = s.get(&format!("/api/requests/{id}/relays")).await.json();
+        let relays = r["relays"].as_array().unwrap();
+        assert_eq!(relays.len(), 1, "one listen entry on {id}: {r}");
+        assert_eq!(
+            (relays[0]["kind"].as_str(), relays[0]["status"].as_u64()),
+            (Some("listen"), Some(200))
+        );
+    }
+}

@@ -626,9 +626,23 @@ async fn stepping_and_picking_requests_answer_as_on_sqlite() {
                 .1,
         );
     }
-    let after = store.first_after(&bin, ids[1]).await.unwrap().unwrap();
-    assert_eq!((after.id, &after.body[..]), (ids[2], &[2u8][..]));
-    assert!(store.first_after(&bin, ids[4]).await.unwrap().is_none());
+    let after = store.oldest_after(&bin, ids[1], 1, u64::MAX).await.unwrap();
+    assert_eq!((after[0].id, &after[0].body[..]), (ids[2], &[2u8][..]));
+    let batch = store
+        .oldest_after(&bin, ids[0], 10, u64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(batch.iter().map(|c| c.id).collect::<Vec<_>>(), ids[1..]);
+    // Bodies of one byte each: the batch stops once two bytes are in it.
+    let bounded = store.oldest_after(&bin, ids[0], 10, 2).await.unwrap();
+    assert_eq!(bounded.iter().map(|c| c.id).collect::<Vec<_>>(), ids[1..3]);
+    assert!(
+        store
+            .oldest_after(&bin, ids[4], 10, 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         store.neighbours(&bin, ids[2]).await.unwrap(),
         (Some(ids[3]), Some(ids[1]))

@@ -179,26 +179,40 @@ impl PgStore {
 }
 
 impl PgStore {
-    /// The oldest request of a bin that arrived after `after`, with its whole body.
-    pub async fn first_after(
+    /// A bin's oldest requests that arrived after `after`, oldest first, with whole bodies: at
+    /// most `limit`, and no more once their bodies reach `max_bytes` (the first always comes).
+    pub async fn oldest_after(
         &self,
         bin: &BinId,
         after: RequestId,
-    ) -> Result<Option<Capture>, StoreError> {
+        limit: usize,
+        max_bytes: u64,
+    ) -> Result<Vec<Capture>, StoreError> {
+        // The running total of body sizes picks the rows before fetching their bodies.
+        let sql = format!(
+            "SELECT {COLUMNS} FROM requests WHERE seq IN (
+                 SELECT seq FROM (
+                     SELECT seq, sum(body_size) OVER (ORDER BY seq) - body_size AS before
+                     FROM requests WHERE bin_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) w
+                 WHERE before < $4)
+             ORDER BY seq"
+        );
         self.client()
             .await?
-            .query_opt(
-                &format!(
-                    "SELECT {COLUMNS} FROM requests WHERE bin_id = $1 AND seq > $2
-                     ORDER BY seq LIMIT 1"
-                ),
-                &[&bin.as_str(), &after.seq()],
+            .query(
+                &sql,
+                &[
+                    &bin.as_str(),
+                    &after.seq(),
+                    &(limit as i64),
+                    &(max_bytes as i64),
+                ],
             )
             .await
             .map_err(failed)?
-            .as_ref()
+            .iter()
             .map(capture_from)
-            .transpose()
+            .collect()
     }
 
     /// The requests of `bin` just newer and just older than `id`.

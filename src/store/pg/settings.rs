@@ -171,29 +171,24 @@ impl PgStore {
 
     /// Logs one forward or replay; a capture deleted meanwhile is `NotFound`.
     pub async fn record_relay(&self, r: Relay) -> Result<(), StoreError> {
-        let headers = serde_json::to_string(&r.response_headers).expect("pairs serialize");
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO relays (request_seq, kind, url, at, status, duration_ms, error,
-                     response_headers, response_body, response_truncated)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                &[
-                    &r.request_id.seq(),
-                    &r.kind.as_str(),
-                    &r.url,
-                    &r.at,
-                    &r.status.map(i32::from),
-                    &(r.duration_ms as i64),
-                    &r.error,
-                    &headers,
-                    &&r.response_body[..],
-                    &r.response_truncated,
-                ],
-            )
-            .await
-            .map_err(|e| orphaned(e, || format!("request {}", r.request_id)))?;
-        Ok(())
+        let client = self.client().await?;
+        insert_relay(&client, &r).await
+    }
+
+    /// Logs many forwards, pipelined on one connection; answers the ids of the captures
+    /// deleted meanwhile, whose entries are left out.
+    pub async fn record_relays(&self, rs: Vec<Relay>) -> Result<Vec<RequestId>, StoreError> {
+        let client = self.client().await?;
+        let results =
+            futures_util::future::join_all(rs.iter().map(|r| insert_relay(&client, r))).await;
+        let mut gone = Vec::new();
+        for (r, result) in rs.iter().zip(results) {
+            match result {
+                Err(StoreError::NotFound(_)) => gone.push(r.request_id),
+                other => other?,
+            }
+        }
+        Ok(gone)
     }
 
     /// Every forward and replay of a capture, newest first.
@@ -225,4 +220,30 @@ impl PgStore {
             })
             .collect())
     }
+}
+
+/// Inserts one relay log entry; a capture that is gone is `NotFound`.
+async fn insert_relay(client: &tokio_postgres::Client, r: &Relay) -> Result<(), StoreError> {
+    let headers = serde_json::to_string(&r.response_headers).expect("pairs serialize");
+    client
+        .execute(
+            "INSERT INTO relays (request_seq, kind, url, at, status, duration_ms, error,
+                 response_headers, response_body, response_truncated)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[
+                &r.request_id.seq(),
+                &r.kind.as_str(),
+                &r.url,
+                &r.at,
+                &r.status.map(i32::from),
+                &(r.duration_ms as i64),
+                &r.error,
+                &headers,
+                &&r.response_body[..],
+                &r.response_truncated,
+            ],
+        )
+        .await
+        .map_err(|e| orphaned(e, || format!("request {}", r.request_id)))?;
+    Ok(())
 }

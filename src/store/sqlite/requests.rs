@@ -254,22 +254,32 @@ impl Sqlite {
         .await
     }
 
-    /// The oldest request of a bin that arrived after `after`, with its whole body.
-    pub async fn first_after(
+    /// A bin's oldest requests that arrived after `after`, oldest first, with whole bodies: at
+    /// most `limit`, and no more once their bodies reach `max_bytes` (the first always comes).
+    pub async fn oldest_after(
         &self,
         bin: &BinId,
         after: RequestId,
-    ) -> Result<Option<Capture>, StoreError> {
+        limit: usize,
+        max_bytes: u64,
+    ) -> Result<Vec<Capture>, StoreError> {
         let bin = bin.to_string();
         self.read(move |conn| {
             let sql = format!(
-                "{} WHERE bin_id = ?1 AND seq > ?2 ORDER BY seq LIMIT 1",
+                "{} WHERE bin_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
                 select(None)
             );
-            Ok(conn
-                .prepare_cached(&sql)?
-                .query_row(params![bin, after.seq()], from_row)
-                .optional()?)
+            let mut st = conn.prepare_cached(&sql)?;
+            let mut rows = st.query(params![bin, after.seq(), limit as i64])?;
+            let (mut out, mut bytes) = (Vec::new(), 0u64);
+            while bytes < max_bytes
+                && let Some(row) = rows.next()?
+            {
+                let c = from_row(row)?;
+                bytes += c.body_size;
+                out.push(c);
+            }
+            Ok(out)
         })
         .await
     }

@@ -122,32 +122,21 @@ impl Sqlite {
 
     /// Logs one forward or replay; a capture deleted meanwhile is `NotFound`.
     pub async fn record_relay(&self, r: Relay) -> Result<(), StoreError> {
+        self.write(move |conn| insert_relay(conn, &r)).await
+    }
+
+    /// Logs many forwards in one write; answers the ids of the captures deleted meanwhile,
+    /// whose entries are left out.
+    pub async fn record_relays(&self, rs: Vec<Relay>) -> Result<Vec<RequestId>, StoreError> {
         self.write(move |conn| {
-            let headers = serde_json::to_string(&r.response_headers).expect("pairs serialize");
-            let result = conn
-                .prepare_cached(
-                    "INSERT INTO relays (request_seq, kind, url, at, status, duration_ms, error,
-                        response_headers, response_body, response_truncated)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )?
-                .execute(params![
-                    r.request_id.seq(),
-                    r.kind.as_str(),
-                    r.url,
-                    time::format(r.at),
-                    r.status,
-                    r.duration_ms as i64,
-                    r.error,
-                    headers,
-                    &r.response_body[..],
-                    r.response_truncated,
-                ]);
-            match result.map_err(StoreError::from) {
-                Err(e) if is_missing_parent(&e) => {
-                    Err(StoreError::NotFound(format!("request {}", r.request_id)))
+            let mut gone = Vec::new();
+            for r in &rs {
+                match insert_relay(conn, r) {
+                    Err(StoreError::NotFound(_)) => gone.push(r.request_id),
+                    other => other?,
                 }
-                other => other.map(|_| ()),
             }
+            Ok(gone)
         })
         .await
     }
@@ -216,5 +205,34 @@ impl Sqlite {
             Ok(())
         })
         .await
+    }
+}
+
+/// Inserts one relay log entry; a capture that is gone is `NotFound` (and nothing is written).
+fn insert_relay(conn: &rusqlite::Connection, r: &Relay) -> Result<(), StoreError> {
+    let headers = serde_json::to_string(&r.response_headers).expect("pairs serialize");
+    let result = conn
+        .prepare_cached(
+            "INSERT INTO relays (request_seq, kind, url, at, status, duration_ms, error,
+                response_headers, response_body, response_truncated)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?
+        .execute(params![
+            r.request_id.seq(),
+            r.kind.as_str(),
+            r.url,
+            time::format(r.at),
+            r.status,
+            r.duration_ms as i64,
+            r.error,
+            headers,
+            &r.response_body[..],
+            r.response_truncated,
+        ]);
+    match result.map_err(StoreError::from) {
+        Err(e) if is_missing_parent(&e) => {
+            Err(StoreError::NotFound(format!("request {}", r.request_id)))
+        }
+        other => other.map(|_| ()),
     }
 }

@@ -12,7 +12,7 @@ pub use bins::*;
 pub use openapi::openapi;
 pub use requests::*;
 pub use rules::*;
-pub use wait::wait;
+pub use wait::{next, wait};
 pub use webhooks::*;
 
 use hyper::Request;

@@ -183,6 +183,9 @@ pub async fn relays(app: &App, id: RequestId) -> Result<Response<Body>, WebError
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListenReport {
+    /// Required in a batch (`POST /api/relays`); for one request, its id is in the path.
+    #[serde(default)]
+    request_id: Option<String>,
     kind: String,
     url: String,
     status: Option<u16>,
@@ -206,6 +209,74 @@ pub async fn report_relay(
     id: RequestId,
 ) -> Result<Response<Body>, WebError> {
     let r: ListenReport = super::json_body(req, LISTEN_EXAMPLE).await?;
+    if let Some(other) = r.request_id.as_deref().filter(|o| *o != id.to_string()) {
+        return Err(WebError::BadRequest(format!(
+            "request_id '{other}' is not the request in the path ({id})"
+        )));
+    }
+    let relay = listen_relay(r, id)?;
+    app.store.record_relay(relay.clone()).await?;
+    Ok(response::json(StatusCode::CREATED, &RelayOut::new(&relay)))
+}
+
+/// Most reports one `POST /api/relays` takes, and the most bytes of its body.
+const MAX_REPORTS: usize = 1000;
+const REPORTS_BODY: u64 = 8 * 1024 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchIn {
+    relays: Vec<ListenReport>,
+}
+
+/// `POST /api/relays`: logs many listener forwards at once, `{"relays": [{"request_id": ...,
+/// <a report as for one request>}, ...]}`. Every entry is checked before any is written;
+/// entries about requests that are gone are left out and named in `missing`.
+pub async fn report_relays(app: &App, req: Request<Incoming>) -> Result<Response<Body>, WebError> {
+    let body = crate::capture::body::read(
+        req.into_body(),
+        REPORTS_BODY,
+        std::time::Duration::from_secs(30),
+    )
+    .await?;
+    let input: BatchIn = super::object(&body).map_err(|e| {
+        WebError::BadRequest(format!(
+            "body must be a JSON object like {{\"relays\": [{{\"request_id\": \"...\", \"kind\": \"listen\", ...}}]}}: {e}"
+        ))
+    })?;
+    if input.relays.len() > MAX_REPORTS {
+        return Err(WebError::BadRequest(format!(
+            "at most {MAX_REPORTS} relays at once, not {}",
+            input.relays.len()
+        )));
+    }
+    let relays = input
+        .relays
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let given = r.request_id.as_deref().unwrap_or("");
+            let id = RequestId::parse(given).ok_or_else(|| {
+                WebError::BadRequest(format!(
+                    "relays[{i}].request_id must be a request id, not '{given}'"
+                ))
+            })?;
+            listen_relay(r, id).map_err(|e| WebError::BadRequest(format!("relays[{i}]: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let recorded = relays.len();
+    let missing = app.store.record_relays(relays).await?;
+    Ok(response::json(
+        StatusCode::CREATED,
+        &serde_json::json!({
+            "recorded": recorded - missing.len(),
+            "missing": missing.iter().map(|id| id.to_string()).collect::<Vec<_>>(),
+        }),
+    ))
+}
+
+/// A listener's report as a relay log entry of request `id`, its fields checked and capped.
+fn listen_relay(r: ListenReport, id: RequestId) -> Result<Relay, WebError> {
     if r.kind != "listen" {
         return Err(WebError::BadRequest(format!(
             "kind must be \"listen\", not '{}'",
@@ -223,7 +294,7 @@ pub async fn report_relay(
     let mut body = bytes::Bytes::from(body);
     let truncated = r.response_truncated || body.len() > crate::outbound::RESPONSE_CAP;
     body.truncate(crate::outbound::RESPONSE_CAP);
-    let relay = Relay {
+    Ok(Relay {
         request_id: id,
         kind: crate::model::RelayKind::Listen,
         url: r.url.chars().take(2048).collect(),
@@ -234,9 +305,7 @@ pub async fn report_relay(
         response_headers: r.response_headers.into_iter().take(200).collect(),
         response_body: body,
         response_truncated: truncated,
-    };
-    app.store.record_relay(relay.clone()).await?;
-    Ok(response::json(StatusCode::CREATED, &RelayOut::new(&relay)))
+    })
 }
 
 #[derive(Serialize)]

@@ -158,6 +158,11 @@ impl Receiver {
         self.state.lock().unwrap().delay = d;
     }
 
+    /// How many requests arrived so far (without copying them).
+    pub fn count(&self) -> usize {
+        self.state.lock().unwrap().got.len()
+    }
+
     /// Everything received so far.
     pub fn got(&self) -> Vec<Received> {
         self.state.lock().unwrap().got.clone()
