@@ -192,7 +192,7 @@ impl PgStore {
         let sql = format!(
             "SELECT {COLUMNS} FROM requests WHERE seq IN (
                  SELECT seq FROM (
-                     SELECT seq, sum(body_size) OVER (ORDER BY seq) - body_size AS before
+                     SELECT seq, (sum(body_size) OVER (ORDER BY seq))::bigint - body_size AS before
                      FROM requests WHERE bin_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) w
                  WHERE before < $4)
              ORDER BY seq"
@@ -205,7 +205,7 @@ impl PgStore {
                     &bin.as_str(),
                     &after.seq(),
                     &(limit as i64),
-                    &(max_bytes as i64),
+                    &(max_bytes.min(i64::MAX as u64) as i64),
                 ],
             )
             .await
