@@ -92,9 +92,10 @@ def oha(url, *args):
 
 # Thread groups whose CPU the capture rounds report, by the thread's name (as /proc shows it,
 # cut to 15 characters): the one SQLite writer, the WAL checkpointer, tokio's runtime threads
-# (async workers and the blocking pool share the name), and anything else.
+# (async workers and the blocking pool share the name: tokio-rt-worker, or tokio-runtime-w in
+# older tokio), and anything else (the main thread).
 THREAD_GROUPS = [("writer", "hookbin-writer"), ("checkpointer", "hookbin-checkp"),
-                 ("runtime threads", "tokio-runtime-w")]
+                 ("runtime threads", "tokio-r")]
 
 
 def thread_cpu(pid):
