@@ -293,6 +293,16 @@ impl Sender {
         d: &DueDelivery,
         retries: Retries,
     ) -> Result<(Attempt, Next), StoreError> {
+        let (attempt, next) = self.try_once(d, retries).await;
+        self.store
+            .record_attempt(&d.id, attempt.clone(), next)
+            .await?;
+        Ok((attempt, next))
+    }
+
+    /// One signed attempt at a delivery and the state it leads to, not yet recorded (the
+    /// worker records its attempts in batches; see `worker`).
+    pub(crate) async fn try_once(&self, d: &DueDelivery, retries: Retries) -> (Attempt, Next) {
         let attempt = self.attempt(d).await;
         self.store.metrics().attempt(
             attempt.status,
@@ -303,10 +313,7 @@ impl Sender {
             Retries::Never if attempt.ok() => Next::Succeeded,
             Retries::Never => Next::Failed,
         };
-        self.store
-            .record_attempt(&d.id, attempt.clone(), next)
-            .await?;
-        Ok((attempt, next))
+        (attempt, next)
     }
 
     /// Makes one signed attempt at a delivery.

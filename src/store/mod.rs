@@ -222,6 +222,8 @@ on_engine! {
     pub async fn claim_these(&self, ids: Vec<DeliveryId>, lease_ms: i64) -> Result<Vec<DueDelivery>, StoreError>;
     /// Records an attempt and what comes next for its delivery.
     pub async fn record_attempt(&self, id: &DeliveryId, attempt: Attempt, next: Next) -> Result<(), StoreError>;
+    /// Records many attempts at once; the deliveries gone meanwhile (their attempts left out).
+    pub async fn record_attempts(&self, batch: Vec<(DeliveryId, Attempt, Next)>) -> Result<Vec<DeliveryId>, StoreError>;
     /// One delivery with its attempts.
     pub async fn get_delivery(&self, id: &DeliveryId) -> Result<Delivery, StoreError>;
     /// One page of a webhook's deliveries, newest first; the key of the next page.

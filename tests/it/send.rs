@@ -512,3 +512,51 @@ async fn fired_payloads_arrive_as_the_bytes_given() {
     assert!(d.contains(&format!("\"payload\":{sent}")), "{d}");
     assert_eq!(hook["event"], "payment_received");
 }
+
+#[tokio::test]
+async fn a_storm_of_failing_attempts_records_each_attempt_exactly_once() {
+    // A receiver that is down fails each attempt at once: the worker's attempts are recorded
+    // in batches, and none may be lost, doubled or counted against the wrong delivery.
+    let s = TestServer::start_with(|c| {
+        c.retry = hookbin::sender::retry::RetrySchedule::parse("10ms,10ms").unwrap()
+    })
+    .await;
+    let dead = crate::support::free_port();
+    let hook = s
+        .new_webhook(
+            "Dead",
+            &format!("http://127.0.0.1:{dead}/hook"),
+            "customer_created",
+        )
+        .await;
+    const N: usize = 300;
+    let mut ids = Vec::new();
+    for _ in 0..N {
+        let fired = s
+            .post_json("/api/events/customer_created", json!({}))
+            .await
+            .json();
+        ids.push(fired["deliveries"][0]["id"].as_str().unwrap().to_owned());
+    }
+    let path = format!("/api/webhooks/{}", hook["id"].as_str().unwrap());
+    crate::support::eventually(60, "every delivery to fail", || async {
+        let w = s.get(&path).await.json();
+        (w["deliveries"]["failed"] == N).then_some(())
+    })
+    .await;
+    for id in &ids {
+        let d = s.get(&format!("/api/deliveries/{id}")).await.json();
+        assert_eq!(d["state"], "failed", "{d}");
+        let attempts = d["attempts"].as_array().unwrap();
+        assert_eq!(attempts.len(), 3, "three attempts on {id}: {d}");
+        assert!(
+            attempts
+                .iter()
+                .all(|a| a["status"].is_null() && a["error"].is_string()),
+            "each a refused connection: {d}"
+        );
+    }
+    let w = s.get(&path).await.json();
+    assert_eq!(w["deliveries"]["pending"], 0);
+    assert_eq!(w["deliveries"]["succeeded"], 0);
+}

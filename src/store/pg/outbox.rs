@@ -141,45 +141,65 @@ impl PgStore {
         in_order(&rows, |id| ids.iter().position(|i| i == id))
     }
 
-    /// Records an attempt and what happens next to its delivery.
+    /// Records one attempt and moves the delivery to its next state, in one transaction.
     pub async fn record_attempt(
         &self,
         id: &DeliveryId,
         attempt: Attempt,
         next: Next,
     ) -> Result<(), StoreError> {
+        let gone = self
+            .record_attempts(vec![(id.clone(), attempt, next)])
+            .await?;
+        match gone.is_empty() {
+            true => Ok(()),
+            false => Err(StoreError::NotFound(format!("delivery {id}"))),
+        }
+    }
+
+    /// Records many attempts in one transaction; answers the deliveries that are gone, whose
+    /// attempts are left out.
+    pub async fn record_attempts(
+        &self,
+        batch: Vec<(DeliveryId, Attempt, Next)>,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(failed)?;
-        let (state, next_ms) = next.outcome();
-        let n = tx
-            .execute(
-                "UPDATE deliveries SET state = $2, next_attempt_ms = $3,
-                     attempt_count = attempt_count + 1 WHERE id = $1",
-                &[&id.as_str(), &state.as_str(), &next_ms],
+        let mut gone = Vec::new();
+        for (id, attempt, next) in batch {
+            let (state, next_ms) = next.outcome();
+            let n = tx
+                .execute(
+                    "UPDATE deliveries SET state = $2, next_attempt_ms = $3,
+                         attempt_count = attempt_count + 1 WHERE id = $1",
+                    &[&id.as_str(), &state.as_str(), &next_ms],
+                )
+                .await
+                .map_err(failed)?;
+            if n == 0 {
+                gone.push(id);
+                continue;
+            }
+            tx.execute(
+                "INSERT INTO attempts (delivery_id, at, status, duration_ms, error, request_headers,
+                     response_headers, response_body, response_truncated)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    &id.as_str(),
+                    &attempt.at,
+                    &attempt.status.map(i32::from),
+                    &(attempt.duration_ms as i64),
+                    &attempt.error,
+                    &serde_json::to_string(&attempt.request_headers).expect("strings serialize"),
+                    &serde_json::to_string(&attempt.response_headers).expect("strings serialize"),
+                    &&attempt.response_body[..],
+                    &attempt.response_truncated,
+                ],
             )
             .await
             .map_err(failed)?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("delivery {id}")));
         }
-        tx.execute(
-            "INSERT INTO attempts (delivery_id, at, status, duration_ms, error, request_headers,
-                 response_headers, response_body, response_truncated)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            &[
-                &id.as_str(),
-                &attempt.at,
-                &attempt.status.map(i32::from),
-                &(attempt.duration_ms as i64),
-                &attempt.error,
-                &serde_json::to_string(&attempt.request_headers).expect("strings serialize"),
-                &serde_json::to_string(&attempt.response_headers).expect("strings serialize"),
-                &&attempt.response_body[..],
-                &attempt.response_truncated,
-            ],
-        )
-        .await
-        .map_err(failed)?;
-        tx.commit().await.map_err(failed)
+        tx.commit().await.map_err(failed)?;
+        Ok(gone)
     }
 }

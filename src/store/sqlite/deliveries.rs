@@ -189,7 +189,7 @@ impl Sqlite {
         .await
     }
 
-    /// Stores an attempt and moves the delivery on (done, failed, or due again later).
+    /// Records one attempt and moves the delivery to its next state, in one write.
     pub async fn record_attempt(
         &self,
         id: &DeliveryId,
@@ -197,34 +197,28 @@ impl Sqlite {
         next: Next,
     ) -> Result<(), StoreError> {
         let id = id.to_string();
+        self.write(move |conn| match record_one(conn, &id, &attempt, next)? {
+            true => Ok(()),
+            false => Err(StoreError::NotFound(format!("delivery {id}"))),
+        })
+        .await
+    }
+
+    /// Records many attempts in one write (the delivery worker's, gathered while the writer
+    /// was busy); answers the deliveries that are gone (deleted with their webhook), whose
+    /// attempts are left out.
+    pub async fn record_attempts(
+        &self,
+        batch: Vec<(DeliveryId, Attempt, Next)>,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
         self.write(move |conn| {
-            conn.prepare_cached(
-                "INSERT INTO attempts (delivery_id, at, status, duration_ms, error, request_headers,
-                     response_headers, response_body, response_truncated)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
-            .execute(params![
-                id,
-                time::format(attempt.at),
-                attempt.status,
-                attempt.duration_ms as i64,
-                attempt.error,
-                serde_json::to_string(&attempt.request_headers).expect("strings serialize"),
-                serde_json::to_string(&attempt.response_headers).expect("strings serialize"),
-                &attempt.response_body[..],
-                attempt.response_truncated,
-            ])?;
-            let (state, next_ms) = next.outcome();
-            let n = conn
-                .prepare_cached(
-                    "UPDATE deliveries SET state = ?2, next_attempt_ms = ?3, attempt_count = attempt_count + 1
-                     WHERE id = ?1",
-                )?
-                .execute(params![id, state.as_str(), next_ms])?;
-            if n == 0 {
-                return Err(StoreError::NotFound(format!("delivery {id}")));
+            let mut gone = Vec::new();
+            for (id, attempt, next) in batch {
+                if !record_one(conn, id.as_str(), &attempt, next)? {
+                    gone.push(id);
+                }
             }
-            Ok(())
+            Ok(gone)
         })
         .await
     }
@@ -308,4 +302,41 @@ impl Sqlite {
             }
         }
     }
+}
+
+/// Moves delivery `id` to its state after `attempt` and logs the attempt; false (and nothing
+/// written) when the delivery is gone.
+fn record_one(
+    conn: &rusqlite::Connection,
+    id: &str,
+    attempt: &Attempt,
+    next: Next,
+) -> Result<bool, StoreError> {
+    let (state, next_ms) = next.outcome();
+    let n = conn
+        .prepare_cached(
+            "UPDATE deliveries SET state = ?2, next_attempt_ms = ?3, attempt_count = attempt_count + 1
+             WHERE id = ?1",
+        )?
+        .execute(params![id, state.as_str(), next_ms])?;
+    if n == 0 {
+        return Ok(false);
+    }
+    conn.prepare_cached(
+        "INSERT INTO attempts (delivery_id, at, status, duration_ms, error, request_headers,
+             response_headers, response_body, response_truncated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        id,
+        time::format(attempt.at),
+        attempt.status,
+        attempt.duration_ms as i64,
+        attempt.error,
+        serde_json::to_string(&attempt.request_headers).expect("strings serialize"),
+        serde_json::to_string(&attempt.response_headers).expect("strings serialize"),
+        &attempt.response_body[..],
+        attempt.response_truncated,
+    ])?;
+    Ok(true)
 }
