@@ -187,7 +187,12 @@ function inspector(list) {
     const empty = document.getElementById("empty-state");
     if (empty) empty.hidden = true;
     const count = document.getElementById("request-count");
-    if (count) count.textContent = String(Number(count.textContent) + 1);
+    if (count) {
+      const n = Number(count.textContent) + 1;
+      count.textContent = String(n);
+      const noun = document.getElementById("request-noun");
+      if (noun) noun.textContent = n === 1 ? "request" : "requests";
+    }
     announce("New request: " + r.method + " " + r.path);
     if (!selectedRow() || (follow && follow.checked)) select(li, false);
   });

@@ -274,6 +274,12 @@ async fn delete_request_clear_and_delete_bin_from_the_pages() {
         .send(Req::new("POST", &format!("/requests/{a}/delete")))
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let doc = s.get(&format!("/bins/{bin}")).await.html();
+    assert_eq!(
+        (texts(&doc, "#request-count"), texts(&doc, "#request-noun")),
+        (vec!["1".to_owned()], vec!["request".to_owned()]),
+        "one left, said in the singular"
+    );
     assert_eq!(r.header("location"), format!("/bins/{bin}"));
     assert_eq!(
         s.get(&format!("/requests/{a}")).await.status,
@@ -285,6 +291,7 @@ async fn delete_request_clear_and_delete_bin_from_the_pages() {
     let doc = s.get(&format!("/bins/{bin}")).await.html();
     assert_eq!(count(&doc, "#requests tbody tr"), 0);
     assert_eq!(texts(&doc, "#request-count"), ["0"]);
+    assert_eq!(texts(&doc, "#request-noun"), ["requests"]);
 
     let r = s
         .send(Req::new("POST", &format!("/bins/{bin}/delete")))

@@ -38,6 +38,11 @@ async fn a_request_appears_live_and_follow_newest_shows_it() {
     );
     assert!(!b.wait("#empty-state").await.is_displayed().await.unwrap());
     assert_eq!(b.text("#request-count").await, "1");
+    assert_eq!(
+        b.text("#request-noun").await,
+        "request",
+        "one request, singular"
+    );
     // Follow newest is on: the detail pane shows what just arrived.
     b.wait("#detail .detail .jn").await;
     assert_eq!(b.text("#detail .jn").await, "1");
@@ -50,6 +55,7 @@ async fn a_request_appears_live_and_follow_newest_shows_it() {
     .await;
     let first = b.text("#requests li:first-child .target").await;
     assert!(first.ends_with("/live/two"), "newest first: {first}");
+    assert_eq!(b.text("#request-noun").await, "requests");
     b.screenshot("bin-live-mobile").await;
 
     // With follow newest off, a new request is listed, marked unread, and the pane stays.
