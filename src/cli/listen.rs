@@ -37,8 +37,10 @@ const POLL: &str = "30s";
 const BATCH: usize = 500;
 /// Longest the outcomes of forwards wait before they are logged on the server.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
-/// Most bytes of reports sent in one `POST /api/relays` (the server takes up to 8 MiB).
+/// Most bytes and entries of reports sent in one `POST /api/relays` (the server takes up to
+/// 8 MiB and 1,000).
 const REPORT_BYTES: usize = 2 * 1024 * 1024;
+const REPORT_ENTRIES: usize = 1000;
 /// Backoff between attempts at the local app: from the first to the cap, doubling.
 const BACKOFF_FIRST: Duration = Duration::from_millis(250);
 const BACKOFF_CAP: Duration = Duration::from_secs(5);
@@ -159,7 +161,7 @@ impl Position {
     }
 }
 
-/// One capture as the wait API gives it, ready to forward.
+/// One capture as the `next` API gives it, ready to forward.
 struct Capture {
     id: String,
     method: Method,
@@ -328,16 +330,16 @@ impl Reports {
         self.since.is_some_and(|t| t.elapsed() >= REPORT_EVERY)
     }
 
-    /// Logs everything held on the server, in posts of at most [`REPORT_BYTES`] and 1,000
-    /// entries, so the team sees the captures reached someone's app; a failure is said, not
-    /// fatal.
+    /// Logs everything held on the server, in posts of at most [`REPORT_BYTES`] and
+    /// [`REPORT_ENTRIES`], so the team sees the captures reached someone's app; a failure is
+    /// said, not fatal.
     async fn send(&mut self, remote: &Remote) {
         self.since = None;
         let mut entries = std::mem::take(&mut self.entries).into_iter().peekable();
         while entries.peek().is_some() {
             let (mut chunk, mut bytes) = (Vec::new(), 0);
             while let Some((e, len)) = entries.next_if(|(_, len)| {
-                chunk.is_empty() || (chunk.len() < 1000 && bytes + len < REPORT_BYTES)
+                chunk.is_empty() || (chunk.len() < REPORT_ENTRIES && bytes + len < REPORT_BYTES)
             }) {
                 bytes += len;
                 chunk.push(e);

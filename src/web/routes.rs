@@ -102,7 +102,6 @@ pub(super) async fn route(
         }
         (["api", "bins", bin, "wait"], _) if get => api::wait(app, &req, bin_id(bin)?).await,
         (["api", "bins", bin, "next"], _) if get => api::next(app, &req, bin_id(bin)?).await,
-
         (["api", "bins", bin, "requests"], &Method::DELETE) => {
             api::clear_bin(app, bin_id(bin)?).await
         }

@@ -29,8 +29,23 @@ async fn json_body<T: DeserializeOwned>(
     req: Request<Incoming>,
     example: &str,
 ) -> Result<T, WebError> {
-    let body = read_small_body(req).await?;
-    object(&body).map_err(|e| {
+    parse_object(&read_small_body(req).await?, example)
+}
+
+/// Like [`json_body`] for a body of up to `limit` bytes, more than a form's (given
+/// [`BODY_TIMEOUT`] to arrive).
+async fn large_json_body<T: DeserializeOwned>(
+    req: Request<Incoming>,
+    limit: u64,
+    example: &str,
+) -> Result<T, WebError> {
+    let body = crate::capture::body::read(req.into_body(), limit, BODY_TIMEOUT).await?;
+    parse_object(&body, example)
+}
+
+/// [`object`], its refusal said with an example of what is wanted.
+fn parse_object<T: DeserializeOwned>(body: &[u8], example: &str) -> Result<T, WebError> {
+    object(body).map_err(|e| {
         WebError::BadRequest(format!("body must be a JSON object like {example}: {e}"))
     })
 }

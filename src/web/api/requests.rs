@@ -233,17 +233,12 @@ struct BatchIn {
 /// <a report as for one request>}, ...]}`. Every entry is checked before any is written;
 /// entries about requests that are gone are left out and named in `missing`.
 pub async fn report_relays(app: &App, req: Request<Incoming>) -> Result<Response<Body>, WebError> {
-    let body = crate::capture::body::read(
-        req.into_body(),
+    let input: BatchIn = super::large_json_body(
+        req,
         REPORTS_BODY,
-        std::time::Duration::from_secs(30),
+        r#"{"relays": [{"request_id": "...", "kind": "listen", ...}]}"#,
     )
     .await?;
-    let input: BatchIn = super::object(&body).map_err(|e| {
-        WebError::BadRequest(format!(
-            "body must be a JSON object like {{\"relays\": [{{\"request_id\": \"...\", \"kind\": \"listen\", ...}}]}}: {e}"
-        ))
-    })?;
     if input.relays.len() > MAX_REPORTS {
         return Err(WebError::BadRequest(format!(
             "at most {MAX_REPORTS} relays at once, not {}",

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{HeaderMap, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -213,13 +212,12 @@ pub async fn preview(
     req: Request<Incoming>,
     bin: BinId,
 ) -> Result<Response<Body>, WebError> {
-    let body: Bytes =
-        crate::capture::body::read(req.into_body(), RULES_LIMIT, super::BODY_TIMEOUT).await?;
-    let p: PreviewIn = super::object(&body).map_err(|e| {
-        WebError::BadRequest(format!(
-            r#"body must be a JSON object like {{"method": "POST", "path": "/orders", "body": "{{}}"}}: {e}"#
-        ))
-    })?;
+    let p: PreviewIn = super::large_json_body(
+        req,
+        RULES_LIMIT,
+        r#"{"method": "POST", "path": "/orders", "body": "{}"}"#,
+    )
+    .await?;
     app.store.get_bin(&bin).await?;
     let headers = header_map(&p.headers)?;
     let path = if p.path.starts_with('/') {

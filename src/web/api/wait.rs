@@ -36,7 +36,7 @@ pub async fn wait(
 ) -> Result<Response<Body>, WebError> {
     let (after, timeout, _) = params(req, false)?;
     let base = app.base_url(req);
-    Ok(match first_after(app, bin, after, timeout, 1).await? {
+    Ok(match arrived_after(app, bin, after, timeout, 1).await? {
         Some(found) => response::json(StatusCode::OK, &RequestOut::new(&found[0], &base)),
         None => response::no_content(),
     })
@@ -52,14 +52,16 @@ pub async fn next(
 ) -> Result<Response<Body>, WebError> {
     let (after, timeout, limit) = params(req, true)?;
     let base = app.base_url(req);
-    Ok(match first_after(app, bin, after, timeout, limit).await? {
-        Some(found) => {
-            let requests: Vec<RequestOut> =
-                found.iter().map(|c| RequestOut::new(c, &base)).collect();
-            response::json(StatusCode::OK, &serde_json::json!({ "requests": requests }))
-        }
-        None => response::no_content(),
-    })
+    Ok(
+        match arrived_after(app, bin, after, timeout, limit).await? {
+            Some(found) => {
+                let requests: Vec<RequestOut> =
+                    found.iter().map(|c| RequestOut::new(c, &base)).collect();
+                response::json(StatusCode::OK, &serde_json::json!({ "requests": requests }))
+            }
+            None => response::no_content(),
+        },
+    )
 }
 
 /// `after`, `timeout` and (when `batch`) `limit` from the query; unknown keys are ignored.
@@ -96,7 +98,7 @@ fn params(
 
 /// Up to `limit` captures of `bin` after `after`, oldest first, as soon as there is one;
 /// `None` when `timeout` passes first or the server is stopping.
-async fn first_after(
+async fn arrived_after(
     app: &App,
     bin: BinId,
     after: Option<RequestId>,

@@ -105,6 +105,8 @@ impl Drop for Nginx {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
+        // Drop cannot await the child's exit, and an exit sends nothing to wait on: poll it for
+        // up to 2.5 s, then kill.
         for _ in 0..50 {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;
