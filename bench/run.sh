@@ -12,6 +12,11 @@ fi
 export PATH="$HOME/.cargo/bin:$PATH"
 
 echo "== building release"
-cargo build --release --bin hookbin --example bare_hyper 2>&1 | tail -1
+cargo build --release --bin hookbin --example bare_hyper --example sqlite_rows 2>&1 | tail -1
 
 python3 bench/bench.py "${1:-10}"
+
+echo "== SQLite alone per captured row: the floor under the writer thread's figure above"
+floor=$(mktemp -d)
+trap 'rm -rf "$floor"' EXIT
+target/release/examples/sqlite_rows "$floor" 200000
