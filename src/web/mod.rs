@@ -38,7 +38,7 @@ pub use api::openapi;
 pub use error::WebError;
 use params::{
     bin_query, field, filter, filter_query, limit, local_back, paging, parse_limit, query_pairs,
-    read_filter, read_small_body,
+    read_filter, read_form, read_small_body,
 };
 pub use response::Body;
 

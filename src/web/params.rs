@@ -21,6 +21,16 @@ pub(super) async fn read_small_body(req: Request<Incoming>) -> Result<Bytes, Web
     Ok(crate::capture::body::read(req.into_body(), FORM_LIMIT as u64, FORM_TIMEOUT).await?)
 }
 
+/// Reads a form post as [`read_small_body`] does, keeping the request's head for what answers
+/// it (the page's own URL, its cookies): the head, and the decoded `key=value` pairs.
+pub(super) async fn read_form(
+    req: Request<Incoming>,
+) -> Result<(Request<()>, Vec<(String, String)>), WebError> {
+    let (parts, body) = req.into_parts();
+    let raw = crate::capture::body::read(body, FORM_LIMIT as u64, FORM_TIMEOUT).await?;
+    Ok((Request::from_parts(parts, ()), crate::inspect::pairs(&raw)))
+}
+
 /// The decoded `key=value` pairs of the request's query string.
 pub(super) fn query_pairs<B>(req: &Request<B>) -> Vec<(String, String)> {
     crate::inspect::pairs(req.uri().query().unwrap_or("").as_bytes())

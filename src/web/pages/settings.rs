@@ -10,10 +10,9 @@ use hyper::{Request, Response, StatusCode};
 use super::bins::BinView;
 use super::form::FieldErrors;
 use super::render;
-use crate::inspect;
 use crate::model::{BinId, BinResponse, BinSettings};
 use crate::web::response::{self, Body};
-use crate::web::{App, WebError, bin_settings, field, query_pairs, read_small_body};
+use crate::web::{App, WebError, bin_settings, field, query_pairs, read_form};
 
 #[derive(Template)]
 #[template(path = "bin_settings.html")]
@@ -122,9 +121,7 @@ pub async fn save_settings(
     id: BinId,
     what: &str,
 ) -> Result<Response<Body>, WebError> {
-    let (parts, body) = req.into_parts();
-    let form = inspect::pairs(&read_small_body(Request::from_parts(parts.clone(), body)).await?);
-    let req = Request::from_parts(parts, ());
+    let (req, form) = read_form(req).await?;
     let get = |name| field(&form, name).to_owned();
     let reset = get("action") == "reset";
     let mut settings = (*app.store.bin_settings(&id).await?).clone();

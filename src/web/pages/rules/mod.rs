@@ -11,12 +11,11 @@ use hyper::{Request, Response, StatusCode};
 use super::bins::BinView;
 use super::form::FieldErrors;
 use super::render;
-use crate::inspect;
 use crate::model::BinId;
 use crate::rules::{self, Rule, Then, When};
 use crate::web::api::{Preview, header_map, preview_of};
 use crate::web::response::{self, Body};
-use crate::web::{App, WebError, bin_settings, field, query_pairs, read_small_body};
+use crate::web::{App, WebError, bin_settings, field, query_pairs, read_form};
 use form::{ProbeForm, RuleForm, form_field};
 
 mod form;
@@ -206,9 +205,7 @@ pub async fn rules_action(
     bin: BinId,
     action: &str,
 ) -> Result<Response<Body>, WebError> {
-    let (parts, body) = req.into_parts();
-    let form = inspect::pairs(&read_small_body(Request::from_parts(parts.clone(), body)).await?);
-    let req = Request::from_parts(parts, ());
+    let (req, form) = read_form(req).await?;
     let settings = app.store.bin_settings(&bin).await?;
     let mut list = (*settings.rules).clone();
     let name = field(&form, "rule").to_owned();
