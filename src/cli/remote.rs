@@ -64,21 +64,46 @@ impl Remote {
         path: &str,
         body: Option<Value>,
     ) -> Result<(StatusCode, Value), CliError> {
+        let body = body.map(|v| Bytes::from(v.to_string()));
+        let (status, bytes) = self.call_raw(method, path, body).await?;
+        Ok((status, self.json(status, &bytes)?))
+    }
+
+    /// Reads an answer's body as JSON (`Null` if empty), or says the server is not a hookbin.
+    pub(super) fn json(&self, status: StatusCode, bytes: &[u8]) -> Result<Value, CliError> {
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(bytes).map_err(|_| self.not_hookbin(status))
+    }
+
+    /// The error for an answer that is not the JSON hookbin sends.
+    pub(super) fn not_hookbin(&self, status: StatusCode) -> CliError {
+        CliError::Input(format!(
+            "{} answered {status} with something other than hookbin's JSON: is it a hookbin?",
+            self.base
+        ))
+    }
+
+    /// Sends one API request with a body that is already JSON text; answers the status and
+    /// the body's bytes, for callers that read a large answer into their own types.
+    pub(super) async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> Result<(StatusCode, Bytes), CliError> {
         let mut req = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
         if let Some(t) = &self.token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
-        let body = match body {
-            Some(v) => {
-                req = req.header("content-type", "application/json");
-                Bytes::from(v.to_string())
-            }
-            None => Bytes::new(),
-        };
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
         let req = req
-            .body(Full::new(body))
+            .body(Full::new(body.unwrap_or_default()))
             .map_err(|e| CliError::Input(format!("bad request: {e}")))?;
         let unreachable = |e: &(dyn std::error::Error + 'static)| {
             CliError::Unreachable(format!(
@@ -99,17 +124,7 @@ impl Remote {
             .await
             .map_err(|e| unreachable(&e))?
             .to_bytes();
-        let json = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).map_err(|_| {
-                CliError::Input(format!(
-                    "{} answered {status} with something other than hookbin's JSON: is it a hookbin?",
-                    self.base
-                ))
-            })?
-        };
-        Ok((status, json))
+        Ok((status, bytes))
     }
 
     /// Like [`Remote::call`], but a status other than `ok` is an error with the server's words.
@@ -371,7 +386,7 @@ fn print_request(r: &Value, opts: &TailOptions) {
 
 /// Captured text is hostile: control characters (which could drive the terminal) are shown
 /// escaped; newlines and tabs stay.
-fn safe(text: &str) -> String {
+pub(super) fn safe(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_control() && c != '\n' && c != '\t' {

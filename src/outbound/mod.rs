@@ -14,10 +14,12 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+mod pipeline;
 mod resolve;
 mod trust;
 
 use crate::model::Attempt;
+pub use pipeline::{Outgoing, Pipeline};
 use resolve::Resolver;
 pub use trust::{Trust, TrustError};
 
@@ -106,10 +108,7 @@ impl Client {
                 ));
             }
         }
-        if attempt.error.is_none() && !attempt.ok() {
-            let status = attempt.status.unwrap_or_default();
-            attempt.error = Some(format!("the receiver answered {status}, not a 2xx status"));
-        }
+        not_delivered(&mut attempt);
         attempt
     }
 
@@ -181,6 +180,14 @@ impl Client {
         }
         attempt.response_body = kept.freeze();
         Ok(())
+    }
+}
+
+/// Says why an answer that is not 2xx does not count as delivered.
+fn not_delivered(attempt: &mut Attempt) {
+    if attempt.error.is_none() && !attempt.ok() {
+        let status = attempt.status.unwrap_or_default();
+        attempt.error = Some(format!("the receiver answered {status}, not a 2xx status"));
     }
 }
 

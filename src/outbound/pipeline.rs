@@ -1,0 +1,573 @@
+//! HTTP/1.1 pipelining to one plain-HTTP origin, for `hookbin listen`: requests are written
+//! back to back on one connection and the answers read in the order sent (RFC 9112 9.3.2), so
+//! an app on this machine is kept busy without ever seeing captures out of order. hyper's
+//! client sends a connection's next request only once the previous answer is in, which caps a
+//! lone connection at one round trip per request.
+//!
+//! A run stops taking new requests at the first answer of 500 or more, at an answer that closes
+//! the connection, and at any failure; it returns the answers in hand and the caller carries on
+//! from the first request without one. Every wait is bounded by the client's timeout.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use chrono::{DateTime, Utc};
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Method, Uri};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::{RESPONSE_CAP, not_delivered};
+use crate::model::Attempt;
+
+/// Longest answer head, and longest chunk-size line or trailer section, read.
+const HEAD_MAX: usize = 64 * 1024;
+/// Most header lines in an answer head or a trailer section.
+const HEADERS_MAX: usize = 128;
+/// Request bytes gathered into one write.
+const WRITE_GATHER: usize = 64 * 1024;
+
+/// One request ready for the wire: its head (request line and headers, framing included) and
+/// its body.
+pub struct Outgoing {
+    head: Vec<u8>,
+    body: Bytes,
+    /// A HEAD request's answer has no body whatever its headers say.
+    head_only: bool,
+}
+
+/// A connection to one `http://` origin that pipelines requests to it.
+pub struct Pipeline {
+    authority: String,
+    timeout: Duration,
+    conn: Option<TcpStream>,
+    /// The last answer closed its connection: until one keeps it open, a run sends one request
+    /// per connection, so an app that reads one request and hangs up never gets more.
+    closing: bool,
+}
+
+impl Pipeline {
+    /// A pipeline to the origin of `url`; `None` for anything but plain `http://` (TLS goes the
+    /// ordinary way, one request at a time). `timeout` bounds the connect and each answer.
+    pub fn new(url: &str, timeout: Duration) -> Option<Pipeline> {
+        let uri: Uri = url.parse().ok()?;
+        if uri.scheme_str() != Some("http") {
+            return None;
+        }
+        let host = uri.host()?;
+        let authority = format!("{host}:{}", uri.port_u16().unwrap_or(80));
+        Some(Pipeline {
+            authority,
+            timeout,
+            conn: None,
+            closing: false,
+        })
+    }
+
+    /// Encodes a request to `url` on this pipeline's origin with exactly these headers (`host`
+    /// and `content-length` are added); `None` when it cannot go on the wire as it is (another
+    /// origin, a target or header that is not valid HTTP), for the caller to send it the
+    /// ordinary way.
+    pub fn request(
+        &self,
+        method: &Method,
+        url: &str,
+        headers: &[(String, Vec<u8>)],
+        body: Bytes,
+    ) -> Option<Outgoing> {
+        let uri: Uri = url.parse().ok()?;
+        let authority = format!("{}:{}", uri.host()?, uri.port_u16().unwrap_or(80));
+        if uri.scheme_str() != Some("http") || authority != self.authority {
+            return None;
+        }
+        let target = uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut head = Vec::with_capacity(256);
+        head.extend_from_slice(method.as_str().as_bytes());
+        head.push(b' ');
+        head.extend_from_slice(target.as_bytes());
+        head.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+        head.extend_from_slice(uri.authority()?.as_str().as_bytes());
+        head.extend_from_slice(b"\r\n");
+        for (name, value) in headers {
+            // The same rules hyper's request builder applies: no CR, LF or NUL gets through.
+            HeaderName::from_bytes(name.as_bytes()).ok()?;
+            HeaderValue::from_bytes(value).ok()?;
+            head.extend_from_slice(name.as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value);
+            head.extend_from_slice(b"\r\n");
+        }
+        if !body.is_empty() || !matches!(*method, Method::GET | Method::HEAD) {
+            head.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        Some(Outgoing {
+            head,
+            body,
+            head_only: *method == Method::HEAD,
+        })
+    }
+
+    /// Sends `reqs` in order, at most `window` unanswered at a time, and returns the answers to
+    /// a prefix of them in the same order: all of them, or fewer when an answer was 500 or more,
+    /// closed the connection, or the connection failed. When not even the first was answered,
+    /// the one attempt returned says why.
+    pub async fn run(&mut self, reqs: &[&Outgoing], window: usize) -> Vec<Attempt> {
+        let mut answers = Vec::new();
+        if reqs.is_empty() {
+            return answers;
+        }
+        let reused = self.conn.is_some();
+        let started = (Utc::now(), Instant::now());
+        let window = if self.closing { 1 } else { window.max(1) };
+        let mut failed = self.exchange(reqs, window, &mut answers).await.err();
+        // A kept connection the app closed while idle: one fresh try before calling it a failure.
+        if failed.is_some() && answers.is_empty() && reused {
+            failed = self.exchange(reqs, window, &mut answers).await.err();
+        }
+        if let Some(why) = failed {
+            self.conn = None;
+            if answers.is_empty() {
+                answers.push(Attempt {
+                    at: started.0,
+                    duration_ms: started.1.elapsed().as_millis() as u64,
+                    error: Some(why),
+                    ..Attempt::default()
+                });
+            }
+        }
+        answers
+    }
+
+    async fn exchange(
+        &mut self,
+        reqs: &[&Outgoing],
+        window: usize,
+        answers: &mut Vec<Attempt>,
+    ) -> Result<(), String> {
+        let mut stream = match self.conn.take() {
+            Some(s) => s,
+            None => self.connect().await?,
+        };
+        let (mut rd, mut wr) = stream.split();
+        let mut next = 0;
+        let mut sent: VecDeque<(DateTime<Utc>, Instant, bool)> = VecDeque::new();
+        let mut out = BytesMut::new();
+        let mut input = BytesMut::with_capacity(16 * 1024);
+        let mut answer = Answer::default();
+        let mut taking = true;
+        let mut keep = true;
+        // Each answer is due within the timeout of its request being sent or of the answer
+        // before it, whichever is later.
+        let mut due = tokio::time::Instant::now() + self.timeout;
+        loop {
+            while taking && next < reqs.len() && sent.len() < window && out.len() < WRITE_GATHER {
+                let r = &reqs[next];
+                out.extend_from_slice(&r.head);
+                out.extend_from_slice(&r.body);
+                sent.push_back((Utc::now(), Instant::now(), r.head_only));
+                next += 1;
+            }
+            if sent.is_empty() {
+                break;
+            }
+            tokio::select! {
+                w = wr.write(&out), if !out.is_empty() => {
+                    let n = w.map_err(|e| format!("could not send to the app: {e}"))?;
+                    out.advance(n);
+                }
+                r = rd.read_buf(&mut input) => {
+                    let n = r.map_err(|e| format!("the answer broke off: {e}"))?;
+                    let eof = n == 0;
+                    while let Some(&(at, began, head_only)) = sent.front() {
+                        let Some((mut a, close)) = answer.feed(&mut input, head_only, eof)? else {
+                            break;
+                        };
+                        a.at = at;
+                        a.duration_ms = began.elapsed().as_millis() as u64;
+                        not_delivered(&mut a);
+                        taking &= a.status.is_some_and(|s| s < 500) && !close;
+                        keep &= !close;
+                        self.closing = close;
+                        answers.push(a);
+                        sent.pop_front();
+                        due = tokio::time::Instant::now() + self.timeout;
+                        if !keep {
+                            break;
+                        }
+                    }
+                    if !keep {
+                        return Ok(());
+                    }
+                    if eof && !sent.is_empty() {
+                        return Err("the app closed the connection before answering".into());
+                    }
+                }
+                () = tokio::time::sleep_until(due) => {
+                    return Err(format!(
+                        "gave up waiting for an answer after {} s",
+                        self.timeout.as_secs_f64()
+                    ));
+                }
+            }
+        }
+        if keep && input.is_empty() {
+            self.conn = Some(stream);
+        }
+        Ok(())
+    }
+
+    async fn connect(&self) -> Result<TcpStream, String> {
+        let failed = |e: std::io::Error| format!("could not connect to {}: {e}", self.authority);
+        let stream = tokio::time::timeout(self.timeout, TcpStream::connect(&self.authority))
+            .await
+            .map_err(|_| format!("could not connect to {}: timed out", self.authority))?
+            .map_err(failed)?;
+        stream.set_nodelay(true).map_err(failed)?;
+        Ok(stream)
+    }
+}
+
+/// How the body of the answer being read ends.
+#[derive(Default)]
+enum Framing {
+    /// The head is not in yet.
+    #[default]
+    Head,
+    /// This many bytes are left.
+    Length(u64),
+    /// Chunked: the next size line is due.
+    ChunkSize,
+    /// Chunked: this many bytes of the current chunk are left, then its CRLF.
+    ChunkData(u64),
+    /// Chunked: the trailer section after the last chunk.
+    Trailers,
+    /// Neither length nor chunks: the body runs to the end of the connection.
+    ToEof,
+}
+
+/// The answer being read, kept across reads.
+#[derive(Default)]
+struct Answer {
+    framing: Framing,
+    attempt: Attempt,
+    kept: BytesMut,
+    close: bool,
+}
+
+impl Answer {
+    /// Consumes what `input` holds of the current answer; the answer and whether it closes the
+    /// connection once complete. `eof`: the connection has ended after `input`.
+    fn feed(
+        &mut self,
+        input: &mut BytesMut,
+        head_only: bool,
+        eof: bool,
+    ) -> Result<Option<(Attempt, bool)>, String> {
+        loop {
+            match self.framing {
+                Framing::Head => {
+                    let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
+                    let mut resp = httparse::Response::new(&mut headers);
+                    let n = match resp.parse(input) {
+                        Ok(httparse::Status::Complete(n)) => n,
+                        Ok(httparse::Status::Partial) if input.len() > HEAD_MAX => {
+                            return Err("the app's answer head is too long".into());
+                        }
+                        Ok(httparse::Status::Partial) => return Ok(None),
+                        Err(e) => return Err(format!("the app's answer is not HTTP: {e}")),
+                    };
+                    let status = resp.code.unwrap_or_default();
+                    if status == 101 {
+                        return Err("the app switched protocols instead of answering".into());
+                    }
+                    if (100..200).contains(&status) {
+                        input.advance(n);
+                        continue;
+                    }
+                    let (framing, close) = framing(&resp, status, head_only)?;
+                    self.attempt.status = Some(status);
+                    self.attempt.response_headers = resp
+                        .headers
+                        .iter()
+                        .map(|h| {
+                            (
+                                h.name.to_ascii_lowercase(),
+                                String::from_utf8_lossy(h.value).into_owned(),
+                            )
+                        })
+                        .collect();
+                    self.framing = framing;
+                    self.close = close;
+                    input.advance(n);
+                }
+                Framing::Length(0) => return Ok(Some(self.finish())),
+                Framing::Length(left) => {
+                    if input.is_empty() {
+                        return Ok(None);
+                    }
+                    let take = self.take(input, left);
+                    self.framing = Framing::Length(left - take);
+                }
+                Framing::ChunkData(0) => {
+                    if input.len() < 2 {
+                        return Ok(None);
+                    }
+                    if !input.starts_with(b"\r\n") {
+                        return Err("the app's chunked answer is malformed".into());
+                    }
+                    input.advance(2);
+                    self.framing = Framing::ChunkSize;
+                }
+                Framing::ChunkData(left) => {
+                    if input.is_empty() {
+                        return Ok(None);
+                    }
+                    let take = self.take(input, left);
+                    self.framing = Framing::ChunkData(left - take);
+                }
+                Framing::ChunkSize => match httparse::parse_chunk_size(input) {
+                    Ok(httparse::Status::Complete((n, size))) => {
+                        input.advance(n);
+                        self.framing = if size == 0 {
+                            Framing::Trailers
+                        } else {
+                            Framing::ChunkData(size)
+                        };
+                    }
+                    Ok(httparse::Status::Partial) if input.len() <= HEAD_MAX => return Ok(None),
+                    _ => return Err("the app's chunked answer is malformed".into()),
+                },
+                Framing::Trailers => {
+                    let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
+                    match httparse::parse_headers(input, &mut headers) {
+                        Ok(httparse::Status::Complete((n, _))) => {
+                            input.advance(n);
+                            return Ok(Some(self.finish()));
+                        }
+                        Ok(httparse::Status::Partial) if input.len() <= HEAD_MAX => {
+                            return Ok(None);
+                        }
+                        _ => return Err("the app's chunked answer is malformed".into()),
+                    }
+                }
+                Framing::ToEof => {
+                    let all = input.split();
+                    self.keep(&all);
+                    return Ok(eof.then(|| self.finish()));
+                }
+            }
+        }
+    }
+
+    /// Moves up to `left` bytes of body from `input`; how many.
+    fn take(&mut self, input: &mut BytesMut, left: u64) -> u64 {
+        let n = left.min(input.len() as u64) as usize;
+        let data = input.split_to(n);
+        self.keep(&data);
+        n as u64
+    }
+
+    fn keep(&mut self, data: &[u8]) {
+        let room = RESPONSE_CAP - self.kept.len();
+        if data.len() > room {
+            self.attempt.response_truncated = true;
+        }
+        self.kept.extend_from_slice(&data[..data.len().min(room)]);
+    }
+
+    fn finish(&mut self) -> (Attempt, bool) {
+        let mut done = std::mem::take(self);
+        done.attempt.response_body = done.kept.freeze();
+        (done.attempt, done.close)
+    }
+}
+
+/// How an answer's body is framed (RFC 9112 6.3) and whether the connection ends after it.
+fn framing(
+    resp: &httparse::Response,
+    status: u16,
+    head_only: bool,
+) -> Result<(Framing, bool), String> {
+    let values = |name: &str| -> Vec<String> {
+        resp.headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value).to_ascii_lowercase())
+            .collect()
+    };
+    let tokens = |name: &str| {
+        values(name)
+            .iter()
+            .flat_map(|v| {
+                v.split(',')
+                    .map(|t| t.trim().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    let connection = tokens("connection");
+    let mut close = connection.iter().any(|t| t == "close");
+    if resp.version == Some(0) && !connection.iter().any(|t| t == "keep-alive") {
+        close = true;
+    }
+    if head_only || status == 204 || status == 304 {
+        return Ok((Framing::Length(0), close));
+    }
+    let codings = tokens("transfer-encoding");
+    if let Some(last) = codings.last() {
+        if last == "chunked" {
+            return Ok((Framing::ChunkSize, close));
+        }
+        return Ok((Framing::ToEof, true));
+    }
+    let lengths = values("content-length");
+    match lengths.first() {
+        None => Ok((Framing::ToEof, true)),
+        Some(first) => {
+            let n: u64 = first
+                .trim()
+                .parse()
+                .map_err(|_| "the app's answer has an invalid content-length".to_owned())?;
+            if lengths.iter().any(|l| l.trim() != first.trim()) {
+                return Err("the app's answer has conflicting content-lengths".into());
+            }
+            Ok((Framing::Length(n), close))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `wire` to a fresh reader `step` bytes at a time; the answers read.
+    fn read_all(wire: &[u8], step: usize, head_only: bool) -> Result<Vec<(Attempt, bool)>, String> {
+        let mut answer = Answer::default();
+        let mut input = BytesMut::new();
+        let mut got = Vec::new();
+        let mut chunks = wire.chunks(step).peekable();
+        while let Some(c) = chunks.next() {
+            input.extend_from_slice(c);
+            let eof = chunks.peek().is_none();
+            while let Some(a) = answer.feed(&mut input, head_only, eof)? {
+                got.push(a);
+            }
+        }
+        Ok(got)
+    }
+
+    #[test]
+    fn pipelined_answers_are_split_by_length_and_chunks_at_any_read_boundary() {
+        let wire = b"HTTP/1.1 100 Continue\r\n\r\n\
+            HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\n\r\nhello\
+            HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n\
+            HTTP/1.1 204 No Content\r\n\r\n\
+            HTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n";
+        for step in [1, 2, 3, 7, 64, wire.len()] {
+            let got = read_all(wire, step, false).unwrap();
+            let summary: Vec<(Option<u16>, &[u8])> = got
+                .iter()
+                .map(|(a, _)| (a.status, a.response_body.as_ref()))
+                .collect();
+            assert_eq!(
+                summary,
+                vec![
+                    (Some(200), &b"hello"[..]),
+                    (Some(503), b"abcde"),
+                    (Some(204), b""),
+                    (Some(201), b""),
+                ],
+                "read {step} bytes at a time"
+            );
+            assert_eq!(got[0].0.response_headers[1], ("x-a".into(), "1".into()));
+            assert!(got.iter().all(|(_, close)| !close));
+        }
+    }
+
+    #[test]
+    fn an_answer_without_length_runs_to_the_end_and_closes() {
+        let wire = b"HTTP/1.0 200 OK\r\n\r\nall of it";
+        let got = read_all(wire, 4, false).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(&got[0].0.response_body[..], b"all of it");
+        assert!(got[0].1, "the connection ends with it");
+        let close =
+            b"HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 0\r\n\r\n";
+        assert!(read_all(close, 100, false).unwrap()[0].1);
+    }
+
+    #[test]
+    fn a_head_request_answer_has_no_body_whatever_it_says() {
+        let wire = b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n";
+        let got = read_all(wire, 100, true).unwrap();
+        assert_eq!(got[0].0.status, Some(200));
+        assert!(got[0].0.response_body.is_empty());
+    }
+
+    #[test]
+    fn a_long_body_is_kept_up_to_the_cap_and_still_framed() {
+        let mut wire = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+            RESPONSE_CAP + 10
+        )
+        .into_bytes();
+        wire.extend(std::iter::repeat_n(b'x', RESPONSE_CAP + 10));
+        wire.extend_from_slice(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok");
+        let got = read_all(&wire, 1000, false).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0.response_body.len(), RESPONSE_CAP);
+        assert!(got[0].0.response_truncated);
+        assert_eq!(&got[1].0.response_body[..], b"ok");
+    }
+
+    #[test]
+    fn malformed_answers_are_errors_not_guesses() {
+        for wire in [
+            &b"SMTP ready\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n",
+            b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+        ] {
+            assert!(
+                read_all(wire, 100, false).is_err(),
+                "{}",
+                String::from_utf8_lossy(wire)
+            );
+        }
+        let endless = [b"HTTP/1.1 200 OK\r\n".as_slice(), &[b'x'; HEAD_MAX + 1]].concat();
+        assert!(read_all(&endless, 4096, false).is_err());
+    }
+
+    #[test]
+    fn requests_carry_their_headers_exactly_and_refuse_what_would_split_them() {
+        let p = Pipeline::new("http://127.0.0.1:9/app", Duration::from_secs(1)).unwrap();
+        let headers = vec![("X-Sig".to_owned(), b"v1,abc".to_vec())];
+        let r = p
+            .request(
+                &Method::POST,
+                "http://127.0.0.1:9/app/x?y=1",
+                &headers,
+                Bytes::from_static(b"{}"),
+            )
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(r.head).unwrap(),
+            "POST /app/x?y=1 HTTP/1.1\r\nhost: 127.0.0.1:9\r\nX-Sig: v1,abc\r\n\
+             content-length: 2\r\n\r\n"
+        );
+        let split = vec![("x".to_owned(), b"a\r\nevil: 1".to_vec())];
+        assert!(
+            p.request(&Method::POST, "http://127.0.0.1:9/", &split, Bytes::new())
+                .is_none()
+        );
+        assert!(
+            p.request(&Method::GET, "http://127.0.0.2:9/", &[], Bytes::new())
+                .is_none()
+        );
+        assert!(Pipeline::new("https://127.0.0.1/", Duration::from_secs(1)).is_none());
+    }
+}
