@@ -55,13 +55,27 @@ pub async fn next(
     Ok(
         match arrived_after(app, bin, after, timeout, limit).await? {
             Some(found) => {
-                let requests: Vec<RequestOut> =
-                    found.iter().map(|c| RequestOut::new(c, &base)).collect();
-                response::json(StatusCode::OK, &serde_json::json!({ "requests": requests }))
+                // Base64 and text of each body, base64 and text of each header, and the rest.
+                let size = found
+                    .iter()
+                    .map(|c| {
+                        let headers: usize =
+                            c.headers.iter().map(|h| h.name.len() + h.value.len()).sum();
+                        c.body.len() * 3 + headers * 3 + 512
+                    })
+                    .sum();
+                let requests = found.iter().map(|c| RequestOut::new(c, &base)).collect();
+                response::json_sized(StatusCode::OK, &Batch { requests }, size)
             }
             None => response::no_content(),
         },
     )
+}
+
+/// The answer of `next`, serialized straight from its parts (not through a `Value` tree).
+#[derive(serde::Serialize)]
+struct Batch {
+    requests: Vec<RequestOut>,
 }
 
 /// `after`, `timeout` and (when `batch`) `limit` from the query; unknown keys are ignored.
