@@ -168,19 +168,24 @@ impl Client {
         let mut kept = BytesMut::new();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| format!("the answer broke off: {}", root_cause(&e)))?;
-            if let Ok(data) = frame.into_data() {
-                let room = RESPONSE_CAP - kept.len();
-                if data.len() > room {
-                    kept.extend_from_slice(&data[..room]);
-                    attempt.response_truncated = true;
-                    break;
-                }
-                kept.extend_from_slice(&data);
+            if let Ok(data) = frame.into_data()
+                && keep_capped(&mut kept, &data)
+            {
+                attempt.response_truncated = true;
+                break;
             }
         }
         attempt.response_body = kept.freeze();
         Ok(())
     }
+}
+
+/// Appends `data` to the body kept of an answer, up to [`RESPONSE_CAP`] in all; true when
+/// some of it did not fit.
+fn keep_capped(kept: &mut BytesMut, data: &[u8]) -> bool {
+    let room = RESPONSE_CAP - kept.len();
+    kept.extend_from_slice(&data[..data.len().min(room)]);
+    data.len() > room
 }
 
 /// Says why an answer that is not 2xx does not count as delivered.
@@ -225,7 +230,17 @@ pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::check_url;
+    use super::{RESPONSE_CAP, check_url, keep_capped};
+
+    #[test]
+    fn an_answer_body_is_kept_up_to_the_cap_and_what_is_cut_is_said() {
+        let mut kept = bytes::BytesMut::new();
+        assert!(!keep_capped(&mut kept, &vec![b'a'; RESPONSE_CAP - 1]));
+        assert!(!keep_capped(&mut kept, b"b"), "exactly the cap is not cut");
+        assert!(keep_capped(&mut kept, b"c"));
+        assert_eq!(kept.len(), RESPONSE_CAP);
+        assert_eq!(kept.last(), Some(&b'b'));
+    }
 
     #[test]
     fn only_absolute_http_urls_are_accepted() {

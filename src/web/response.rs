@@ -25,8 +25,7 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 
 /// `status` with `value` serialized as the JSON body.
 pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
-    let body = serde_json::to_vec(value).expect("serializing plain data cannot fail");
-    with_type(status, "application/json", full(body))
+    json_sized(status, value, 128)
 }
 
 /// Like [`json`], for a large answer whose size is roughly known: the buffer is made once at

@@ -4,7 +4,7 @@
 use bytes::{Buf, BytesMut};
 
 use crate::model::Attempt;
-use crate::outbound::RESPONSE_CAP;
+use crate::outbound::keep_capped;
 
 /// Longest answer head, and longest chunk-size line or trailer section, read.
 const HEAD_MAX: usize = 64 * 1024;
@@ -152,11 +152,9 @@ impl Answer {
     }
 
     fn keep(&mut self, data: &[u8]) {
-        let room = RESPONSE_CAP - self.kept.len();
-        if data.len() > room {
+        if keep_capped(&mut self.kept, data) {
             self.attempt.response_truncated = true;
         }
-        self.kept.extend_from_slice(&data[..data.len().min(room)]);
     }
 
     fn finish(&mut self) -> (Attempt, bool) {
@@ -223,6 +221,7 @@ fn framing(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outbound::RESPONSE_CAP;
 
     /// Feeds `wire` to a fresh reader `step` bytes at a time; the answers read.
     fn read_all(wire: &[u8], step: usize, head_only: bool) -> Result<Vec<(Attempt, bool)>, String> {

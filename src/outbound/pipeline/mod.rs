@@ -39,6 +39,9 @@ pub struct Outgoing {
 
 /// A connection to one `http://` origin that pipelines requests to it.
 pub struct Pipeline {
+    host: String,
+    port: u16,
+    /// `host:port`, to connect to and name in errors.
     authority: String,
     timeout: Duration,
     conn: Option<TcpStream>,
@@ -55,10 +58,12 @@ impl Pipeline {
         if uri.scheme_str() != Some("http") {
             return None;
         }
-        let host = uri.host()?;
-        let authority = format!("{host}:{}", uri.port_u16().unwrap_or(80));
+        let host = uri.host()?.to_owned();
+        let port = uri.port_u16().unwrap_or(80);
         Some(Pipeline {
-            authority,
+            authority: format!("{host}:{port}"),
+            host,
+            port,
             timeout,
             conn: None,
             closing: false,
@@ -77,8 +82,10 @@ impl Pipeline {
         body: Bytes,
     ) -> Option<Outgoing> {
         let uri: Uri = url.parse().ok()?;
-        let authority = format!("{}:{}", uri.host()?, uri.port_u16().unwrap_or(80));
-        if uri.scheme_str() != Some("http") || authority != self.authority {
+        let same_origin = uri.scheme_str() == Some("http")
+            && uri.host() == Some(self.host.as_str())
+            && uri.port_u16().unwrap_or(80) == self.port;
+        if !same_origin {
             return None;
         }
         let target = uri.path_and_query().map_or("/", |p| p.as_str());
