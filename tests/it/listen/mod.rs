@@ -132,6 +132,21 @@ async fn setup(name: &str) -> (TestServer, tempfile::TempDir, PathBuf) {
     (s, dir, state)
 }
 
+/// Which captures arrived, in the order each first arrived, each once.
+fn first_arrivals(got: &[usize]) -> Vec<usize> {
+    let mut seen = std::collections::HashSet::new();
+    got.iter().copied().filter(|&i| seen.insert(i)).collect()
+}
+
+/// The relay log of request `id`, once the listener has reported on it.
+async fn reported(s: &TestServer, id: &str) -> serde_json::Value {
+    eventually(10, "the listener's report", || async {
+        let r = s.get(&format!("/api/requests/{id}/relays")).await.json();
+        (!r["relays"].as_array().unwrap().is_empty()).then_some(r)
+    })
+    .await
+}
+
 async fn received_count(rx: &Receiver, n: usize, what: &str) {
     eventually(60, what, || async { (rx.got().len() >= n).then_some(()) }).await;
 }
@@ -167,11 +182,7 @@ async fn a_thousand_in_order(extra: &[&str]) {
         .as_str()
         .unwrap()
         .to_owned();
-    let relays = eventually(10, "the report", || async {
-        let r = s.get(&format!("/api/requests/{last}/relays")).await.json();
-        (!r["relays"].as_array().unwrap().is_empty()).then_some(r)
-    })
-    .await;
+    let relays = reported(&s, &last).await;
     assert_eq!(relays["relays"][0]["kind"], "listen");
     assert_eq!(relays["relays"][0]["status"], 200);
     assert!(l.terminate().await.success());
@@ -212,13 +223,7 @@ async fn killed_mid_burst_it_resumes_in_order_and_a_stop_repeats_nothing() {
     .await;
     let got: Vec<usize> = rx.got().iter().map(check).collect();
     // What was on the wire at the kill comes again after the restart, as one run in order.
-    let mut distinct = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for &i in &got {
-        if seen.insert(i) {
-            distinct.push(i);
-        }
-    }
+    let distinct = first_arrivals(&got);
     assert_eq!(
         distinct,
         (0..500).collect::<Vec<_>>(),

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{Listener, check, received_count, setup, signed};
+use super::{Listener, check, first_arrivals, received_count, reported, setup, signed};
 use crate::support::eventually;
 use crate::support::receiver::Receiver;
 
@@ -28,14 +28,8 @@ async fn captures_the_app_refuses_mid_window_come_again_after_it_and_all_settle(
     );
     received_count(&rx, 103, "every capture, and the three again").await;
     let got: Vec<usize> = rx.got().iter().map(check).collect();
-    let mut first_seen = Vec::new();
-    for &i in &got {
-        if !first_seen.contains(&i) {
-            first_seen.push(i);
-        }
-    }
     assert_eq!(
-        first_seen,
+        first_arrivals(&got),
         (0..100).collect::<Vec<_>>(),
         "first arrivals in the bin's order"
     );
@@ -50,14 +44,7 @@ async fn captures_the_app_refuses_mid_window_come_again_after_it_and_all_settle(
         .map(|r| r["id"].as_str().unwrap().to_owned())
         .collect();
     let oldest = ids.last().unwrap();
-    let relays = eventually(10, "the report of capture 0", || async {
-        let r = s
-            .get(&format!("/api/requests/{oldest}/relays"))
-            .await
-            .json();
-        (!r["relays"].as_array().unwrap().is_empty()).then_some(r)
-    })
-    .await;
+    let relays = reported(&s, oldest).await;
     assert_eq!(relays["relays"][0]["status"], 200, "{relays}");
     let log = std::fs::read_to_string(state.with_extension("log")).unwrap();
     assert!(log.contains("answered 503; trying again"), "{log}");
