@@ -631,11 +631,20 @@ def retries_bench(work, body_file, n=20000):
     while api(f"{h.url}/api/webhooks/{hook['id']}")["deliveries"]["failed"] < n:
         time.sleep(0.2)
     took, cpu = time.monotonic() - started, cpu_seconds(h.proc.pid) - cpu0
+    # The same storm again with no captures beside it: what the attempts alone cost.
+    started, cpu0 = time.monotonic(), cpu_seconds(h.proc.pid)
+    oha(h.url + "/api/events/payment_received", "-n", str(n), "-c", "16", "-m", "POST",
+        "-H", "content-type: application/json", "-d", "{}")
+    while api(f"{h.url}/api/webhooks/{hook['id']}")["deliveries"]["failed"] < 2 * n:
+        time.sleep(0.2)
+    alone, alone_cpu = time.monotonic() - started, cpu_seconds(h.proc.pid) - cpu0
     h.stop()
     out.append((f"captures while {n:,} deliveries retry against a dead receiver",
                 f"{busy:,.0f} req/s ({busy / quiet:.2f}x the {quiet:,.0f} req/s with nothing to send)"))
     out.append((f"{n * 4:,} failing attempts (firing, {SECONDS} s of captures, retries) done in",
                 f"{took:.1f} s, {cpu:.1f} s of CPU"))
+    out.append((f"{n * 4:,} failing attempts again (firing, retries), no captures beside them",
+                f"done in {alone:.1f} s, {alone_cpu:.1f} s of CPU ({alone_cpu / (n * 4) * 1e6:.0f} us per attempt)"))
     return out
 
 

@@ -1,29 +1,41 @@
 //! The delivery worker: claims due deliveries from the outbox and sends them concurrently,
 //! at most `per_endpoint` at a time to any one host, so one slow receiver cannot hold up the
-//! rest. It sleeps until woken (something was queued or finished), until the next delivery
-//! falls due, or for at most a second, so deliveries queued by another process (the CLI) on the
-//! same database are picked up too.
+//! rest. It sleeps until woken (something was queued, or room freed for deliveries it had to
+//! leave), until the next delivery falls due, or for at most a second, so deliveries queued by
+//! another process (the CLI) on the same database are picked up too.
 //!
-//! An attempt frees its place at the endpoint as soon as it has an answer; its record goes to
-//! a recorder that writes every attempt finished while the previous write was under way in one
-//! write, and the delivery's slot in flight is given back only once its attempt is recorded.
-//! A storm of fast failures (a receiver that is down) so costs one write per batch of attempts
-//! rather than one per attempt; until it is recorded, the claim's lease keeps the delivery from
-//! being sent again.
+//! It runs on a thread of its own at the lowest CPU priority (see [`NICE`]): under a load of
+//! captures the captures come first, and the sending catches up once they ease.
+//!
+//! Attempts are claimed and recorded in batches, because each claim and each record is a
+//! write transaction and a storm of fast failures (a receiver that is down) would otherwise
+//! cost two transactions per attempt:
+//! - after a wake-up the worker lets [`GATHER`] pass, so whatever falls due meanwhile is taken
+//!   in the same claim;
+//! - an endpoint that answers fast gets up to [`QUEUED`] times its concurrency claimed at once,
+//!   the extra waiting here for a place, and is claimed for again once half of that is gone;
+//!   one kept waiting too long is left to its lease and claimed again later;
+//! - an attempt frees its place at the endpoint as soon as it has an answer; its record goes
+//!   to a recorder that writes the attempts of a few milliseconds in one write, and the
+//!   delivery's slot in flight is given back only once its attempt is recorded. Until then
+//!   the claim's lease keeps the delivery from being sent again.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::{Retries, Sender};
-use crate::model::{Attempt, DeliveryId};
-use crate::store::{Next, Store};
+use crate::model::{Attempt, DeliveryId, DueDelivery};
+use crate::store::{Admit, Next, Store};
 
 /// Most attempts recorded in one write.
 const RECORD_BATCH: usize = 512;
+/// How long the recorder gathers attempts after the first before it writes them.
+const RECORD_GATHER: Duration = Duration::from_millis(5);
 
 /// An attempt to record, and who waits for it to be recorded.
 type Record = (DeliveryId, Attempt, Next, oneshot::Sender<()>);
@@ -34,6 +46,16 @@ type Record = (DeliveryId, Attempt, Next, oneshot::Sender<()>);
 async fn recorder(store: Store, mut rx: mpsc::UnboundedReceiver<Record>) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        // Attempts that end within a moment of each other share one write.
+        let gather = tokio::time::sleep(RECORD_GATHER);
+        tokio::pin!(gather);
+        while batch.len() < RECORD_BATCH {
+            let room = RECORD_BATCH - batch.len();
+            tokio::select! {
+                n = rx.recv_many(&mut batch, room) => if n == 0 { break },
+                () = &mut gather => break,
+            }
+        }
         let (items, waiting): (Vec<_>, Vec<_>) = batch
             .drain(..)
             .map(|(id, attempt, next, done)| ((id, attempt, next), done))
@@ -56,14 +78,87 @@ async fn recorder(store: Store, mut rx: mpsc::UnboundedReceiver<Record>) {
 const MAX_IN_FLIGHT: usize = 256;
 /// Longest the worker sleeps without looking at the outbox.
 const POLL: Duration = Duration::from_secs(1);
+/// Most deliveries taken in one claim.
+const CLAIM_BATCH: usize = 128;
+/// How long the worker lets deliveries fall due (or be queued) after it was woken before it
+/// claims, so that a stream of them is taken in a few claims rather than one claim each.
+const GATHER: Duration = Duration::from_millis(20);
+/// An endpoint whose last attempt took less than this answers (or fails) fast: the worker
+/// claims up to [`QUEUED`] times its concurrency at once and keeps the extra waiting here, so
+/// a storm of fast failures costs one claim per several attempts, not one per attempt.
+const FAST: Duration = Duration::from_millis(100);
+/// How many times its concurrency a fast endpoint may have claimed at once.
+const QUEUED: usize = 8;
+/// A delivery kept waiting for its endpoint's place longer than this is not sent: its lease
+/// (the timeout plus [`super::LEASE_MARGIN`]) could run out during the attempt. It is left to
+/// a later claim once the lease ends.
+const START_WITHIN: Duration = Duration::from_secs(3);
 
-/// Starts the worker; it stops when `shutdown` turns true (leases let unfinished sends resume).
+/// What the worker holds for one endpoint: deliveries claimed and not yet answered (waiting
+/// or in flight), the places that bound how many are in flight, and whether it is fast.
+struct Endpoint {
+    claimed: usize,
+    places: Arc<Semaphore>,
+    fast: bool,
+}
+
+impl Endpoint {
+    /// How many deliveries this endpoint may have claimed at once.
+    fn most(&self, per_endpoint: usize) -> usize {
+        per_endpoint * if self.fast { QUEUED } else { 1 }
+    }
+
+    /// Counts one more delivery claimed for this endpoint; its places to wait for.
+    fn take(&mut self) -> Arc<Semaphore> {
+        self.claimed += 1;
+        self.places.clone()
+    }
+}
+
+/// How much lower than the rest of hookbin the sender thread runs (a `nice` increment, here to
+/// the lowest): catching is what a public bin URL must keep doing under load, and a delivery
+/// waits for its schedule anyway. On an idle machine the sender still gets a whole core.
+const NICE: i32 = 19;
+
+/// Starts the worker on a thread of its own, at a lower CPU priority than the captures (see
+/// [`NICE`]); it stops when `shutdown` turns true (leases let unfinished sends resume). The
+/// handle finishes when the worker has stopped.
 pub fn spawn(
     sender: Sender,
     per_endpoint: usize,
     shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    tokio::spawn(run(sender, per_endpoint.max(1), shutdown))
+    let (stopped, done) = oneshot::channel::<()>();
+    let started = std::thread::Builder::new()
+        .name("hookbin-sender".into())
+        .spawn(move || {
+            lower_priority();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the sender");
+            rt.block_on(run(sender, per_endpoint.max(1), shutdown));
+            let _ = stopped.send(());
+        });
+    if let Err(e) = started {
+        tracing::error!(error = %e, "cannot start the delivery worker");
+    }
+    tokio::spawn(async move {
+        let _ = done.await;
+    })
+}
+
+/// Lowers this thread's CPU priority by [`NICE`]; threads it starts inherit it.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain syscalls on the calling thread's own id, with no pointers involved.
+    unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        let now = libc::getpriority(libc::PRIO_PROCESS, tid);
+        if libc::setpriority(libc::PRIO_PROCESS, tid, now + NICE) != 0 {
+            tracing::debug!("cannot lower the sender thread's priority");
+        }
+    }
 }
 
 /// The part of a URL that identifies the receiving server.
@@ -75,8 +170,9 @@ fn endpoint(url: &str) -> String {
 }
 
 async fn run(sender: Sender, per_endpoint: usize, mut shutdown: watch::Receiver<bool>) {
-    let busy: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let busy: Arc<Mutex<HashMap<String, Endpoint>>> = Arc::default();
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let freed = Arc::new(Notify::new());
     let lease_ms = sender.lease().as_millis() as i64;
     let (record, records) = mpsc::unbounded_channel::<Record>();
     tokio::spawn(recorder(sender.store.clone(), records));
@@ -85,63 +181,140 @@ async fn run(sender: Sender, per_endpoint: usize, mut shutdown: watch::Receiver<
             break;
         }
         let room = slots.available_permits();
+        let limit = room.min(CLAIM_BATCH);
+        let refused = Arc::new(AtomicBool::new(false));
         let mut claimed = Vec::new();
-        if room > 0 {
-            let mut seen = busy.lock().expect("busy map").clone();
-            let admit = Box::new(move |url: &str| {
-                let n = seen.entry(endpoint(url)).or_default();
-                let ok = *n < per_endpoint;
-                if ok {
-                    *n += 1;
-                }
-                ok
-            });
-            match sender.store.claim_due(room.min(128), lease_ms, admit).await {
+        if limit > 0 {
+            let admit = admission(&busy, per_endpoint, refused.clone());
+            match sender.store.claim_due(limit, lease_ms, admit).await {
                 Ok(c) => claimed = c,
                 Err(e) => tracing::error!(error = %e, "cannot claim deliveries"),
             }
         }
-        let full_batch = !claimed.is_empty() && claimed.len() == room.min(128);
+        let full = limit > 0 && claimed.len() == limit;
         for d in claimed {
-            let key = endpoint(&d.url);
-            *busy
+            let places = busy
                 .lock()
                 .expect("busy map")
-                .entry(key.clone())
-                .or_default() += 1;
+                .entry(endpoint(&d.url))
+                .or_insert_with(|| Endpoint {
+                    claimed: 0,
+                    places: Arc::new(Semaphore::new(per_endpoint)),
+                    fast: false,
+                })
+                .take();
             let permit = slots.clone().acquire_owned().await.expect("semaphore open");
-            let (sender, busy, record) = (sender.clone(), busy.clone(), record.clone());
-            tokio::spawn(async move {
-                let (attempt, next) = sender.try_once(&d, Retries::OnSchedule).await;
-                {
-                    let mut b = busy.lock().expect("busy map");
-                    if let Some(n) = b.get_mut(&key) {
-                        *n -= 1;
-                        if *n == 0 {
-                            b.remove(&key);
-                        }
-                    }
-                }
-                sender.wake();
-                let (done, recorded) = oneshot::channel();
-                if record.send((d.id, attempt, next, done)).is_ok() {
-                    let _ = recorded.await;
-                }
-                drop(permit);
-                sender.wake();
-            });
+            let ctx = (sender.clone(), busy.clone(), record.clone(), freed.clone());
+            let slot = (permit, slots.clone());
+            tokio::spawn(send(d, places, slot, per_endpoint, ctx));
         }
-        if full_batch {
+        if full && room > limit {
             continue;
         }
+        // Wait for a reason to claim again: something queued, the next delivery falling due,
+        // or (when this claim left due deliveries behind for want of room) room freed.
+        let capped = full || refused.load(Ordering::Relaxed);
         let nap = match sender.store.next_due().await {
-            Ok(Some(t)) => (t - chrono::Utc::now()).to_std().unwrap_or(POLL).min(POLL),
+            Ok(Some(t)) => (t - chrono::Utc::now())
+                .to_std()
+                .unwrap_or_default()
+                .min(POLL),
             _ => POLL,
         };
-        tokio::select! {
-            () = sender.wake.notified() => {}
-            () = tokio::time::sleep(nap) => {}
-            _ = shutdown.changed() => {}
+        let gather = tokio::select! {
+            () = sender.wake.notified() => true,
+            () = freed.notified(), if capped => false,
+            // Deliveries left behind are already due: the timer then only looks again after
+            // a moment, for other endpoints' deliveries, and claims at once.
+            () = tokio::time::sleep(if capped { nap.max(GATHER) } else { nap }) => !capped,
+            _ = shutdown.changed() => continue,
+        };
+        // Whatever falls due or is queued in the next moment goes in the same claim; room
+        // freed for deliveries already due is claimed at once.
+        if gather {
+            tokio::select! {
+                () = tokio::time::sleep(GATHER) => {}
+                _ = shutdown.changed() => {}
+            }
         }
+    }
+}
+
+/// The claim's admission rule: an endpoint takes deliveries up to its concurrency, or
+/// [`QUEUED`] times that when it answers fast; `refused` notes that one was turned away.
+fn admission(
+    busy: &Mutex<HashMap<String, Endpoint>>,
+    per_endpoint: usize,
+    refused: Arc<AtomicBool>,
+) -> Admit {
+    let mut most: HashMap<String, usize> = HashMap::new();
+    let mut taken: HashMap<String, usize> = HashMap::new();
+    for (key, e) in busy.lock().expect("busy map").iter() {
+        most.insert(key.clone(), e.most(per_endpoint));
+        taken.insert(key.clone(), e.claimed);
+    }
+    Box::new(move |url: &str| {
+        let key = endpoint(url);
+        let cap = most.get(&key).copied().unwrap_or(per_endpoint);
+        let n = taken.entry(key).or_default();
+        if *n < cap {
+            *n += 1;
+            true
+        } else {
+            refused.store(true, Ordering::Relaxed);
+            false
+        }
+    })
+}
+
+type Context = (
+    Sender,
+    Arc<Mutex<HashMap<String, Endpoint>>>,
+    mpsc::UnboundedSender<Record>,
+    Arc<Notify>,
+);
+
+/// One claimed delivery: waits for a place at its endpoint, makes the attempt (unless it
+/// waited so long that its lease could run out meanwhile), and hands it to the recorder.
+async fn send(
+    d: DueDelivery,
+    places: Arc<Semaphore>,
+    (slot, slots): (OwnedSemaphorePermit, Arc<Semaphore>),
+    per_endpoint: usize,
+    (sender, busy, record, freed): Context,
+) {
+    let waited = tokio::time::Instant::now();
+    let place = places.acquire_owned().await.expect("semaphore open");
+    let sent = if waited.elapsed() <= START_WITHIN {
+        Some(sender.try_once(&d, Retries::OnSchedule).await)
+    } else {
+        None
+    };
+    drop(place);
+    let key = endpoint(&d.url);
+    let low = {
+        let mut b = busy.lock().expect("busy map");
+        let e = b.get_mut(&key).expect("a claimed delivery's endpoint");
+        e.claimed -= 1;
+        if let Some((attempt, _)) = &sent {
+            e.fast = Duration::from_millis(attempt.duration_ms) < FAST;
+        }
+        e.claimed <= e.most(per_endpoint) / 2
+    };
+    // Another claim is worth a transaction once this endpoint's queue is half gone.
+    if low {
+        freed.notify_one();
+    }
+    if let Some((attempt, next)) = sent {
+        let (done, recorded) = oneshot::channel();
+        if record.send((d.id, attempt, next, done)).is_ok() {
+            let _ = recorded.await;
+        }
+    }
+    // A freed slot is worth a claim only when every slot was taken.
+    let was_full = slots.available_permits() == 0;
+    drop(slot);
+    if was_full {
+        freed.notify_one();
     }
 }
