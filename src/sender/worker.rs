@@ -299,7 +299,13 @@ async fn send(
         if let Some((attempt, _)) = &sent {
             e.fast = Duration::from_millis(attempt.duration_ms) < FAST;
         }
-        e.claimed <= e.most(per_endpoint) / 2
+        let low = e.claimed <= e.most(per_endpoint) / 2;
+        // An endpoint is forgotten once idle, unless it is fast: that is what the next claim
+        // needs to know about it.
+        if e.claimed == 0 && !e.fast {
+            b.remove(&key);
+        }
+        low
     };
     // Another claim is worth a transaction once this endpoint's queue is half gone.
     if low {
