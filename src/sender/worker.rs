@@ -169,44 +169,67 @@ fn endpoint(url: &str) -> String {
         .unwrap_or_else(|| url.to_owned())
 }
 
+/// What the worker and each of its sends share.
+#[derive(Clone)]
+struct Shared {
+    sender: Sender,
+    per_endpoint: usize,
+    busy: Arc<Mutex<HashMap<String, Endpoint>>>,
+    /// One permit per delivery in flight or waiting for its record, at most [`MAX_IN_FLIGHT`].
+    slots: Arc<Semaphore>,
+    /// Room freed for more: an endpoint's queue half gone, or a slot after all were taken.
+    freed: Arc<Notify>,
+    record: mpsc::UnboundedSender<Record>,
+}
+
 async fn run(sender: Sender, per_endpoint: usize, mut shutdown: watch::Receiver<bool>) {
-    let busy: Arc<Mutex<HashMap<String, Endpoint>>> = Arc::default();
-    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let freed = Arc::new(Notify::new());
     let lease_ms = sender.lease().as_millis() as i64;
     let (record, records) = mpsc::unbounded_channel::<Record>();
     tokio::spawn(recorder(sender.store.clone(), records));
+    let w = Shared {
+        sender,
+        per_endpoint,
+        busy: Arc::default(),
+        slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        freed: Arc::new(Notify::new()),
+        record,
+    };
     loop {
         if *shutdown.borrow() {
             break;
         }
-        let room = slots.available_permits();
+        let room = w.slots.available_permits();
         let limit = room.min(CLAIM_BATCH);
         let refused = Arc::new(AtomicBool::new(false));
         let mut claimed = Vec::new();
         if limit > 0 {
-            let admit = admission(&busy, per_endpoint, refused.clone());
-            match sender.store.claim_due(limit, lease_ms, admit).await {
+            let admit = w.admission(refused.clone());
+            match w.sender.store.claim_due(limit, lease_ms, admit).await {
                 Ok(c) => claimed = c,
                 Err(e) => tracing::error!(error = %e, "cannot claim deliveries"),
             }
         }
         let full = limit > 0 && claimed.len() == limit;
         for d in claimed {
-            let places = busy
+            let key = endpoint(&d.url);
+            let places = w
+                .busy
                 .lock()
                 .expect("busy map")
-                .entry(endpoint(&d.url))
+                .entry(key.clone())
                 .or_insert_with(|| Endpoint {
                     claimed: 0,
                     places: Arc::new(Semaphore::new(per_endpoint)),
                     fast: false,
                 })
                 .take();
-            let permit = slots.clone().acquire_owned().await.expect("semaphore open");
-            let ctx = (sender.clone(), busy.clone(), record.clone(), freed.clone());
-            let slot = (permit, slots.clone());
-            tokio::spawn(send(d, places, slot, per_endpoint, ctx));
+            let slot = w
+                .slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore open");
+            tokio::spawn(w.clone().send(d, key, places, slot));
         }
         if full && room > limit {
             continue;
@@ -214,7 +237,7 @@ async fn run(sender: Sender, per_endpoint: usize, mut shutdown: watch::Receiver<
         // Wait for a reason to claim again: something queued, the next delivery falling due,
         // or (when this claim left due deliveries behind for want of room) room freed.
         let capped = full || refused.load(Ordering::Relaxed);
-        let nap = match sender.store.next_due().await {
+        let nap = match w.sender.store.next_due().await {
             Ok(Some(t)) => (t - chrono::Utc::now())
                 .to_std()
                 .unwrap_or_default()
@@ -222,8 +245,8 @@ async fn run(sender: Sender, per_endpoint: usize, mut shutdown: watch::Receiver<
             _ => POLL,
         };
         let gather = tokio::select! {
-            () = sender.wake.notified() => true,
-            () = freed.notified(), if capped => false,
+            () = w.sender.wake.notified() => true,
+            () = w.freed.notified(), if capped => false,
             // Deliveries left behind are already due: the timer then only looks again after
             // a moment, for other endpoints' deliveries, and claims at once.
             () = tokio::time::sleep(if capped { nap.max(GATHER) } else { nap }) => !capped,
@@ -240,87 +263,79 @@ async fn run(sender: Sender, per_endpoint: usize, mut shutdown: watch::Receiver<
     }
 }
 
-/// The claim's admission rule: an endpoint takes deliveries up to its concurrency, or
-/// [`QUEUED`] times that when it answers fast; `refused` notes that one was turned away.
-fn admission(
-    busy: &Mutex<HashMap<String, Endpoint>>,
-    per_endpoint: usize,
-    refused: Arc<AtomicBool>,
-) -> Admit {
-    let mut most: HashMap<String, usize> = HashMap::new();
-    let mut taken: HashMap<String, usize> = HashMap::new();
-    for (key, e) in busy.lock().expect("busy map").iter() {
-        most.insert(key.clone(), e.most(per_endpoint));
-        taken.insert(key.clone(), e.claimed);
+impl Shared {
+    /// The claim's admission rule: an endpoint takes deliveries up to its concurrency, or
+    /// [`QUEUED`] times that when it answers fast; `refused` notes that one was turned away.
+    fn admission(&self, refused: Arc<AtomicBool>) -> Admit {
+        let per_endpoint = self.per_endpoint;
+        // Per endpoint: how many it has claimed, and the most it may.
+        let mut seen: HashMap<String, (usize, usize)> = self
+            .busy
+            .lock()
+            .expect("busy map")
+            .iter()
+            .map(|(key, e)| (key.clone(), (e.claimed, e.most(per_endpoint))))
+            .collect();
+        Box::new(move |url: &str| {
+            let (n, most) = seen.entry(endpoint(url)).or_insert((0, per_endpoint));
+            if *n < *most {
+                *n += 1;
+                true
+            } else {
+                refused.store(true, Ordering::Relaxed);
+                false
+            }
+        })
     }
-    Box::new(move |url: &str| {
-        let key = endpoint(url);
-        let cap = most.get(&key).copied().unwrap_or(per_endpoint);
-        let n = taken.entry(key).or_default();
-        if *n < cap {
-            *n += 1;
-            true
+
+    /// One claimed delivery to `key`: waits for a place at the endpoint, makes the attempt
+    /// (unless it waited so long that its lease could run out meanwhile), and hands it to the
+    /// recorder.
+    async fn send(
+        self,
+        d: DueDelivery,
+        key: String,
+        places: Arc<Semaphore>,
+        slot: OwnedSemaphorePermit,
+    ) {
+        let waited = tokio::time::Instant::now();
+        let place = places.acquire_owned().await.expect("semaphore open");
+        let sent = if waited.elapsed() <= START_WITHIN {
+            Some(self.sender.try_once(&d, Retries::OnSchedule).await)
         } else {
-            refused.store(true, Ordering::Relaxed);
-            false
+            None
+        };
+        drop(place);
+        let low = {
+            let mut b = self.busy.lock().expect("busy map");
+            let e = b.get_mut(&key).expect("a claimed delivery's endpoint");
+            e.claimed -= 1;
+            if let Some((attempt, _)) = &sent {
+                e.fast = Duration::from_millis(attempt.duration_ms) < FAST;
+            }
+            let low = e.claimed <= e.most(self.per_endpoint) / 2;
+            // An endpoint is forgotten once idle, unless it is fast: that is what the next
+            // claim needs to know about it.
+            if e.claimed == 0 && !e.fast {
+                b.remove(&key);
+            }
+            low
+        };
+        // Another claim is worth a transaction once this endpoint's queue is half gone.
+        if low {
+            self.freed.notify_one();
         }
-    })
-}
-
-type Context = (
-    Sender,
-    Arc<Mutex<HashMap<String, Endpoint>>>,
-    mpsc::UnboundedSender<Record>,
-    Arc<Notify>,
-);
-
-/// One claimed delivery: waits for a place at its endpoint, makes the attempt (unless it
-/// waited so long that its lease could run out meanwhile), and hands it to the recorder.
-async fn send(
-    d: DueDelivery,
-    places: Arc<Semaphore>,
-    (slot, slots): (OwnedSemaphorePermit, Arc<Semaphore>),
-    per_endpoint: usize,
-    (sender, busy, record, freed): Context,
-) {
-    let waited = tokio::time::Instant::now();
-    let place = places.acquire_owned().await.expect("semaphore open");
-    let sent = if waited.elapsed() <= START_WITHIN {
-        Some(sender.try_once(&d, Retries::OnSchedule).await)
-    } else {
-        None
-    };
-    drop(place);
-    let key = endpoint(&d.url);
-    let low = {
-        let mut b = busy.lock().expect("busy map");
-        let e = b.get_mut(&key).expect("a claimed delivery's endpoint");
-        e.claimed -= 1;
-        if let Some((attempt, _)) = &sent {
-            e.fast = Duration::from_millis(attempt.duration_ms) < FAST;
+        if let Some((attempt, next)) = sent {
+            let (done, recorded) = oneshot::channel();
+            if self.record.send((d.id, attempt, next, done)).is_ok() {
+                let _ = recorded.await;
+            }
         }
-        let low = e.claimed <= e.most(per_endpoint) / 2;
-        // An endpoint is forgotten once idle, unless it is fast: that is what the next claim
-        // needs to know about it.
-        if e.claimed == 0 && !e.fast {
-            b.remove(&key);
+        // A freed slot is worth a claim only when every slot was taken.
+        let was_full = self.slots.available_permits() == 0;
+        drop(slot);
+        if was_full {
+            self.freed.notify_one();
         }
-        low
-    };
-    // Another claim is worth a transaction once this endpoint's queue is half gone.
-    if low {
-        freed.notify_one();
-    }
-    if let Some((attempt, next)) = sent {
-        let (done, recorded) = oneshot::channel();
-        if record.send((d.id, attempt, next, done)).is_ok() {
-            let _ = recorded.await;
-        }
-    }
-    // A freed slot is worth a claim only when every slot was taken.
-    let was_full = slots.available_permits() == 0;
-    drop(slot);
-    if was_full {
-        freed.notify_one();
     }
 }
