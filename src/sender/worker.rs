@@ -4,8 +4,9 @@
 //! leave), until the next delivery falls due, or for at most a second, so deliveries queued by
 //! another process (the CLI) on the same database are picked up too.
 //!
-//! It runs on a thread of its own at the lowest CPU priority (see [`NICE`]): under a load of
-//! captures the captures come first, and the sending catches up once they ease.
+//! It runs on a thread of its own at normal priority: a lower one starved deliveries whenever
+//! anything else kept the cores busy (20× slower beside three busy loops), and bought the
+//! captures nothing measurable.
 //!
 //! Attempts are claimed and recorded in batches, because each claim and each record is a
 //! write transaction and a storm of fast failures (a receiver that is down) would otherwise
@@ -115,14 +116,9 @@ impl Endpoint {
     }
 }
 
-/// How much lower than the rest of hookbin the sender thread runs (a `nice` increment, here to
-/// the lowest): catching is what a public bin URL must keep doing under load, and a delivery
-/// waits for its schedule anyway. On an idle machine the sender still gets a whole core.
-const NICE: i32 = 19;
-
-/// Starts the worker on a thread of its own, at a lower CPU priority than the captures (see
-/// [`NICE`]); it stops when `shutdown` turns true (leases let unfinished sends resume). The
-/// handle finishes when the worker has stopped.
+/// Starts the worker on a thread of its own, so its claims, signing and records never queue
+/// behind the server's tasks; it stops when `shutdown` turns true (leases let unfinished sends
+/// resume). The handle finishes when the worker has stopped.
 pub fn spawn(
     sender: Sender,
     per_endpoint: usize,
@@ -132,7 +128,6 @@ pub fn spawn(
     let started = std::thread::Builder::new()
         .name("hookbin-sender".into())
         .spawn(move || {
-            lower_priority();
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -146,19 +141,6 @@ pub fn spawn(
     tokio::spawn(async move {
         let _ = done.await;
     })
-}
-
-/// Lowers this thread's CPU priority by [`NICE`]; threads it starts inherit it.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: plain syscalls on the calling thread's own id, with no pointers involved.
-    unsafe {
-        let tid = libc::gettid() as libc::id_t;
-        let now = libc::getpriority(libc::PRIO_PROCESS, tid);
-        if libc::setpriority(libc::PRIO_PROCESS, tid, now + NICE) != 0 {
-            tracing::debug!("cannot lower the sender thread's priority");
-        }
-    }
 }
 
 /// The part of a URL that identifies the receiving server.
