@@ -117,8 +117,8 @@ impl Endpoint {
 }
 
 /// Starts the worker on a thread of its own, so its claims, signing and records never queue
-/// behind the server's tasks; it stops when `shutdown` turns true (leases let unfinished sends
-/// resume). The handle finishes when the worker has stopped.
+/// behind the server's tasks; it stops when `shutdown` turns true or its sender is dropped
+/// (leases let unfinished sends resume). The handle finishes when the worker has stopped.
 pub fn spawn(
     sender: Sender,
     per_endpoint: usize,
@@ -232,14 +232,15 @@ async fn run(sender: Sender, per_endpoint: usize, mut shutdown: watch::Receiver<
             // Deliveries left behind are already due: the timer then only looks again after
             // a moment, for other endpoints' deliveries, and claims at once.
             () = tokio::time::sleep(if capped { nap.max(GATHER) } else { nap }) => !capped,
-            _ = shutdown.changed() => continue,
+            // Told to stop, or whoever could tell it is gone (the server was dropped).
+            _ = shutdown.wait_for(|stop| *stop) => break,
         };
         // Whatever falls due or is queued in the next moment goes in the same claim; room
         // freed for deliveries already due is claimed at once.
         if gather {
             tokio::select! {
                 () = tokio::time::sleep(GATHER) => {}
-                _ = shutdown.changed() => {}
+                _ = shutdown.wait_for(|stop| *stop) => break,
             }
         }
     }
@@ -319,5 +320,51 @@ impl Shared {
         if was_full {
             self.freed.notify_one();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::watch;
+
+    use crate::config::Config;
+    use crate::outbound::Client;
+    use crate::sender::Sender;
+    use crate::store::Store;
+
+    /// Starts a worker over a fresh database, with its stop switch.
+    async fn worker(dir: &tempfile::TempDir) -> (watch::Sender<bool>, super::JoinHandle<()>) {
+        let config = Config::new(dir.path().join("h.db"));
+        let store = Store::open(&config.db).await.unwrap();
+        let client = Client::new(config.timeout, false, &config.trust);
+        let sender = Sender::new(store, config.catalog, config.retry, client);
+        let (stop, stopping) = watch::channel(false);
+        (stop, super::spawn(sender, 4, stopping))
+    }
+
+    #[tokio::test]
+    async fn the_worker_stops_when_told_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let (stop, handle) = worker(&dir).await;
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), handle)
+            .await
+            .expect("the worker stopped")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_worker_stops_when_its_server_is_dropped_without_a_word() {
+        // A dropped switch must not read as "go on" at once, or the worker claims in a loop
+        // (on a thread of its own, outliving the server) for as long as the process lives.
+        let dir = tempfile::tempdir().unwrap();
+        let (stop, handle) = worker(&dir).await;
+        drop(stop);
+        tokio::time::timeout(Duration::from_secs(10), handle)
+            .await
+            .expect("the worker stopped")
+            .unwrap();
     }
 }
