@@ -344,15 +344,20 @@ mod tests {
         (stop, super::spawn(sender, 4, stopping))
     }
 
+    /// Fails unless the worker's handle finishes within a deadline.
+    async fn stops(handle: super::JoinHandle<()>) {
+        tokio::time::timeout(Duration::from_secs(10), handle)
+            .await
+            .expect("the worker stopped")
+            .unwrap();
+    }
+
     #[tokio::test]
     async fn the_worker_stops_when_told_to() {
         let dir = tempfile::tempdir().unwrap();
         let (stop, handle) = worker(&dir).await;
         stop.send(true).unwrap();
-        tokio::time::timeout(Duration::from_secs(10), handle)
-            .await
-            .expect("the worker stopped")
-            .unwrap();
+        stops(handle).await;
     }
 
     #[tokio::test]
@@ -362,9 +367,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (stop, handle) = worker(&dir).await;
         drop(stop);
-        tokio::time::timeout(Duration::from_secs(10), handle)
-            .await
-            .expect("the worker stopped")
-            .unwrap();
+        stops(handle).await;
     }
 }
