@@ -95,7 +95,7 @@ def oha(url, *args):
 # (async workers and the blocking pool share the name: tokio-rt-worker, or tokio-runtime-w in
 # older tokio), and anything else (the main thread).
 THREAD_GROUPS = [("writer", "hookbin-writer"), ("checkpointer", "hookbin-checkp"),
-                 ("runtime threads", "tokio-r")]
+                 ("sender", "hookbin-sender"), ("runtime threads", "tokio-r")]
 
 
 def thread_cpu(pid):
@@ -632,12 +632,13 @@ def retries_bench(work, body_file, n=20000):
         time.sleep(0.2)
     took, cpu = time.monotonic() - started, cpu_seconds(h.proc.pid) - cpu0
     # The same storm again with no captures beside it: what the attempts alone cost.
-    started, cpu0 = time.monotonic(), cpu_seconds(h.proc.pid)
+    started, cpu0, groups0 = time.monotonic(), cpu_seconds(h.proc.pid), thread_cpu(h.proc.pid)
     oha(h.url + "/api/events/payment_received", "-n", str(n), "-c", "16", "-m", "POST",
         "-H", "content-type: application/json", "-d", "{}")
     while api(f"{h.url}/api/webhooks/{hook['id']}")["deliveries"]["failed"] < 2 * n:
         time.sleep(0.2)
     alone, alone_cpu = time.monotonic() - started, cpu_seconds(h.proc.pid) - cpu0
+    per_group = cpu_per_request(groups0, thread_cpu(h.proc.pid), n * 4)
     h.stop()
     out.append((f"captures while {n:,} deliveries retry against a dead receiver",
                 f"{busy:,.0f} req/s ({busy / quiet:.2f}x the {quiet:,.0f} req/s with nothing to send)"))
@@ -645,6 +646,8 @@ def retries_bench(work, body_file, n=20000):
                 f"{took:.1f} s, {cpu:.1f} s of CPU"))
     out.append((f"{n * 4:,} failing attempts again (firing, retries), no captures beside them",
                 f"done in {alone:.1f} s, {alone_cpu:.1f} s of CPU ({alone_cpu / (n * 4) * 1e6:.0f} us per attempt)"))
+    out.append(("  CPU µs per attempt by thread group",
+                ", ".join(f"{g} {per_group.get(g, 0.0):.1f}" for g, _ in THREAD_GROUPS + [("other", "")])))
     return out
 
 

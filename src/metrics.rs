@@ -151,6 +151,11 @@ impl Metrics {
         }
     }
 
+    /// How many captures this node has answered 200 so far: the sender paces itself by it.
+    pub fn captured(&self) -> u64 {
+        self.captured_ok.get()
+    }
+
     /// A capture stored with `bytes` of body.
     pub fn stored(&self, bytes: u64) {
         self.bytes_stored.inc_by(bytes);

@@ -6,6 +6,7 @@
 //! slug in `webhook-event`; the bytes sent are the bytes stored, so the log shows exactly what
 //! went out.
 
+pub mod pace;
 pub mod retry;
 pub mod signing;
 pub mod worker;

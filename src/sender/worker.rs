@@ -4,6 +4,9 @@
 //! leave), until the next delivery falls due, or for at most a second, so deliveries queued by
 //! another process (the CLI) on the same database are picked up too.
 //!
+//! While the node is busy capturing, it starts only as many attempts as [`super::pace`]
+//! allows, so a retry storm does not take the cores from the bins.
+//!
 //! It runs on a thread of its own at normal priority: a lower one starved deliveries whenever
 //! anything else kept the cores busy (20× slower beside three busy loops), and bought the
 //! captures nothing measurable.
@@ -29,6 +32,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::pace::{self, Pace};
 use super::{Retries, Sender};
 use crate::model::{Attempt, DeliveryId, DueDelivery};
 use crate::store::{Admit, Next, Store};
@@ -176,12 +180,16 @@ async fn run(sender: Sender, per_endpoint: usize, mut shutdown: watch::Receiver<
         freed: Arc::new(Notify::new()),
         record,
     };
+    let mut pace = Pace::new(std::time::Instant::now());
     loop {
         if *shutdown.borrow() {
             break;
         }
         let room = w.slots.available_permits();
-        let limit = room.min(CLAIM_BATCH);
+        let captured = w.sender.store.metrics().captured();
+        let allowed = pace.allowance(std::time::Instant::now(), captured);
+        let paced = allowed < room.min(CLAIM_BATCH);
+        let limit = room.min(CLAIM_BATCH).min(allowed);
         let refused = Arc::new(AtomicBool::new(false));
         let mut claimed = Vec::new();
         if limit > 0 {
@@ -192,6 +200,7 @@ async fn run(sender: Sender, per_endpoint: usize, mut shutdown: watch::Receiver<
             }
         }
         let full = limit > 0 && claimed.len() == limit;
+        pace.spend(claimed.len());
         for d in claimed {
             let key = endpoint(&d.url);
             let places = w
@@ -212,6 +221,13 @@ async fn run(sender: Sender, per_endpoint: usize, mut shutdown: watch::Receiver<
                 .await
                 .expect("semaphore open");
             tokio::spawn(w.clone().send(d, key, places, slot));
+        }
+        // Held back for the captures: claim again when the allowance has grown.
+        if paced && (full || limit == 0) {
+            tokio::select! {
+                () = tokio::time::sleep(pace::TICK) => continue,
+                _ = shutdown.wait_for(|stop| *stop) => break,
+            }
         }
         if full && room > limit {
             continue;
