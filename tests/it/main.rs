@@ -18,6 +18,7 @@ mod listen;
 mod lists;
 mod live;
 mod metrics;
+mod migrations;
 mod openapi;
 mod pages;
 mod postgres;

@@ -49,10 +49,12 @@ async fn an_older_database_gains_its_index_in_the_background_and_searches_stay_c
              DROP TABLE search_blocks; DROP TABLE search_groups; DROP TABLE search_state;
              DROP TABLE rule_steps; ALTER TABLE bin_settings DROP COLUMN rules;
              ALTER TABLE requests DROP COLUMN response_rule;
-             DROP INDEX deliveries_by_webhook_state;
              PRAGMA user_version = 5;"
         ))
         .unwrap();
+        crate::migrations::deliveries_before_their_state_table(&conn);
+        conn.execute_batch("DROP INDEX deliveries_by_webhook_state;")
+            .unwrap();
         drop(conn);
         s.restart().await
     };

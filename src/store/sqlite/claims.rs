@@ -2,7 +2,8 @@
 //!
 //! A claim moves `next_attempt_ms` a lease into the future instead of marking the delivery as
 //! taken, so a process that dies mid-send leaves nothing stuck: the lease runs out and the
-//! delivery is due again (at-least-once).
+//! delivery is due again (at-least-once). Claims write only the narrow `delivery_state` rows;
+//! a delivery's own row (its payload) is only read.
 
 use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
@@ -31,40 +32,41 @@ impl Sqlite {
                 .prepare_cached(
                     "SELECT w.id, w.url, w.secret FROM webhooks w
                      WHERE w.active = 1 AND EXISTS (
-                         SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id
-                         AND d.state = 'pending' AND d.next_attempt_ms <= ?1)
-                     ORDER BY (SELECT min(d.next_attempt_ms) FROM deliveries d
-                               WHERE d.webhook_id = w.id AND d.state = 'pending')",
+                         SELECT 1 FROM delivery_state s WHERE s.webhook_id = w.id
+                         AND s.state = 'pending' AND s.next_attempt_ms <= ?1)
+                     ORDER BY (SELECT min(s.next_attempt_ms) FROM delivery_state s
+                               WHERE s.webhook_id = w.id AND s.state = 'pending')",
                 )?
                 .query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<Result<_, _>>()?;
             let mut due = conn.prepare_cached(
-                "SELECT id FROM deliveries
+                "SELECT seq, attempt_count FROM delivery_state
                  WHERE webhook_id = ?1 AND state = 'pending' AND next_attempt_ms <= ?2
                  ORDER BY next_attempt_ms LIMIT ?3",
             )?;
-            let mut take = conn.prepare_cached(
-                "UPDATE deliveries SET next_attempt_ms = ?2 WHERE id = ?1
-                 RETURNING event, payload, attempt_count",
-            )?;
+            let mut take = conn
+                .prepare_cached("UPDATE delivery_state SET next_attempt_ms = ?2 WHERE seq = ?1")?;
+            let mut read =
+                conn.prepare_cached("SELECT id, event, payload FROM deliveries WHERE seq = ?1")?;
             let mut claimed = Vec::new();
             for (hook, url, secret) in hooks {
                 let room = limit - claimed.len();
                 if room == 0 {
                     break;
                 }
-                let ids: Vec<String> = due
-                    .query_map(params![hook, now, room as i64], |r| r.get(0))?
+                let rows: Vec<(i64, i64)> = due
+                    .query_map(params![hook, now, room as i64], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?
                     .collect::<Result<_, _>>()?;
                 let webhook_id = stored_id(&hook, 0, WebhookId::parse)?;
-                for id in ids {
+                for (seq, attempts) in rows {
                     if !admit(&url) {
                         break;
                     }
-                    let (event, payload, attempts): (String, Vec<u8>, i64) = take
-                        .query_row(params![id, now + lease_ms], |r| {
-                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                        })?;
+                    take.execute(params![seq, now + lease_ms])?;
+                    let (id, event, payload): (String, String, Vec<u8>) =
+                        read.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
                     claimed.push(DueDelivery {
                         id: stored_id(&id, 0, DeliveryId::parse)?,
                         webhook_id: webhook_id.clone(),
@@ -91,10 +93,13 @@ impl Sqlite {
         self.write(move |conn| {
             let now = Utc::now().timestamp_millis();
             let mut take = conn.prepare_cached(
-                "UPDATE deliveries SET next_attempt_ms = ?2
-                 WHERE id = ?1 AND state = 'pending'
+                "UPDATE delivery_state SET next_attempt_ms = ?2
+                 WHERE seq = (SELECT seq FROM deliveries WHERE id = ?1) AND state = 'pending'
                    AND webhook_id IN (SELECT id FROM webhooks WHERE active = 1)
-                 RETURNING webhook_id, event, payload, attempt_count,
+                 RETURNING webhook_id,
+                   (SELECT event FROM deliveries d WHERE d.seq = delivery_state.seq),
+                   (SELECT payload FROM deliveries d WHERE d.seq = delivery_state.seq),
+                   attempt_count,
                    (SELECT url FROM webhooks w WHERE w.id = webhook_id),
                    (SELECT secret FROM webhooks w WHERE w.id = webhook_id)",
             )?;
@@ -134,8 +139,9 @@ impl Sqlite {
         self.read(|conn| {
             let ms: Option<i64> = conn
                 .prepare_cached(
-                    "SELECT min(d.next_attempt_ms) FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
-                     WHERE d.state = 'pending' AND w.active = 1",
+                    "SELECT min((SELECT min(s.next_attempt_ms) FROM delivery_state s
+                                 WHERE s.webhook_id = w.id AND s.state = 'pending'))
+                     FROM webhooks w WHERE w.active = 1",
                 )?
                 .query_row([], |r| r.get(0))?;
             Ok(ms.and_then(|ms| Utc.timestamp_millis_opt(ms).single()))

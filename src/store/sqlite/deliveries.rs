@@ -11,9 +11,11 @@ use crate::model::{Attempt, Delivery, DeliveryId, DeliveryState, EventId, Webhoo
 use crate::store::Next;
 use crate::time;
 
+/// A delivery with its state; conditions name the delivery's columns as `d.`.
 const SELECT: &str =
-    "SELECT id, webhook_id, event, event_id, is_test, payload, state, next_attempt_ms,
-        created_at, redelivery_of FROM deliveries";
+    "SELECT d.id, d.webhook_id, d.event, d.event_id, d.is_test, d.payload, s.state,
+        s.next_attempt_ms, d.created_at, d.redelivery_of
+     FROM deliveries d JOIN delivery_state s ON s.seq = d.seq";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
     let created: String = row.get(8)?;
@@ -65,7 +67,7 @@ fn attempts(conn: &Connection, delivery: &str) -> Result<Vec<Attempt>, StoreErro
 
 fn get(conn: &Connection, id: &str) -> Result<Delivery, StoreError> {
     let mut d = conn
-        .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
+        .prepare_cached(&format!("{SELECT} WHERE d.id = ?1"))?
         .query_row([id], from_row)
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("delivery {id}")))?;
@@ -86,9 +88,9 @@ struct NewDelivery<'a> {
 fn insert(conn: &Connection, d: NewDelivery<'_>) -> Result<DeliveryId, StoreError> {
     let id = DeliveryId::new();
     conn.prepare_cached(
-        "INSERT INTO deliveries (id, webhook_id, event, event_id, is_test, payload, state,
-             next_attempt_ms, created_at, redelivery_of)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)",
+        "INSERT INTO deliveries (id, webhook_id, event, event_id, is_test, payload, created_at,
+             redelivery_of)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         id.as_str(),
@@ -97,10 +99,14 @@ fn insert(conn: &Connection, d: NewDelivery<'_>) -> Result<DeliveryId, StoreErro
         d.event_id,
         d.is_test,
         d.payload,
-        d.due_ms,
         time::format(Utc::now()),
         d.redelivery_of
     ])?;
+    conn.prepare_cached(
+        "INSERT INTO delivery_state (seq, webhook_id, state, attempt_count, next_attempt_ms)
+         VALUES (?1, ?2, 'pending', 0, ?3)",
+    )?
+    .execute(params![conn.last_insert_rowid(), d.webhook_id, d.due_ms])?;
     Ok(id)
 }
 
@@ -252,7 +258,7 @@ impl Sqlite {
             // One extra row tells whether another page follows.
             let mut list: Vec<Delivery> = conn
                 .prepare_cached(&format!(
-                    "{SELECT} WHERE webhook_id = ?1 AND seq < ?3 ORDER BY seq DESC LIMIT ?2"
+                    "{SELECT} WHERE d.webhook_id = ?1 AND d.seq < ?3 ORDER BY d.seq DESC LIMIT ?2"
                 ))?
                 .query_map(params![webhook_id, limit as i64 + 1, below], from_row)?
                 .collect::<Result<_, _>>()?;
@@ -290,7 +296,8 @@ impl Sqlite {
                     let n = conn
                         .prepare_cached(
                             "DELETE FROM deliveries WHERE seq IN (
-                                 SELECT seq FROM deliveries WHERE state != 'pending' AND created_at < ?1 LIMIT 500)",
+                                 SELECT d.seq FROM deliveries d JOIN delivery_state s ON s.seq = d.seq
+                                 WHERE s.state != 'pending' AND d.created_at < ?1 LIMIT 500)",
                         )?
                         .execute([cutoff])?;
                     Ok(n as u64)
@@ -315,8 +322,8 @@ fn record_one(
     let (state, next_ms) = next.outcome();
     let n = conn
         .prepare_cached(
-            "UPDATE deliveries SET state = ?2, next_attempt_ms = ?3, attempt_count = attempt_count + 1
-             WHERE id = ?1",
+            "UPDATE delivery_state SET state = ?2, next_attempt_ms = ?3, attempt_count = attempt_count + 1
+             WHERE seq = (SELECT seq FROM deliveries WHERE id = ?1)",
         )?
         .execute(params![id, state.as_str(), next_ms])?;
     if n == 0 {

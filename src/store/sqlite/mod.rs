@@ -181,7 +181,7 @@ impl Sqlite {
     pub async fn delivery_states(&self) -> Result<Vec<(String, u64)>, StoreError> {
         self.read(|conn| {
             let mut stmt =
-                conn.prepare_cached("SELECT state, count(*) FROM deliveries GROUP BY state")?;
+                conn.prepare_cached("SELECT state, count(*) FROM delivery_state GROUP BY state")?;
             let rows = stmt
                 .query_map([], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))

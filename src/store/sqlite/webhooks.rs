@@ -11,11 +11,11 @@ use crate::time;
 const SELECT: &str =
     "SELECT w.id, w.name, w.url, w.event, w.active, w.secret, w.created_at, w.updated_at,
         (SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id),
-        (SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'succeeded'),
-        (SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'failed'),
+        (SELECT count(*) FROM delivery_state s WHERE s.webhook_id = w.id AND s.state = 'succeeded'),
+        (SELECT count(*) FROM delivery_state s WHERE s.webhook_id = w.id AND s.state = 'failed'),
         (SELECT a.at || ' ' || coalesce(a.status, 0) FROM attempts a
-          WHERE a.delivery_id = (SELECT d.id FROM deliveries d
-                                  WHERE d.webhook_id = w.id AND d.attempt_count > 0
+          WHERE a.delivery_id = (SELECT d.id FROM deliveries d JOIN delivery_state s ON s.seq = d.seq
+                                  WHERE d.webhook_id = w.id AND s.attempt_count > 0
                                   ORDER BY d.seq DESC LIMIT 1)
           ORDER BY a.id DESC LIMIT 1)
      FROM webhooks w";
