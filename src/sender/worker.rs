@@ -188,8 +188,9 @@ async fn run(sender: Sender, per_endpoint: usize, mut shutdown: watch::Receiver<
         let room = w.slots.available_permits();
         let captured = w.sender.store.metrics().captured();
         let allowed = pace.allowance(std::time::Instant::now(), captured);
-        let paced = allowed < room.min(CLAIM_BATCH);
-        let limit = room.min(CLAIM_BATCH).min(allowed);
+        let most = room.min(CLAIM_BATCH);
+        let paced = allowed < most;
+        let limit = most.min(allowed);
         let refused = Arc::new(AtomicBool::new(false));
         let mut claimed = Vec::new();
         if limit > 0 {

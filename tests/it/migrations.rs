@@ -5,6 +5,16 @@ use serde_json::json;
 
 use crate::support::{TestServer, dead_url, eventually};
 
+/// The webhooks as the API shows them (with their delivery counts and last attempt).
+async fn webhooks(s: &TestServer, hooks: &[&serde_json::Value]) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for hook in hooks {
+        let path = format!("/api/webhooks/{}", hook["id"].as_str().unwrap());
+        out.push(s.get(&path).await.json());
+    }
+    out
+}
+
 /// Takes a database back to how hookbin kept deliveries before `delivery_state` (migration 9):
 /// state, attempts made and the next due time on the delivery's own row.
 pub fn deliveries_before_their_state_table(conn: &rusqlite::Connection) {
@@ -71,14 +81,7 @@ async fn deliveries_keep_their_state_attempts_and_due_time_across_the_state_tabl
     );
     let pending = before.iter().find(|d| d["state"] == "pending").unwrap();
     assert!(pending["next_attempt_at"].is_string(), "{pending}");
-    let hooks_before = [
-        s.get(&format!("/api/webhooks/{}", live["id"].as_str().unwrap()))
-            .await
-            .json(),
-        s.get(&format!("/api/webhooks/{}", dead["id"].as_str().unwrap()))
-            .await
-            .json(),
-    ];
+    let hooks_before = webhooks(&s, &[&live, &dead]).await;
 
     let mut s = s;
     s.shutdown().await;
@@ -92,14 +95,7 @@ async fn deliveries_keep_their_state_attempts_and_due_time_across_the_state_tabl
         let now = s.get(&format!("/api/deliveries/{id}")).await.json();
         assert_eq!(&now, was, "delivery {id} after the migration");
     }
-    let hooks_after = [
-        s.get(&format!("/api/webhooks/{}", live["id"].as_str().unwrap()))
-            .await
-            .json(),
-        s.get(&format!("/api/webhooks/{}", dead["id"].as_str().unwrap()))
-            .await
-            .json(),
-    ];
+    let hooks_after = webhooks(&s, &[&live, &dead]).await;
     assert_eq!(
         hooks_after, hooks_before,
         "webhook counts and last attempts"

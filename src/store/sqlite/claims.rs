@@ -46,8 +46,6 @@ impl Sqlite {
             )?;
             let mut take = conn
                 .prepare_cached("UPDATE delivery_state SET next_attempt_ms = ?2 WHERE seq = ?1")?;
-            let mut read =
-                conn.prepare_cached("SELECT id, event, payload FROM deliveries WHERE seq = ?1")?;
             let mut claimed = Vec::new();
             for (hook, url, secret) in hooks {
                 let room = limit - claimed.len();
@@ -65,8 +63,7 @@ impl Sqlite {
                         break;
                     }
                     take.execute(params![seq, now + lease_ms])?;
-                    let (id, event, payload): (String, String, Vec<u8>) =
-                        read.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                    let (id, event, payload) = what_to_send(conn, seq)?;
                     claimed.push(DueDelivery {
                         id: stored_id(&id, 0, DeliveryId::parse)?,
                         webhook_id: webhook_id.clone(),
@@ -96,10 +93,7 @@ impl Sqlite {
                 "UPDATE delivery_state SET next_attempt_ms = ?2
                  WHERE seq = (SELECT seq FROM deliveries WHERE id = ?1) AND state = 'pending'
                    AND webhook_id IN (SELECT id FROM webhooks WHERE active = 1)
-                 RETURNING webhook_id,
-                   (SELECT event FROM deliveries d WHERE d.seq = delivery_state.seq),
-                   (SELECT payload FROM deliveries d WHERE d.seq = delivery_state.seq),
-                   attempt_count,
+                 RETURNING seq, webhook_id, attempt_count,
                    (SELECT url FROM webhooks w WHERE w.id = webhook_id),
                    (SELECT secret FROM webhooks w WHERE w.id = webhook_id)",
             )?;
@@ -108,16 +102,16 @@ impl Sqlite {
                 let row = take
                     .query_row(params![id.as_str(), now + lease_ms], |r| {
                         Ok((
-                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(0)?,
                             r.get::<_, String>(1)?,
-                            r.get::<_, Vec<u8>>(2)?,
-                            r.get::<_, i64>(3)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, String>(3)?,
                             r.get::<_, String>(4)?,
-                            r.get::<_, String>(5)?,
                         ))
                     })
                     .optional()?;
-                if let Some((hook, event, payload, attempts, url, secret)) = row {
+                if let Some((seq, hook, attempts, url, secret)) = row {
+                    let (_, event, payload) = what_to_send(conn, seq)?;
                     claimed.push(DueDelivery {
                         id,
                         webhook_id: stored_id(&hook, 0, WebhookId::parse)?,
@@ -148,4 +142,14 @@ impl Sqlite {
         })
         .await
     }
+}
+
+/// A claimed delivery's id, event and payload, read from its row (which claims never write).
+fn what_to_send(
+    conn: &rusqlite::Connection,
+    seq: i64,
+) -> Result<(String, String, Vec<u8>), StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT id, event, payload FROM deliveries WHERE seq = ?1")?
+        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?)
 }
